@@ -1,0 +1,6 @@
+import type { CommandModule } from 'yargs';
+import { infoCommand } from './info.ts';
+
+/** Every `ben` sub-command; adding one is one import and one line here. */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export const commands: CommandModule<any, any>[] = [infoCommand];

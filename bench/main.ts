@@ -3,6 +3,12 @@
  * line on stdout (progress and notices go to stderr).
  */
 const suites: Record<string, () => Promise<{ run(args: string[]): Promise<void> }>> = {
+  engine: () => import('./engine.ts'),
+  data: () => import('./data.ts'),
+  eval: () => import('./eval.ts'),
+  export: () => import('./export.ts'),
+  ben: () => import('./ben.ts'),
+  ssl: () => import('./ssl.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

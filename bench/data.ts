@@ -1,0 +1,5 @@
+/** Benchmark suite `data` (placeholder until its issue lands). */
+export async function run(_args: string[]): Promise<void> {
+  console.error('bench suite "data" is not implemented yet');
+  process.exit(2);
+}

@@ -1,0 +1,5 @@
+/** Benchmark suite `eval` (placeholder until its issue lands). */
+export async function run(_args: string[]): Promise<void> {
+  console.error('bench suite "eval" is not implemented yet');
+  process.exit(2);
+}

@@ -1,0 +1,64 @@
+import type * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import { Registry } from '../util/registry.ts';
+
+/** One training batch as an objective sees it. All views come from the same images, in order. */
+export interface ObjectiveBatch {
+  /** `views[v]` is [B, H, W, C] float32, the v-th augmented view of the B images. */
+  views: tf.Tensor4D[];
+  /** Integer class ids [B] (int32) for supervised objectives; absent for self-supervised ones. */
+  labels?: tf.Tensor1D;
+  /** The sampler group the batch came from (e.g. "EXP-1/plate-3"); informational. */
+  group: string;
+}
+
+/** Result of one loss evaluation: the scalar to minimise and named scalar metrics. */
+export interface ObjectiveOutput {
+  loss: tf.Scalar;
+  metrics: Record<string, tf.Scalar>;
+}
+
+/** What an objective needs to build its heads. */
+export interface ObjectiveContext {
+  /** The backbone model (images -> embeddings). */
+  backbone: tfl.LayersModel;
+  /** The backbone's embedding dimension. */
+  embeddingDim: number;
+  /** Number of classes for supervised objectives. */
+  numClasses?: number;
+  /** Seed for head initialisation. */
+  seed: number;
+}
+
+/**
+ * A training objective (SimCLR, BYOL, supervised cross-entropy...). It owns its heads (projector,
+ * predictor, classifier, target network); the trainer owns the optimizer, schedule and loop.
+ * Solo-learn's shape: a method declares its heads, its learnable parameters, its momentum pairs
+ * and its training step.
+ */
+export interface Objective {
+  readonly name: string;
+  /** Augmented views per image the data pipeline must produce (1 for supervised, 2+ for SSL). */
+  readonly views: number;
+  /** Creates the heads around the backbone. Called once before training. */
+  build(ctx: ObjectiveContext): void;
+  /**
+   * Forward pass and loss, in training mode (BN uses batch statistics). Called inside
+   * `tf.variableGrads`; must not dispose its inputs.
+   */
+  loss(batch: ObjectiveBatch): ObjectiveOutput;
+  /** Variables the optimizer updates (backbone + online heads; never a BYOL target). */
+  trainableVariables(): tf.Variable[];
+  /** Hook after each optimizer step (e.g. BYOL's EMA target update). */
+  afterStep?(step: number, totalSteps: number): void;
+  /** Extra state to checkpoint (e.g. the target network's weights), by name. */
+  extraState?(): Record<string, tf.Tensor>;
+  /** Restores {@link extraState}. */
+  loadExtraState?(state: Record<string, tf.Tensor>): void;
+}
+
+/** Factory from typed options (validated at the entry point) to an objective. */
+export type ObjectiveFactory = (options: Record<string, unknown>) => Objective;
+
+/** Registry of objectives by name (`simclr`, `byol`, `supervised`). */
+export const objectives = new Registry<ObjectiveFactory>('objective');

@@ -1,0 +1,79 @@
+import { readFileSync, existsSync } from 'node:fs';
+import { parse as parseYaml, YAMLParseError } from 'yaml';
+import { z } from 'zod';
+import { RecipeSchema, type Recipe } from './schema.ts';
+import { UserError } from '../util/errors.ts';
+
+/**
+ * Applies a dotted override (`training.epochs=5`, `sampler.groupBy=[experiment]`) to a plain
+ * object in place. The value is parsed as YAML, so numbers, booleans and lists work.
+ */
+export function applyOverride(target: Record<string, unknown>, path: string, value: unknown): void {
+  const keys = path.split('.');
+  if (keys.some((k) => k === '')) throw new UserError(`Override "${path}" has an empty field name.`);
+  let node: Record<string, unknown> = target;
+  for (const k of keys.slice(0, -1)) {
+    const next = node[k];
+    if (next === undefined || next === null) node[k] = {};
+    else if (typeof next !== 'object' || Array.isArray(next)) {
+      throw new UserError(`Override "${path}": "${k}" is not a section of the recipe.`);
+    }
+    node = node[k] as Record<string, unknown>;
+  }
+  node[keys[keys.length - 1]] = value;
+}
+
+/** Parses `--set a.b=c` strings into [path, value] pairs (value parsed as YAML). */
+export function parseSetFlags(sets: string[]): [string, unknown][] {
+  return sets.map((s) => {
+    const eq = s.indexOf('=');
+    if (eq <= 0) throw new UserError(`--set "${s}" must look like field.path=value (e.g. training.epochs=5).`);
+    return [s.slice(0, eq), parseYaml(s.slice(eq + 1)) as unknown];
+  });
+}
+
+/** Turns zod issues into one message per field: `training.epochs: expected number, received string`. */
+export function formatIssues(source: string, error: z.ZodError): string {
+  const lines = error.issues.map((i) => {
+    const field = i.path.length ? i.path.join('.') : '(top level)';
+    return `  ${field}: ${i.message}`;
+  });
+  return `Invalid recipe ${source}:\n${lines.join('\n')}`;
+}
+
+/** Validates a plain object as a recipe; errors name each bad field and the allowed values. */
+export function validateRecipe(raw: unknown, source = '(inline)'): Recipe {
+  const r = RecipeSchema.safeParse(raw);
+  if (!r.success) throw new UserError(formatIssues(source, r.error));
+  return r.data;
+}
+
+/**
+ * Reads a YAML recipe, applies `--set` overrides, and validates it.
+ * @param path recipe file
+ * @param sets overrides as `field.path=value`
+ */
+export function loadRecipe(path: string, sets: string[] = []): Recipe {
+  if (!existsSync(path)) throw new UserError(`Recipe file not found: ${path}. The recipes shipped are in recipes/.`);
+  let raw: unknown;
+  try {
+    raw = parseYaml(readFileSync(path, 'utf8'));
+  } catch (e) {
+    if (e instanceof YAMLParseError) throw new UserError(`Recipe ${path} is not valid YAML: ${e.message}`);
+    throw e;
+  }
+  if (raw === null || typeof raw !== 'object' || Array.isArray(raw)) {
+    throw new UserError(`Recipe ${path} must be a YAML mapping (name:, data:, sampler:, ...).`);
+  }
+  for (const [p, v] of parseSetFlags(sets)) applyOverride(raw as Record<string, unknown>, p, v);
+  return validateRecipe(raw, path);
+}
+
+/** The recipe of one named variant: the base recipe with the variant's overrides applied. */
+export function resolveVariant(recipe: Recipe, variant: string): Recipe {
+  const overrides = recipe.variants[variant];
+  if (!overrides) throw new UserError(`Recipe "${recipe.name}" has no variant "${variant}". Variants: ${Object.keys(recipe.variants).join(', ') || '(none)'}.`);
+  const raw = structuredClone({ ...recipe, variants: {} }) as Record<string, unknown>;
+  for (const [p, v] of Object.entries(overrides)) applyOverride(raw, p, v);
+  return validateRecipe(raw, `${recipe.name} (variant ${variant})`);
+}

@@ -1,0 +1,162 @@
+import { z } from 'zod';
+
+/**
+ * The recipe: a YAML file that fully describes a run (data, sampler, augmentation, backbone,
+ * objective, optimizer, schedule, normalization mode, evaluation, outputs). Validated once at the
+ * entry point; library functions take the typed pieces, never the whole recipe.
+ */
+
+const groupKey = z.enum(['experiment', 'plate', 'cellType', 'well']);
+
+/** Where images come from. */
+export const DataSchema = z
+  .object({
+    /** `synthetic` generates (and caches) the embedded default; the others read a real copy. */
+    source: z.enum(['synthetic', 'rxrx1-wilds', 'rxrx1', 'loaddata']).default('synthetic'),
+    /** Synthetic preset (tiny | small | bench) when source = synthetic. */
+    preset: z.string().default('small'),
+    /** Generator parameter overrides when source = synthetic. */
+    params: z.record(z.string(), z.unknown()).default({}),
+    /** Data set root (real data), or the cache directory of the synthetic set. */
+    path: z.string().optional(),
+    /** LoadData CSV file when source = loaddata. */
+    csv: z.string().optional(),
+    /** Splits used for training (WILDS names: train, id_test, val, test). */
+    trainSplits: z.array(z.string()).default(['train']),
+    /** Splits embedded and evaluated. */
+    evalSplits: z.array(z.string()).default(['test']),
+    /** Skip unreadable images with a count instead of failing. */
+    skipBad: z.boolean().default(false),
+  })
+  .strict();
+
+/** Which images form a training batch. */
+export const SamplerSchema = z
+  .object({
+    /** `plate`: every batch from one group (BEN). `random`: the usual baseline. */
+    type: z.enum(['plate', 'random']).default('plate'),
+    /** Columns whose values define a group (default one plate of one experiment). */
+    groupBy: z.array(groupKey).default(['experiment', 'plate']),
+    /** Images per batch, or `whole-group`. */
+    batchSize: z.union([z.number().int().positive(), z.literal('whole-group')]).default(64),
+    /** Groups mixed in one batch (1 = pure BEN). */
+    groupsPerBatch: z.number().int().positive().default(1),
+    dropLast: z.boolean().default(true),
+    shuffle: z.boolean().default(true),
+  })
+  .strict();
+
+/** Augmentations, applied per view. */
+export const AugmentSchema = z
+  .object({
+    /** Views per image (1 supervised, 2+ self-supervised). */
+    views: z.number().int().positive().optional(),
+    /** Output crop size in pixels. */
+    cropSize: z.number().int().positive().default(64),
+    /** Random resized crop area range. */
+    cropScale: z.tuple([z.number().positive(), z.number().positive()]).default([0.4, 1]),
+    flip: z.boolean().default(true),
+    rot90: z.boolean().default(true),
+    /** Probability of a Gaussian blur. */
+    blurProb: z.number().min(0).max(1).default(0.2),
+    /** Per-channel intensity jitter strength. */
+    intensityJitter: z.number().min(0).default(0.2),
+    /** Per-image per-channel standardisation (as in BEN and WILDS). */
+    standardize: z.boolean().default(true),
+  })
+  .strict();
+
+export const BackboneSchema = z
+  .object({
+    name: z.string().default('resnet-small'),
+    /** Small-image stem (3x3/1, no max-pool) for 32-64 px crops. */
+    smallStem: z.boolean().default(true),
+  })
+  .strict();
+
+export const ObjectiveSchema = z
+  .object({
+    name: z.string().default('simclr'),
+    /** Objective-specific options (temperature, projector sizes, momentum...). */
+    options: z.record(z.string(), z.unknown()).default({}),
+  })
+  .strict();
+
+export const OptimizerSchema = z
+  .object({
+    name: z.enum(['adam', 'sgd', 'lars']).default('adam'),
+    lr: z.number().positive().default(1e-3),
+    weightDecay: z.number().min(0).default(1e-5),
+    momentum: z.number().min(0).max(1).default(0.9),
+  })
+  .strict();
+
+export const TrainingSchema = z
+  .object({
+    epochs: z.number().positive().default(5),
+    /** Overrides epochs when set. */
+    steps: z.number().int().positive().optional(),
+    warmupSteps: z.number().int().min(0).default(50),
+    checkpointEvery: z.number().int().positive().default(200),
+    logEvery: z.number().int().positive().default(10),
+    /** Online kNN monitor on a held-out plate every N steps (0 = off). */
+    knnMonitorEvery: z.number().int().min(0).default(0),
+  })
+  .strict();
+
+/** BN normalization at inference: running averages, the batch, the whole plate, or its controls. */
+export const NormalizationSchema = z.enum(['running', 'batch', 'plate', 'controls']);
+
+export const EmbeddingSchema = z
+  .object({
+    normalization: NormalizationSchema.default('plate'),
+    /** Well-level aggregation written beside the per-image file. */
+    aggregate: z.enum(['mean', 'median']).default('mean'),
+    batchSize: z.number().int().positive().default(128),
+  })
+  .strict();
+
+export const EvaluationSchema = z
+  .object({
+    metrics: z
+      .array(z.enum(['knn', 'map', 'percent-replicating', 'linear-probe', 'plate-predictability']))
+      .default(['knn', 'map', 'linear-probe', 'plate-predictability']),
+    labelColumn: z.string().default('Metadata_Label'),
+    plateColumn: z.string().default('Metadata_Plate'),
+    batchColumn: z.string().default('Metadata_Experiment'),
+    controlColumn: z.string().default('Metadata_WellType'),
+    controlValue: z.string().default('negative_control'),
+    k: z.number().int().positive().default(20),
+  })
+  .strict();
+
+export const RecipeSchema = z
+  .object({
+    /** Run name; the run directory defaults to runs/<name>. */
+    name: z.string().min(1),
+    description: z.string().optional(),
+    seed: z.number().int().default(0),
+    /** Stages `ben run` executes, in order. */
+    stages: z
+      .array(z.enum(['data', 'train', 'embed', 'evaluate', 'report']))
+      .default(['data', 'train', 'embed', 'evaluate', 'report']),
+    data: DataSchema.default(DataSchema.parse({})),
+    sampler: SamplerSchema.default(SamplerSchema.parse({})),
+    augment: AugmentSchema.default(AugmentSchema.parse({})),
+    backbone: BackboneSchema.default(BackboneSchema.parse({})),
+    objective: ObjectiveSchema.default(ObjectiveSchema.parse({})),
+    optimizer: OptimizerSchema.default(OptimizerSchema.parse({})),
+    training: TrainingSchema.default(TrainingSchema.parse({})),
+    embedding: EmbeddingSchema.default(EmbeddingSchema.parse({})),
+    evaluation: EvaluationSchema.default(EvaluationSchema.parse({})),
+    /**
+     * Named variants run side by side (e.g. BEN vs the random-batch baseline): each is a map of
+     * dotted overrides applied on top of this recipe.
+     */
+    variants: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+    output: z.object({ dir: z.string().optional() }).strict().default({}),
+  })
+  .strict();
+
+/** A validated recipe with every default filled in. */
+export type Recipe = z.infer<typeof RecipeSchema>;

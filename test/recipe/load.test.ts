@@ -1,0 +1,47 @@
+import { describe, expect, it } from 'vitest';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { loadRecipe, resolveVariant, validateRecipe } from '../../src/recipe/load.ts';
+
+function writeTmp(text: string): string {
+  const dir = mkdtempSync(join(tmpdir(), 'recipe-'));
+  const p = join(dir, 'r.yaml');
+  writeFileSync(p, text);
+  return p;
+}
+
+describe('recipes', () => {
+  it('fills defaults and applies --set overrides parsed as YAML', () => {
+    const p = writeTmp('name: t\ntraining:\n  epochs: 3\n');
+    const r = loadRecipe(p, ['training.epochs=7', 'sampler.groupBy=[experiment]', 'objective.options.temperature=0.5']);
+    expect(r.training.epochs).toBe(7);
+    expect(r.sampler.groupBy).toEqual(['experiment']);
+    expect(r.sampler.type).toBe('plate');
+    expect(r.objective.options).toEqual({ temperature: 0.5 });
+  });
+
+  it('names the bad field and the allowed values', () => {
+    expect(() => validateRecipe({ name: 't', sampler: { type: 'plates' } }, 'x.yaml')).toThrow(/sampler\.type.*"plate".*"random"/s);
+    expect(() => validateRecipe({ name: 't', training: { epochs: 'five' } }, 'x.yaml')).toThrow(/training\.epochs/);
+    expect(() => validateRecipe({ name: 't', trainig: {} }, 'x.yaml')).toThrow(/trainig/);
+  });
+
+  it('reports a missing file and bad YAML clearly', () => {
+    expect(() => loadRecipe('/nonexistent/r.yaml')).toThrow(/Recipe file not found: \/nonexistent\/r.yaml/);
+    expect(() => loadRecipe(writeTmp('name: [unclosed'))).toThrow(/not valid YAML/);
+    expect(() => loadRecipe(writeTmp('name: t'), ['novalue'])).toThrow(/field\.path=value/);
+  });
+
+  it('resolves variants as overrides on the base recipe', () => {
+    const r = validateRecipe({
+      name: 'q',
+      variants: { baseline: { 'sampler.type': 'random', 'embedding.normalization': 'running' }, ben: {} },
+    });
+    const b = resolveVariant(r, 'baseline');
+    expect(b.sampler.type).toBe('random');
+    expect(b.embedding.normalization).toBe('running');
+    expect(resolveVariant(r, 'ben').sampler.type).toBe('plate');
+    expect(() => resolveVariant(r, 'nope')).toThrow(/no variant "nope"/);
+  });
+});

@@ -154,6 +154,8 @@ export const RecipeSchema = z
      * dotted overrides applied on top of this recipe.
      */
     variants: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
+    /** A saved model to start from (embed/evaluate-only recipes, fine-tuning). */
+    model: z.object({ path: z.string().optional() }).strict().default({}),
     output: z.object({ dir: z.string().optional() }).strict().default({}),
   })
   .strict();

@@ -1,0 +1,269 @@
+import { mkdir, rename, rm } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import { ParquetWriter, fileWriter } from 'hyparquet-writer';
+import type { ProfileTable } from '../evaluation/profile-table.ts';
+import { tempPathFor } from '../util/atomic.ts';
+import { UserError } from '../util/errors.ts';
+
+/**
+ * Parquet output of profile tables (issue 4): one row per profile, the `Metadata_*` columns as
+ * UTF8 strings, then the float32 feature columns (`emb_0000 ...`), plus key-value metadata. The
+ * layout pycytominer, copairs, DuckDB, pandas/pyarrow read directly.
+ *
+ * Writer: hyparquet-writer (pure JS, columnar). `npm run bench -- export` measured it against
+ * parquetjs-lite (the writer first named for this) and apache-arrow + parquet-wasm; it was the
+ * fastest by far with the smallest memory footprint, and DuckDB, hyparquet and arrow-rs read
+ * its files.
+ */
+
+/** Options of {@link ProfileParquetWriter} and {@link writeProfilesParquet}. */
+export interface ProfileParquetOptions {
+  /** Key-value metadata stored in the file footer (model, recipe, normalization mode...). */
+  keyValue?: Record<string, string>;
+  /** Rows per row group (default 10 000; one row group is the only transposed copy held). */
+  rowGroupSize?: number;
+  /** Compression codec (default SNAPPY: strings shrink; float embeddings barely do). */
+  codec?: 'SNAPPY' | 'UNCOMPRESSED';
+  /** Called after each row group reaches the (temporary) file, with the rows written so far. */
+  onRowGroup?: (rowsWritten: number) => void | Promise<void>;
+}
+
+/** What a finished write produced. */
+export interface ProfileParquetSummary {
+  path: string;
+  rows: number;
+  rowGroups: number;
+  metaColumns: string[];
+  featureColumns: string[];
+}
+
+/** Column layout of a profile Parquet file. */
+export interface ProfileColumns {
+  /** `Metadata_*` column names, in file order. */
+  meta: string[];
+  /** Feature column names, in file order. */
+  features: string[];
+}
+
+/** Zero-padded embedding column names `emb_0000 ... emb_{d-1}` (pycytominer: not `Metadata_*` = feature). */
+export function embeddingColumnNames(d: number): string[] {
+  const width = Math.max(4, String(d - 1).length);
+  return Array.from({ length: d }, (_, j) => `emb_${String(j).padStart(width, '0')}`);
+}
+
+/** Throws a UserError when `cols` is not a valid profile layout. */
+function checkColumns(cols: ProfileColumns, where: string): void {
+  const seen = new Set<string>();
+  for (const m of cols.meta) {
+    if (!m.startsWith('Metadata_')) throw new UserError(`${where}: metadata column "${m}" must start with "Metadata_"`);
+  }
+  for (const f of cols.features) {
+    if (f.startsWith('Metadata_')) throw new UserError(`${where}: feature column "${f}" must not start with "Metadata_"`);
+  }
+  for (const c of [...cols.meta, ...cols.features]) {
+    if (seen.has(c)) throw new UserError(`${where}: column "${c}" appears twice; column names must be unique`);
+    seen.add(c);
+  }
+}
+
+/** Throws when `t` is inconsistent or its columns differ from `cols`. */
+function checkChunk(t: ProfileTable, cols: ProfileColumns, where: string): void {
+  if (t.features.length !== t.n * t.d) {
+    throw new Error(`${where}: features has ${t.features.length} values, expected n*d = ${t.n}*${t.d}`);
+  }
+  if (t.d !== cols.features.length || t.featureNames.some((f, j) => f !== cols.features[j])) {
+    throw new Error(`${where}: feature columns differ from the file's`);
+  }
+  const keys = Object.keys(t.meta);
+  if (keys.length !== cols.meta.length || cols.meta.some((m) => !(m in t.meta))) {
+    throw new Error(`${where}: metadata columns [${keys.join(', ')}] differ from the file's [${cols.meta.join(', ')}]`);
+  }
+  for (const m of cols.meta) {
+    const col = t.meta[m];
+    if (col.length !== t.n) throw new Error(`${where}: ${m} has ${col.length} values for ${t.n} rows`);
+    for (let i = 0; i < col.length; i++) {
+      if (typeof col[i] !== 'string') throw new Error(`${where}: ${m} row ${i} is not a string (${String(col[i])})`);
+    }
+  }
+}
+
+/**
+ * Streams profile rows into a Parquet file, one row group at a time, and publishes it
+ * atomically: rows go to a temporary file beside `path` that is renamed on {@link close}; on
+ * {@link abort} or an error it is removed, so a failed or killed export never leaves a partial
+ * file at `path`.
+ *
+ * Memory: appended chunks are referenced, not copied, until a row group is full; then one
+ * columnar copy of that row group ([rowGroupSize] per column) is encoded and dropped.
+ * Do not modify a chunk after appending it and before the next row group is flushed.
+ */
+export class ProfileParquetWriter {
+  private pending: ProfileTable[] = [];
+  private pendingRows = 0;
+  private rowsWritten = 0;
+  private rowGroups = 0;
+  private done = false;
+
+  private constructor(
+    readonly path: string,
+    readonly columns: ProfileColumns,
+    private readonly tmp: string,
+    private readonly pw: ParquetWriter,
+    private readonly opts: ProfileParquetOptions,
+    private readonly rowGroupSize: number,
+  ) {}
+
+  /** Opens a writer for the given column layout (validated: `Metadata_*` first, unique names). */
+  static async open(path: string, columns: ProfileColumns, opts: ProfileParquetOptions = {}): Promise<ProfileParquetWriter> {
+    checkColumns(columns, path);
+    const rowGroupSize = opts.rowGroupSize ?? 10_000;
+    if (!Number.isInteger(rowGroupSize) || rowGroupSize < 1) throw new Error(`rowGroupSize must be a positive integer, got ${rowGroupSize}`);
+    await mkdir(dirname(path), { recursive: true });
+    const tmp = tempPathFor(path);
+    const schema = [
+      { name: 'root', num_children: columns.meta.length + columns.features.length },
+      ...columns.meta.map((name) => ({
+        name,
+        type: 'BYTE_ARRAY' as const,
+        converted_type: 'UTF8' as const,
+        logical_type: { type: 'STRING' as const },
+        repetition_type: 'REQUIRED' as const,
+      })),
+      ...columns.features.map((name) => ({ name, type: 'FLOAT' as const, repetition_type: 'REQUIRED' as const })),
+    ];
+    try {
+      const pw = new ParquetWriter({
+        writer: fileWriter(tmp),
+        schema,
+        codec: opts.codec ?? 'SNAPPY',
+        kvMetadata: Object.entries(opts.keyValue ?? {}).map(([key, value]) => ({ key, value })),
+        createdBy: 'ben-ssl',
+      });
+      return new ProfileParquetWriter(path, columns, tmp, pw, opts, rowGroupSize);
+    } catch (e) {
+      await rm(tmp, { force: true });
+      throw e;
+    }
+  }
+
+  /** Rows appended so far (written or pending). */
+  get rows(): number {
+    return this.rowsWritten + this.pendingRows;
+  }
+
+  /**
+   * Appends the rows of `chunk` (same columns as the file; e.g. one plate's profiles). Writes
+   * every row group that becomes full. On error the temporary file is removed.
+   */
+  async append(chunk: ProfileTable): Promise<void> {
+    if (this.done) throw new Error(`${this.path}: append after close/abort`);
+    try {
+      checkChunk(chunk, this.columns, this.path);
+      if (chunk.n === 0) return;
+      this.pending.push(chunk);
+      this.pendingRows += chunk.n;
+      while (this.pendingRows >= this.rowGroupSize) await this.flushRowGroup(this.rowGroupSize);
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+  }
+
+  /** Writes the remaining rows and the footer, then renames the temporary file to `path`. */
+  async close(): Promise<ProfileParquetSummary> {
+    if (this.done) throw new Error(`${this.path}: close after close/abort`);
+    try {
+      if (this.pendingRows > 0) await this.flushRowGroup(this.pendingRows);
+      await this.pw.finish();
+      await rename(this.tmp, this.path);
+      this.done = true;
+    } catch (e) {
+      await this.abort();
+      throw e;
+    }
+    return {
+      path: this.path,
+      rows: this.rowsWritten,
+      rowGroups: this.rowGroups,
+      metaColumns: [...this.columns.meta],
+      featureColumns: [...this.columns.features],
+    };
+  }
+
+  /** Drops the output: removes the temporary file; nothing appears at `path`. Idempotent. */
+  async abort(): Promise<void> {
+    this.done = true;
+    this.pending = [];
+    this.pendingRows = 0;
+    await rm(this.tmp, { force: true });
+  }
+
+  /** Encodes the first `rows` pending rows as one row group. */
+  private async flushRowGroup(rows: number): Promise<void> {
+    const { meta, features } = this.columns;
+    const metaOut = meta.map(() => new Array<string>(rows));
+    const featOut = features.map(() => new Float32Array(rows));
+    let k = 0;
+    while (k < rows) {
+      const c = this.pending[0];
+      const take = Math.min(c.n, rows - k);
+      for (let m = 0; m < meta.length; m++) {
+        const src = c.meta[meta[m]], dst = metaOut[m];
+        for (let i = 0; i < take; i++) dst[k + i] = src[i];
+      }
+      // Row-major [n, d] -> one Float32Array per column.
+      const d = c.d, f = c.features;
+      for (let i = 0; i < take; i++) {
+        const base = i * d;
+        for (let j = 0; j < d; j++) featOut[j][k + i] = f[base + j];
+      }
+      k += take;
+      if (take === c.n) this.pending.shift();
+      else this.pending[0] = sliceRows(c, take, c.n);
+    }
+    this.pendingRows -= rows;
+    await this.pw.write({
+      columnData: [
+        ...meta.map((name, m) => ({ name, data: metaOut[m] })),
+        ...features.map((name, j) => ({ name, data: featOut[j] })),
+      ],
+      rowGroupSize: rows,
+    });
+    this.rowsWritten += rows;
+    this.rowGroups++;
+    await this.opts.onRowGroup?.(this.rowsWritten);
+  }
+}
+
+/** Rows [r0, r1) of `t` as a table of views (features not copied). */
+export function sliceRows(t: ProfileTable, r0: number, r1: number): ProfileTable {
+  const meta: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(t.meta)) meta[k] = v.slice(r0, r1);
+  return {
+    n: r1 - r0,
+    d: t.d,
+    meta,
+    featureNames: t.featureNames,
+    features: t.features.subarray(r0 * t.d, r1 * t.d),
+    keyValue: t.keyValue,
+  };
+}
+
+/**
+ * Writes `table` to `path` as Parquet (one row per profile; `Metadata_*` UTF8 columns in the
+ * table's order, then float32 features), atomically. Key-value metadata is `table.keyValue`
+ * overridden by `opts.keyValue`.
+ */
+export async function writeProfilesParquet(
+  path: string,
+  table: ProfileTable,
+  opts: ProfileParquetOptions = {},
+): Promise<ProfileParquetSummary> {
+  const w = await ProfileParquetWriter.open(
+    path,
+    { meta: Object.keys(table.meta), features: table.featureNames },
+    { ...opts, keyValue: { ...table.keyValue, ...opts.keyValue } },
+  );
+  await w.append(table);
+  return w.close();
+}

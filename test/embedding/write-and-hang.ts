@@ -1,0 +1,12 @@
+/** Child of the kill test: starts an export, reports the first row group on disk, then hangs. */
+import { writeProfilesParquet } from '../../src/embedding/parquet.ts';
+import { makeTable } from './helpers.ts';
+
+const t = makeTable({ plates: 2, wells: 10, d: 4, seed: 2 });
+await writeProfilesParquet(process.argv[2], t, {
+  rowGroupSize: 10,
+  onRowGroup: async () => {
+    process.stdout.write('row group written\n');
+    await new Promise(() => undefined); // never resolves: the parent kills us here
+  },
+});

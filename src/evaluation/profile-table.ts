@@ -1,3 +1,5 @@
+import { UserError } from '../util/errors.ts';
+
 /**
  * A profile table as pycytominer and copairs read it: one row per profile (image, site or well),
  * string `Metadata_*` columns and float32 feature columns (everything not `Metadata_*`).
@@ -21,4 +23,66 @@ export interface ProfileTable {
 /** Row `i`'s features as a view (no copy). */
 export function rowOf(t: ProfileTable, i: number): Float32Array {
   return t.features.subarray(i * t.d, (i + 1) * t.d);
+}
+
+/**
+ * The metadata column `name` of `t`; a {@link UserError} lists the available `Metadata_*` columns
+ * when it is missing. `Metadata_` may be left out of `name` (`Plate` finds `Metadata_Plate`).
+ */
+export function metaColumn(t: ProfileTable, name: string): string[] {
+  const col = t.meta[name] ?? t.meta[`Metadata_${name}`];
+  if (col === undefined) {
+    throw new UserError(
+      `Metadata column "${name}" not found. Available: ${Object.keys(t.meta).join(', ') || '(none)'}. ` +
+        `Name one of these (the "Metadata_" prefix may be left out).`,
+    );
+  }
+  return col;
+}
+
+/** The full name of metadata column `name` (see {@link metaColumn}). */
+export function metaName(t: ProfileTable, name: string): string {
+  if (name in t.meta) return name;
+  metaColumn(t, name);
+  return `Metadata_${name}`;
+}
+
+/** A new table holding rows `rows` of `t` (in that order); features and metadata are copied. */
+export function selectRows(t: ProfileTable, rows: ArrayLike<number>): ProfileTable {
+  const m = rows.length;
+  const features = new Float32Array(m * t.d);
+  for (let i = 0; i < m; i++) features.set(rowOf(t, rows[i]), i * t.d);
+  const meta: Record<string, string[]> = {};
+  for (const [k, v] of Object.entries(t.meta)) meta[k] = Array.from({ length: m }, (_, i) => v[rows[i]]);
+  return { n: m, d: t.d, meta, featureNames: t.featureNames, features, keyValue: t.keyValue };
+}
+
+/** Row indices of `t` for which `keep(i)` is true. */
+export function filterRows(t: ProfileTable, keep: (i: number) => boolean): number[] {
+  const out: number[] = [];
+  for (let i = 0; i < t.n; i++) if (keep(i)) out.push(i);
+  return out;
+}
+
+/**
+ * Integer codes of the combined values of `columns` per row (equal codes = equal values in every
+ * column), and the distinct keys. Values are compared as strings, so two empty values are equal.
+ */
+export function groupCodes(t: ProfileTable, columns: string[]): { codes: Int32Array; keys: string[][] } {
+  const cols = columns.map((c) => metaColumn(t, c));
+  const codes = new Int32Array(t.n);
+  const index = new Map<string, number>();
+  const keys: string[][] = [];
+  for (let i = 0; i < t.n; i++) {
+    const vals = cols.map((c) => c[i]);
+    const key = JSON.stringify(vals);
+    let code = index.get(key);
+    if (code === undefined) {
+      code = keys.length;
+      index.set(key, code);
+      keys.push(vals);
+    }
+    codes[i] = code;
+  }
+  return { codes, keys };
 }

@@ -1,0 +1,177 @@
+import { readFile, stat } from 'node:fs/promises';
+import { gunzipSync } from 'node:zlib';
+import { parse } from 'csv-parse/sync';
+import { UserError } from '../util/errors.ts';
+import type { ProfileTable } from './profile-table.ts';
+
+/** Options of {@link readProfileTable}. */
+export interface ReadProfileOptions {
+  /** Prefix of metadata columns (pycytominer convention). Default `Metadata_`. */
+  metaPrefix?: string;
+  /** Drop feature columns whose value is the same in every row. Default false. */
+  dropConstant?: boolean;
+  /** Drop feature columns holding any NaN / empty value. Default false (a NaN is then an error). */
+  dropNaN?: boolean;
+  /** Extra non-`Metadata_` columns to read as metadata (e.g. `Image_Metadata_Plate`). */
+  extraMeta?: string[];
+}
+
+/** What {@link readProfileTable} dropped, for the report. */
+export interface ReadProfileReport {
+  droppedConstant: string[];
+  droppedNaN: string[];
+}
+
+/**
+ * Reads a profile table from CSV, CSV.gz or Parquet: `Metadata_*` columns become strings,
+ * every other column a float32 feature (pycytominer/copairs convention).
+ * Throws a {@link UserError} for a missing file or a non-numeric feature cell.
+ */
+export async function readProfileTable(
+  path: string,
+  opts: ReadProfileOptions = {},
+): Promise<{ table: ProfileTable; report: ReadProfileReport }> {
+  try {
+    await stat(path);
+  } catch {
+    throw new UserError(`Profile table "${path}" does not exist. Pass a CSV, CSV.gz or Parquet file.`);
+  }
+  const cols = /\.parquet$|\.pq$/i.test(path) ? await readParquetColumns(path) : await readCsvColumns(path);
+  return columnsToTable(path, cols, opts);
+}
+
+/** Raw columns as read from a file: names, per-column values (strings or numbers), key-value metadata. */
+interface RawColumns {
+  names: string[];
+  n: number;
+  values: (ArrayLike<unknown>)[];
+  keyValue?: Record<string, string>;
+}
+
+async function readCsvColumns(path: string): Promise<RawColumns> {
+  let buf = await readFile(path);
+  if (/\.gz$/i.test(path)) {
+    try {
+      buf = gunzipSync(buf);
+    } catch (e) {
+      throw new UserError(`"${path}" is not a valid gzip file (${(e as Error).message}).`);
+    }
+  }
+  let rows: string[][];
+  try {
+    rows = parse(buf, { relax_column_count: false, skip_empty_lines: true, bom: true }) as string[][];
+  } catch (e) {
+    throw new UserError(`Cannot parse CSV "${path}": ${(e as Error).message}`);
+  }
+  if (rows.length === 0) throw new UserError(`CSV "${path}" is empty: expected a header row.`);
+  const names = rows[0];
+  const n = rows.length - 1;
+  const values = names.map((_, c) => {
+    const col = new Array<string>(n);
+    for (let r = 0; r < n; r++) col[r] = rows[r + 1][c];
+    return col;
+  });
+  return { names, n, values };
+}
+
+async function readParquetColumns(path: string): Promise<RawColumns> {
+  const { parquetRead, parquetMetadataAsync, parquetSchema } = await import('hyparquet');
+  const b = await readFile(path);
+  const file = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
+  let metadata;
+  try {
+    metadata = await parquetMetadataAsync(file);
+  } catch (e) {
+    throw new UserError(`Cannot read Parquet "${path}": ${(e as Error).message}`);
+  }
+  const names = parquetSchema(metadata).children.map((c) => c.element.name);
+  const n = Number(metadata.num_rows);
+  const values: unknown[][] = names.map(() => new Array(n));
+  const index = new Map(names.map((nm, i) => [nm, i]));
+  await parquetRead({
+    file,
+    metadata,
+    onChunk: ({ columnName, columnData, rowStart }) => {
+      const dst = values[index.get(columnName)!];
+      for (let i = 0; i < columnData.length; i++) dst[rowStart + i] = columnData[i];
+    },
+  });
+  const keyValue: Record<string, string> = {};
+  for (const kv of metadata.key_value_metadata ?? []) if (kv.value !== undefined) keyValue[kv.key] = kv.value;
+  return { names, n, values, keyValue };
+}
+
+const MISSING = /^(|nan|na|null|none)$/i;
+
+/** A cell as a number: NaN for a missing value, undefined for text that is not a number. */
+function toNumber(v: unknown): number | undefined {
+  if (typeof v === 'number') return v;
+  if (typeof v === 'bigint') return Number(v);
+  if (v === null || v === undefined) return NaN;
+  const s = String(v).trim();
+  if (MISSING.test(s)) return NaN;
+  const x = Number(s);
+  return Number.isNaN(x) ? undefined : x;
+}
+
+function columnsToTable(path: string, raw: RawColumns, opts: ReadProfileOptions): { table: ProfileTable; report: ReadProfileReport } {
+  const prefix = opts.metaPrefix ?? 'Metadata_';
+  const extra = new Set(opts.extraMeta ?? []);
+  const meta: Record<string, string[]> = {};
+  const featIdx: number[] = [];
+  raw.names.forEach((name, c) => {
+    if (name.startsWith(prefix) || extra.has(name)) {
+      const src = raw.values[c];
+      const col = new Array<string>(raw.n);
+      for (let r = 0; r < raw.n; r++) col[r] = src[r] === null || src[r] === undefined ? '' : String(src[r]);
+      meta[name] = col;
+    } else featIdx.push(c);
+  });
+  const n = raw.n;
+  // Parse each candidate feature column into float64 first, to decide what to drop.
+  const keep: { name: string; col: Float64Array }[] = [];
+  const report: ReadProfileReport = { droppedConstant: [], droppedNaN: [] };
+  for (const c of featIdx) {
+    const name = raw.names[c];
+    const src = raw.values[c];
+    const col = new Float64Array(n);
+    let hasNaN = false;
+    for (let r = 0; r < n; r++) {
+      const v = src[r];
+      const x = toNumber(v);
+      if (x === undefined) {
+        throw new UserError(
+          `"${path}" row ${r + 1}, column "${name}": "${String(v)}" is not a number. Every column not starting with "${prefix}" ` +
+            `is a feature; rename a metadata column to "${prefix}${name}" (or pass it as extra metadata).`,
+        );
+      }
+      if (Number.isNaN(x)) hasNaN = true;
+      col[r] = x;
+    }
+    if (hasNaN) {
+      if (opts.dropNaN) {
+        report.droppedNaN.push(name);
+        continue;
+      }
+    }
+    if (opts.dropConstant && n > 0) {
+      let constant = true;
+      for (let r = 1; r < n && constant; r++) if (col[r] !== col[0]) constant = false;
+      if (constant) {
+        report.droppedConstant.push(name);
+        continue;
+      }
+    }
+    keep.push({ name, col });
+  }
+  const d = keep.length;
+  const features = new Float32Array(n * d);
+  for (let j = 0; j < d; j++) {
+    const col = keep[j].col;
+    for (let r = 0; r < n; r++) features[r * d + j] = col[r];
+  }
+  return {
+    table: { n, d, meta, featureNames: keep.map((k) => k.name), features, keyValue: raw.keyValue },
+    report,
+  };
+}

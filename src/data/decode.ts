@@ -1,0 +1,75 @@
+import sharp from 'sharp';
+import { readFile } from 'node:fs/promises';
+import { UserError } from '../util/errors.ts';
+import type { Pixels, PixelDType } from './types.ts';
+
+/** A decoded image file: HWC samples as stored (8-bit -> Uint8Array, 16-bit -> Uint16Array). */
+export interface DecodedImage {
+  data: Pixels;
+  width: number;
+  height: number;
+  channels: number;
+  dtype: PixelDType;
+}
+
+/**
+ * Decodes a PNG or TIFF (8- or 16-bit, grey or RGB) with sharp, keeping its channel count and bit
+ * depth (sharp would otherwise convert grey to sRGB and 16-bit to 8-bit). Alpha channels are
+ * refused rather than silently dropped. A missing, truncated or corrupt file is a UserError
+ * naming it.
+ */
+export async function decodeImage(path: string, context = ''): Promise<DecodedImage> {
+  const where = context ? ` (${context})` : '';
+  let buf: Buffer;
+  try {
+    buf = await readFile(path);
+  } catch (e) {
+    const code = (e as NodeJS.ErrnoException).code;
+    throw new UserError(
+      `Image ${path}${where} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}. ` +
+        'Fix the path in the metadata, restore the file, or pass --skip-bad to skip this site.',
+    );
+  }
+  try {
+    const meta = await sharp(buf).metadata();
+    const channels = meta.channels ?? 0;
+    if (meta.hasAlpha) {
+      throw new UserError(`Image ${path}${where} has an alpha channel (${channels} channels); save it without alpha, or pass --skip-bad.`);
+    }
+    const is16 = meta.depth === 'ushort' || meta.depth === 'short';
+    if (!is16 && meta.depth !== 'uchar' && meta.depth !== 'char') {
+      throw new UserError(`Image ${path}${where} has sample format ${meta.depth}; only 8- and 16-bit integer images are supported.`);
+    }
+    const space = channels === 1 ? (is16 ? 'grey16' : 'b-w') : is16 ? 'rgb16' : 'srgb';
+    // failOn 'truncated' turns a short file into an error instead of a partly grey image.
+    const { data, info } = await sharp(buf, { failOn: 'truncated' })
+      .toColourspace(space)
+      .raw(is16 ? { depth: 'ushort' } : undefined)
+      .toBuffer({ resolveWithObject: true });
+    if (info.channels !== channels) {
+      throw new UserError(`Image ${path}${where} decoded to ${info.channels} channels instead of ${channels}; re-save it as grey or RGB.`);
+    }
+    const pixels = is16
+      ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2).slice()
+      : new Uint8Array(data.buffer, data.byteOffset, data.length);
+    return { data: pixels, width: info.width, height: info.height, channels, dtype: is16 ? 'uint16' : 'uint8' };
+  } catch (e) {
+    if (e instanceof UserError) throw e;
+    throw new UserError(
+      `Image ${path}${where} is corrupt or truncated (${(e as Error).message.split('\n')[0]}). ` +
+        'Re-export or re-download it, or pass --skip-bad to skip this site.',
+    );
+  }
+}
+
+/** Encodes HWC 8-bit samples (1 or 3 channels) as PNG bytes. */
+export async function encodePng(data: Uint8Array, width: number, height: number, channels: 1 | 3): Promise<Buffer> {
+  const img = sharp(data, { raw: { width, height, channels } });
+  return (channels === 1 ? img.toColourspace('b-w') : img).png({ compressionLevel: 6, adaptiveFiltering: false }).toBuffer();
+}
+
+/** Encodes a single-channel 8- or 16-bit image as TIFF (LZW) bytes. */
+export async function encodeTiff(data: Uint8Array | Uint16Array, width: number, height: number): Promise<Buffer> {
+  const img = sharp(data, { raw: { width, height, channels: 1 } });
+  return img.toColourspace(data instanceof Uint16Array ? 'grey16' : 'b-w').tiff({ compression: 'lzw' }).toBuffer();
+}

@@ -1,0 +1,160 @@
+import { z } from 'zod';
+import { UserError } from '../../util/errors.ts';
+
+/**
+ * Every parameter of the synthetic microscopy generator. Morphology is described by
+ * {@link FEATURES}, each a log-scale multiplier: an image's feature vector is
+ * `cellTypeBase + experimentShift + plateShift + wellShift + treatmentEffect`, so a treatment acts
+ * RELATIVE to its plate's (biological) baseline. Shift and effect sizes are standard deviations
+ * in that log space. Technical effects (gain, offset, gamma, illumination, blur, noise) are drawn
+ * per experiment and plate on top.
+ */
+export const synthConfigSchema = z.object({
+  seed: z.number().int().min(0).describe('Random seed; same seed and parameters give the same bytes'),
+  layout: z.enum(['rxrx1-wilds', 'rxrx1', 'loaddata-csv']).describe('On-disk layout to write'),
+  bitDepth: z.union([z.literal(8), z.literal(16)]).describe('Sample depth (16 only for loaddata-csv, written as TIFF)'),
+  height: z.number().int().min(16).max(1024).describe('Image height (px)'),
+  width: z.number().int().min(16).max(1024).describe('Image width (px)'),
+  cellTypes: z.number().int().min(1).max(8).describe('Cell types; experiments are grouped by cell type'),
+  trainExperimentsPerCellType: z.number().int().min(1).describe('Training experiments per cell type (WILDS dataset=train)'),
+  valExperimentsPerCellType: z.number().int().min(0).describe('Held-out validation experiments per cell type (dataset=val)'),
+  testExperimentsPerCellType: z.number().int().min(0).describe('Held-out OOD test experiments per cell type (dataset=test)'),
+  platesPerExperiment: z.number().int().min(1).max(16).describe('Plates per experiment'),
+  treatments: z.number().int().min(1).describe('Treatments (siRNAs), each on every plate'),
+  wellsPerTreatment: z.number().int().min(1).describe('Wells per treatment on each plate'),
+  negativeControlWells: z.number().int().min(1).describe('Negative-control wells per plate'),
+  positiveControls: z.number().int().min(0).describe('Distinct positive controls'),
+  positiveControlWells: z.number().int().min(0).describe('Wells per positive control on each plate'),
+  sitesPerWell: z.number().int().min(1).max(9).describe('Imaged sites per well'),
+  cellsPerImage: z.number().positive().describe('Mean cell count per image at baseline'),
+  cellRadius: z.number().positive().describe('Mean cell radius (px) at baseline'),
+  treatmentEffect: z.number().min(0).describe('Std of a treatment effect per feature (log scale)'),
+  positiveControlEffect: z.number().min(0).describe('Std of a positive-control effect per feature (log scale)'),
+  cellTypeShift: z.number().min(0).describe('Std of the cell-type baseline per feature (biological)'),
+  experimentShift: z.number().min(0).describe('Std of the experiment shift per feature (biological batch effect)'),
+  plateShift: z.number().min(0).describe('Std of the plate shift per feature'),
+  wellShift: z.number().min(0).describe('Std of the well shift per feature (replicate noise)'),
+  cellNoise: z.number().min(0).describe('Std of cell-to-cell variation of size and intensity (log scale)'),
+  gainShift: z.number().min(0).describe('Std of log per-channel gain per experiment'),
+  plateGainShift: z.number().min(0).describe('Std of log per-channel gain per plate'),
+  offsetMax: z.number().min(0).max(0.5).describe('Max per-channel offset (fraction of range), per plate'),
+  gammaShift: z.number().min(0).describe('Std of log per-channel gamma per experiment (plate adds a third)'),
+  illumination: z.number().min(0).max(0.9).describe('Max strength of the illumination fall-off/gradient per plate'),
+  blurMax: z.number().min(0).describe('Max optical blur sigma (px) per plate'),
+  noiseMax: z.number().min(0).describe('Max noise std (fraction of range) per plate'),
+});
+
+/** Parameters of the synthetic generator (see {@link synthConfigSchema} for each field). */
+export type SynthConfig = z.infer<typeof synthConfigSchema>;
+
+/** Morphological features the biology acts on (log-scale multipliers, 0 = baseline). */
+export const FEATURES = [
+  'cellSize', // cell radius
+  'nucleusRatio', // nucleus radius / cell radius
+  'elongation', // cell aspect ratio
+  'density', // cells per image
+  'spotRate', // spots per cell (texture channel)
+  'spotIntensity', // spot brightness
+  'nucleusIntensity', // nuclear stain brightness relative to cytoplasm
+  'textureScale', // correlation length of cytoplasm texture
+  'textureContrast', // amplitude of cytoplasm texture
+] as const;
+
+const base: SynthConfig = {
+  seed: 0,
+  layout: 'rxrx1-wilds',
+  bitDepth: 8,
+  height: 64,
+  width: 64,
+  cellTypes: 2,
+  trainExperimentsPerCellType: 3,
+  valExperimentsPerCellType: 0,
+  testExperimentsPerCellType: 1,
+  platesPerExperiment: 3,
+  treatments: 6,
+  wellsPerTreatment: 3,
+  negativeControlWells: 4,
+  positiveControls: 1,
+  positiveControlWells: 2,
+  sitesPerWell: 2,
+  cellsPerImage: 8,
+  cellRadius: 7,
+  treatmentEffect: 0.3,
+  positiveControlEffect: 0.6,
+  cellTypeShift: 0.35,
+  experimentShift: 0.3,
+  plateShift: 0.1,
+  wellShift: 0.04,
+  cellNoise: 0.12,
+  gainShift: 0.4,
+  plateGainShift: 0.2,
+  offsetMax: 0.12,
+  gammaShift: 0.25,
+  illumination: 0.5,
+  blurMax: 1.4,
+  noiseMax: 0.06,
+};
+
+/**
+ * Size presets. `tiny`: tests (144 images of 32x32, seconds). `small`: quickstart (1,152 images of
+ * 64x64 over 24 plates). `bench`: the benchmark set (19,840 images of 64x64, 80 plates).
+ */
+export const SYNTH_PRESETS: Record<'tiny' | 'small' | 'bench', SynthConfig> = {
+  tiny: {
+    ...base,
+    height: 32,
+    width: 32,
+    cellTypes: 2,
+    trainExperimentsPerCellType: 1,
+    testExperimentsPerCellType: 1,
+    platesPerExperiment: 2,
+    treatments: 3,
+    wellsPerTreatment: 2,
+    negativeControlWells: 2,
+    positiveControls: 1,
+    positiveControlWells: 1,
+    cellsPerImage: 5,
+    cellRadius: 4,
+  },
+  small: { ...base },
+  bench: {
+    ...base,
+    cellTypes: 4,
+    trainExperimentsPerCellType: 3,
+    valExperimentsPerCellType: 1,
+    testExperimentsPerCellType: 1,
+    platesPerExperiment: 4,
+    treatments: 10,
+    wellsPerTreatment: 10,
+    negativeControlWells: 16,
+    positiveControls: 2,
+    positiveControlWells: 4,
+  },
+};
+
+/** Preset names. */
+export type SynthPreset = keyof typeof SYNTH_PRESETS;
+
+/** The preset with `overrides` applied, validated (a bad value is a UserError naming the field). */
+export function resolveSynthConfig(preset: string, overrides: Partial<Record<keyof SynthConfig, unknown>> = {}): SynthConfig {
+  const p = SYNTH_PRESETS[preset as SynthPreset];
+  if (!p) throw new UserError(`Unknown synthetic preset "${preset}". Choose one of: ${Object.keys(SYNTH_PRESETS).join(', ')}.`);
+  const merged = { ...p, ...Object.fromEntries(Object.entries(overrides).filter(([, v]) => v !== undefined)) };
+  const r = synthConfigSchema.strict().safeParse(merged);
+  if (!r.success) {
+    const msgs = r.error.issues.map((i) => `${i.path.join('.') || '(config)'}: ${i.message}`);
+    throw new UserError(`Invalid synthetic data parameters: ${msgs.join('; ')}.`);
+  }
+  const c = r.data;
+  const wells = c.treatments * c.wellsPerTreatment + c.negativeControlWells + c.positiveControls * c.positiveControlWells;
+  if (wells > 384) throw new UserError(`A plate holds at most 384 wells but the parameters need ${wells}; lower treatments or wells per treatment.`);
+  if (c.bitDepth === 16 && c.layout !== 'loaddata-csv') throw new UserError('bitDepth 16 is only written by the loaddata-csv layout (TIFF); use --layout loaddata-csv or --bit-depth 8.');
+  return c;
+}
+
+/** Images the configuration produces. */
+export function synthImageCount(c: SynthConfig): number {
+  const exps = c.cellTypes * (c.trainExperimentsPerCellType + c.valExperimentsPerCellType + c.testExperimentsPerCellType);
+  const wells = c.treatments * c.wellsPerTreatment + c.negativeControlWells + c.positiveControls * c.positiveControlWells;
+  return exps * c.platesPerExperiment * wells * c.sitesPerWell;
+}

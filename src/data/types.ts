@@ -1,0 +1,67 @@
+/**
+ * Core types of the data layer: one metadata row per imaged site, and the pixel buffers the image
+ * stores hand out. Layout-specific readers (readers/) produce these; samplers and the pipeline
+ * consume them.
+ */
+
+/** Role of a well on the plate (RxRx1 `well_type`). */
+export type WellType = 'treatment' | 'negative_control' | 'positive_control';
+
+/** The well types, for validation. */
+export const WELL_TYPES: readonly WellType[] = ['treatment', 'negative_control', 'positive_control'];
+
+/**
+ * One imaged site (field of view) of one well: the unit a sampler draws and the pipeline decodes.
+ * Plates are identified by `(experiment, plate)`: the plate field alone need not be unique
+ * (RxRx1 numbers plates 1-4 inside each experiment).
+ */
+export interface SiteRecord {
+  /** Unique id of the site, e.g. `HEPG2-01_1_B02_1` (RxRx1 `site_id`). */
+  siteId: string;
+  /** Experiment (batch) the plate belongs to; '' when the layout has none. */
+  experiment: string;
+  /** Plate id inside the experiment. */
+  plate: string;
+  /** Well name, e.g. `B02`. */
+  well: string;
+  /** Site (field) number inside the well, from 1. */
+  site: number;
+  /** Cell type (cell line), '' when unknown. */
+  cellType: string;
+  /** Treatment label (siRNA, compound...), the supervised class. */
+  label: string;
+  /** Treatment, negative or positive control. */
+  wellType: WellType;
+  /** Named split (WILDS: train | id_test | val | test; others: from the metadata or 'all'). */
+  split: string;
+  /**
+   * Image files of the site, absolute paths: one multi-channel file (RxRx1-WILDS RGB PNG) or one
+   * single-channel file per channel, in channel order (RxRx1 original, CellProfiler LoadData).
+   */
+  paths: string[];
+  /** Other metadata columns as read (e.g. every `Metadata_*` of a LoadData CSV), by column name. */
+  extra: Record<string, string>;
+  /** Where the row came from, for error messages (`metadata.csv line 12`). */
+  source: string;
+}
+
+/** Names of the {@link SiteRecord} fields usable as grouping keys. */
+export type GroupKey = 'experiment' | 'plate' | 'well' | 'site' | 'cellType' | 'label' | 'wellType' | 'split';
+
+/** Sample type of decoded pixels. */
+export type PixelDType = 'uint8' | 'uint16';
+
+/** A decoded image in HWC order (row-major, channels interleaved). */
+export type Pixels = Uint8Array | Uint16Array;
+
+/** A row the reader dropped because of bad input (with `skipBad`). */
+export interface SkippedSite {
+  /** Where the row came from (`metadata.csv line 12`). */
+  source: string;
+  /** The site id, when known. */
+  siteId: string;
+  /** The file at fault, when one is. */
+  file?: string;
+  /** What was wrong. */
+  reason: string;
+}

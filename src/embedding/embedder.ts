@@ -1,0 +1,270 @@
+/**
+ * The embedder (issue 4): runs a model (images [B, H, W, C] -> embeddings [B, D]) over a data set
+ * PLATE BY PLATE with a chosen BEN BatchNorm normalization mode (issue 5; Lin & Lu, MLCB 2022),
+ * producing one profile per image with the `Metadata_*` columns users expect.
+ *
+ * Modes (see models/ben-batchnorm.ts):
+ * - `running`: moving averages from training;
+ * - `batch`: each batch's statistics; batches are drawn from one plate and sized evenly so no
+ *   tiny last batch is normalised on a handful of images;
+ * - `plate`: a first pass fits each plate's exact statistics, then the plate is embedded;
+ * - `controls`: the same, fitted on the plate's negative-control images only.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type * as tfl from '@tensorflow/tfjs-layers';
+import type { Dataset } from '../data/dataset.ts';
+import type { ImageShape } from '../data/image-store.ts';
+import type { Pixels, SiteRecord } from '../data/types.ts';
+import type { ProfileTable } from '../evaluation/profile-table.ts';
+import {
+  benLayers,
+  clearPlateStatistics,
+  fitPlateStatistics,
+  isNormalizationMode,
+  NORMALIZATION_MODES,
+  setNormalization,
+  type NormalizationMode,
+} from '../models/ben-batchnorm.ts';
+import { UserError } from '../util/errors.ts';
+import { embeddingColumnNames } from './parquet.ts';
+
+/** The metadata columns of every embedding table, in file order (issue 4). */
+export const EMBEDDING_META_COLUMNS = [
+  'Metadata_Experiment',
+  'Metadata_Plate',
+  'Metadata_Well',
+  'Metadata_Site',
+  'Metadata_CellType',
+  'Metadata_Label',
+  'Metadata_WellType',
+  'Metadata_Split',
+] as const;
+
+const FIELD_OF: Record<(typeof EMBEDDING_META_COLUMNS)[number], (r: SiteRecord) => string> = {
+  Metadata_Experiment: (r) => r.experiment,
+  Metadata_Plate: (r) => r.plate,
+  Metadata_Well: (r) => r.well,
+  Metadata_Site: (r) => String(r.site),
+  Metadata_CellType: (r) => r.cellType,
+  Metadata_Label: (r) => r.label,
+  Metadata_WellType: (r) => r.wellType,
+  Metadata_Split: (r) => r.split,
+};
+
+/**
+ * Turns decoded images (HWC uint8/uint16, one per image) into the model input [B, H, W, C]
+ * float32. Must match what the model was trained on.
+ */
+export type Preprocess = (images: Pixels[], shape: ImageShape) => tf.Tensor4D;
+
+/** Named preprocessings (recorded in the output's key-value metadata). */
+export type PreprocessName = 'standardize' | 'scale';
+
+/**
+ * Per-image, per-channel standardisation (zero mean, unit variance over H x W for each channel),
+ * as BEN and WILDS feed RxRx1 images. A flat channel (std < 1e-6) becomes zeros.
+ * Statistics in float64.
+ */
+export const standardizeImages: Preprocess = (images, s) => {
+  const hw = s.height * s.width, c = s.channels, per = hw * c;
+  const out = new Float32Array(images.length * per);
+  const mean = new Float64Array(c), sq = new Float64Array(c);
+  images.forEach((img, b) => {
+    mean.fill(0);
+    sq.fill(0);
+    for (let p = 0; p < per; p++) mean[p % c] += img[p];
+    for (let k = 0; k < c; k++) mean[k] /= hw;
+    for (let p = 0; p < per; p++) sq[p % c] += (img[p] - mean[p % c]) ** 2;
+    for (let k = 0; k < c; k++) sq[k] = Math.sqrt(sq[k] / hw);
+    const o = b * per;
+    for (let p = 0; p < per; p++) {
+      const k = p % c;
+      out[o + p] = sq[k] < 1e-6 ? 0 : (img[p] - mean[k]) / sq[k];
+    }
+  });
+  return tf.tensor4d(out, [images.length, s.height, s.width, c]);
+};
+
+/** Scales samples to [0, 1] by the dtype's maximum (255 or 65535). */
+export const scaleImages: Preprocess = (images, s) => {
+  const per = s.height * s.width * s.channels;
+  const inv = 1 / (s.dtype === 'uint16' ? 65535 : 255);
+  const out = new Float32Array(images.length * per);
+  images.forEach((img, b) => {
+    for (let p = 0; p < per; p++) out[b * per + p] = img[p] * inv;
+  });
+  return tf.tensor4d(out, [images.length, s.height, s.width, s.channels]);
+};
+
+/** Preprocessings by name. */
+export const PREPROCESS: Record<PreprocessName, Preprocess> = { standardize: standardizeImages, scale: scaleImages };
+
+/** Options of {@link embedDataset}. */
+export interface EmbedOptions {
+  /** BN statistics at inference (see the module doc). */
+  normalization: NormalizationMode;
+  /** Images per forward pass (default 64). In `batch` mode, also the size of the normalised batch. */
+  batchSize?: number;
+  /** Image -> model input conversion (default `standardize`); a name is recorded in the metadata. */
+  preprocess?: PreprocessName | Preprocess;
+  /** Key-value metadata to carry in the table (model, recipe...); the mode and preprocessing are added. */
+  keyValue?: Record<string, string>;
+  /** Called after each forward pass of the embedding pass with the number of images embedded. */
+  onImages?: (n: number) => void;
+  /** Called once per plate, in order, with that plate's profiles (views into the returned table). */
+  onPlate?: (plate: ProfileTable, key: { experiment: string; plate: string }) => void | Promise<void>;
+}
+
+/** Timings of one {@link embedDataset} call. */
+export interface EmbedStats {
+  images: number;
+  plates: number;
+  /** Seconds in forward passes that produce embeddings (incl. preprocessing and image access). */
+  embedSeconds: number;
+  /** Seconds fitting plate statistics (`plate` / `controls` only). */
+  statsSeconds: number;
+  /** Seconds in `onPlate` callbacks (e.g. writing). */
+  callbackSeconds: number;
+}
+
+/** Result of {@link embedDataset}. */
+export interface EmbedResult {
+  /** One row per image, plates contiguous (plates in first-seen order, images in data set order). */
+  table: ProfileTable;
+  stats: EmbedStats;
+}
+
+/** [start, end) ranges splitting `n` items into ceil(n / max) nearly equal batches. */
+export function evenBatches(n: number, max: number): [number, number][] {
+  const k = Math.ceil(n / max);
+  const out: [number, number][] = [];
+  for (let b = 0; b < k; b++) out.push([Math.floor((b * n) / k), Math.floor(((b + 1) * n) / k)]);
+  return out;
+}
+
+/**
+ * Embeds every image of `data` with `model`, plate by plate, in the given normalization mode.
+ * Input shape is checked against the model ([B, H, W, C] with the data set's H, W, C); the model
+ * must output [B, D]. For `batch`, `plate` and `controls` the model must contain BEN BatchNorm
+ * layers (otherwise the mode would silently do nothing). `controls` needs negative-control images
+ * (`wellType` `negative_control`) on every plate. The model's normalization mode is restored and
+ * plate statistics cleared afterwards.
+ */
+export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: EmbedOptions): Promise<EmbedResult> {
+  const mode = opts.normalization;
+  if (!isNormalizationMode(mode)) throw new UserError(`Unknown normalization "${String(mode)}"; choose one of ${NORMALIZATION_MODES.join(', ')}.`);
+  const batchSize = opts.batchSize ?? 64;
+  if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
+  const pre = typeof opts.preprocess === 'function' ? opts.preprocess : PREPROCESS[opts.preprocess ?? 'standardize'];
+  if (!pre) throw new UserError(`Unknown preprocessing "${String(opts.preprocess)}"; choose one of ${Object.keys(PREPROCESS).join(', ')}.`);
+  const d = checkModel(model, data);
+  const layers = benLayers(model);
+  if (mode !== 'running' && layers.length === 0) {
+    throw new UserError(`The model has no BEN BatchNorm layers, so --normalization ${mode} would have no effect. Use --normalization running, or a model built with BEN BatchNorm.`);
+  }
+  const savedModes = layers.map((l) => l.normalization);
+
+  const plates = data.groups(['experiment', 'plate']);
+  if (mode === 'controls') {
+    for (const [key, rows] of plates) {
+      if (!rows.some((i) => data.rows[i].wellType === 'negative_control')) {
+        throw new UserError(`Plate ${key} has no negative-control images, so --normalization controls cannot fit its statistics. Use --normalization plate, or fix the well types of ${data.rows[rows[0]].source}.`);
+      }
+    }
+  }
+
+  const n = data.size;
+  const features = new Float32Array(n * d);
+  const meta: Record<string, string[]> = Object.fromEntries(EMBEDDING_META_COLUMNS.map((m) => [m, new Array<string>(n)]));
+  const stats: EmbedStats = { images: n, plates: plates.size, embedSeconds: 0, statsSeconds: 0, callbackSeconds: 0 };
+  const shape: ImageShape = data.images;
+  const batchOf = async (rows: number[]) => pre(await Promise.all(rows.map((i) => data.images.get(i))), shape);
+
+  let out = 0;
+  try {
+    for (const [, rows] of plates) {
+      const first = data.rows[rows[0]];
+      if (mode === 'plate' || mode === 'controls') {
+        const fitRows = mode === 'plate' ? rows : rows.filter((i) => data.rows[i].wellType === 'negative_control');
+        const t0 = performance.now();
+        await fitPlateStatistics(
+          model,
+          async function* () {
+            for (const [a, b] of evenBatches(fitRows.length, batchSize)) yield await batchOf(fitRows.slice(a, b));
+          },
+          { source: mode, disposeBatches: true },
+        );
+        stats.statsSeconds += (performance.now() - t0) / 1000;
+      }
+      setNormalization(model, mode);
+      const plateStart = out;
+      const t0 = performance.now();
+      for (const [a, b] of evenBatches(rows.length, batchSize)) {
+        const idx = rows.slice(a, b);
+        const x = await batchOf(idx);
+        const y = tf.tidy(() => model.predict(x, { batchSize: idx.length }) as tf.Tensor);
+        x.dispose();
+        const v = (await y.data()) as Float32Array;
+        y.dispose();
+        if (v.length !== idx.length * d) throw new Error(`model output has ${v.length} values for ${idx.length} images x ${d}`);
+        features.set(v, out * d);
+        for (let k = 0; k < idx.length; k++) {
+          const r = data.rows[idx[k]];
+          for (const m of EMBEDDING_META_COLUMNS) meta[m][out + k] = FIELD_OF[m](r);
+        }
+        out += idx.length;
+        opts.onImages?.(idx.length);
+      }
+      stats.embedSeconds += (performance.now() - t0) / 1000;
+      clearPlateStatistics(model);
+      if (opts.onPlate) {
+        const t1 = performance.now();
+        const plateMeta: Record<string, string[]> = {};
+        for (const m of EMBEDDING_META_COLUMNS) plateMeta[m] = meta[m].slice(plateStart, out);
+        await opts.onPlate(
+          {
+            n: out - plateStart,
+            d,
+            meta: plateMeta,
+            featureNames: embeddingColumnNames(d),
+            features: features.subarray(plateStart * d, out * d),
+          },
+          { experiment: first.experiment, plate: first.plate },
+        );
+        stats.callbackSeconds += (performance.now() - t1) / 1000;
+      }
+    }
+  } finally {
+    clearPlateStatistics(model);
+    layers.forEach((l, i) => (l.normalization = savedModes[i]));
+  }
+
+  const keyValue: Record<string, string> = {
+    ...opts.keyValue,
+    normalization: mode,
+    preprocess: typeof opts.preprocess === 'function' ? 'custom' : (opts.preprocess ?? 'standardize'),
+    batch_size: String(batchSize),
+    embedding_dim: String(d),
+    plates: String(plates.size),
+  };
+  return { table: { n, d, meta, featureNames: embeddingColumnNames(d), features, keyValue }, stats };
+}
+
+/** Checks the model's input against the data set's images; returns the embedding dimension D. */
+function checkModel(model: tfl.LayersModel, data: Dataset): number {
+  if (model.inputs.length !== 1 || model.outputs.length !== 1) {
+    throw new UserError(`The model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; an embedding model maps one image batch to one embedding batch.`);
+  }
+  const inShape = model.inputs[0].shape; // [null, H, W, C]
+  const want = [data.images.height, data.images.width, data.images.channels];
+  const got = inShape.slice(1);
+  if (got.length !== 3 || got.some((v, i) => v !== null && v !== want[i])) {
+    throw new UserError(`The model expects images of shape [${got.map((v) => v ?? '?').join(', ')}] (H, W, C) but the data set's images are [${want.join(', ')}] (${data.root}). Embed with a model trained on this image size and channel count.`);
+  }
+  const outShape = model.outputs[0].shape;
+  const d = outShape[1];
+  if (outShape.length !== 2 || d === null) {
+    throw new UserError(`The model outputs shape [${outShape.map((v) => v ?? '?').join(', ')}]; an embedding model outputs [B, D]. Save the backbone (pooled embedding), not a model with a spatial output.`);
+  }
+  return d;
+}

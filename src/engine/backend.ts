@@ -1,6 +1,10 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { createRequire } from 'node:module';
+import { availableParallelism } from 'node:os';
 import { UserError } from '../util/errors.ts';
+import { registerGradients } from './gradients.ts';
+import { registerTrainingKernels } from './kernels/index.ts';
+import { createThreadedWasmBackend, wasmThreadsCount } from './wasm-threads.ts';
 
 /** Backends in the order they are tried when the user forces none. */
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -12,8 +16,10 @@ export interface BackendInfo {
   backend: string;
   /** Which package provides it. */
   provider: string;
-  /** Threads the backend computes with. */
+  /** Threads the backend computes with (0: managed by libtensorflow). */
   threads: number;
+  /** For wasm: whether SIMD and the multi-threaded build are in use. */
+  wasm?: { simd: boolean; threaded: boolean };
   /** Optional native packages found installed (loadable or not). */
   optional: Record<string, 'loaded' | 'installed' | 'not installed' | `failed: ${string}`>;
   /** One-line notices about fallbacks. */
@@ -33,14 +39,26 @@ function isInstalled(pkg: string): boolean {
   }
 }
 
+/** Options of {@link initBackend}. */
+export interface InitBackendOptions {
+  /** Force a backend (else `BEN_BACKEND`, else the first that starts in {@link BACKEND_ORDER}). */
+  backend?: string;
+  /** wasm threads (else `BEN_THREADS`, else the number of CPU cores); 1 = single-threaded build. */
+  threads?: number;
+}
+
 /**
  * Selects and initialises the compute backend: `@tensorflow/tfjs-node-gpu`, `@tensorflow/tfjs-node`,
  * `@tensorflow/tfjs-backend-wasm` (with our training kernels), then `cpu`. A forced choice comes
  * from `requested` or the `BEN_BACKEND` environment variable. A missing or broken native package
- * falls back to the next one with a one-line notice.
+ * falls back to the next one with a one-line notice. Also registers tfjs's gradients and our wasm
+ * training kernels, so training works on whichever backend starts. Call it (once) before any
+ * tensor work; later calls return the same info unless another backend is forced.
  */
-export async function initBackend(requested?: string): Promise<BackendInfo> {
-  const forced = requested ?? process.env.BEN_BACKEND;
+export async function initBackend(options?: string | InitBackendOptions): Promise<BackendInfo> {
+  const opts: InitBackendOptions = typeof options === 'string' ? { backend: options } : (options ?? {});
+  await registerGradients();
+  const forced = opts.backend ?? (process.env.BEN_BACKEND || undefined);
   if (forced && !(BACKEND_ORDER as readonly string[]).includes(forced)) {
     throw new UserError(`Unknown backend "${forced}" (from --backend or BEN_BACKEND). Choose one of: ${BACKEND_ORDER.join(', ')}.`);
   }
@@ -52,9 +70,10 @@ export async function initBackend(requested?: string): Promise<BackendInfo> {
     optional[pkg] = isInstalled(pkg) ? 'installed' : 'not installed';
   }
   for (const name of order) {
-    const ok = await tryBackend(name, optional, notices);
+    const ok = await tryBackend(name, optional, notices, wasmThreadsWanted(opts.threads));
     if (ok) {
       current = { backend: tf.getBackend(), provider: providerOf(name), threads: threadsOf(name), optional, notices };
+      if (name === 'wasm') current.wasm = { simd: true, threaded: threadedActive };
       return current;
     }
     if (forced) throw new UserError(`Backend "${forced}" could not be started: ${notices.at(-1) ?? 'unknown error'}.`);
@@ -77,11 +96,54 @@ function providerOf(name: BackendName): string {
 
 function threadsOf(name: BackendName): number {
   if (name === 'cpu') return 1;
-  if (name === 'wasm') return 1;
+  if (name === 'wasm') return wasmThreadsCount();
   return 0;
 }
 
-async function tryBackend(name: BackendName, optional: BackendInfo['optional'], notices: string[]): Promise<boolean> {
+function wasmThreadsWanted(requested: number | undefined): number {
+  const env = process.env.BEN_THREADS;
+  const n = requested ?? (env ? Number(env) : availableParallelism());
+  if (!Number.isInteger(n) || n < 1) {
+    throw new UserError(`Invalid thread count "${requested ?? env}" (from threads or BEN_THREADS): use a whole number >= 1.`);
+  }
+  return n;
+}
+
+let threadedActive = false;
+let threadedInstalled = false;
+
+/**
+ * Makes `tf.setBackend('wasm')` build the multi-threaded backend (see wasm-threads.ts) with
+ * `threads` threads; if that fails the stock single-threaded SIMD backend starts instead, with
+ * a notice.
+ */
+function installThreadedWasm(threads: number, notices: string[]): void {
+  const stock = tf.findBackendFactory('wasm');
+  if (!stock || threads <= 1 || threadedInstalled) return;
+  threadedInstalled = true;
+  tf.removeBackend('wasm');
+  tf.registerBackend(
+    'wasm',
+    async () => {
+      try {
+        const b = await createThreadedWasmBackend(threads);
+        threadedActive = true;
+        return b;
+      } catch (e) {
+        notices.push(`multi-threaded wasm failed to start (${(e as Error).message.split('\n')[0]}); using 1 thread.`);
+        return stock();
+      }
+    },
+    2,
+  );
+}
+
+async function tryBackend(
+  name: BackendName,
+  optional: BackendInfo['optional'],
+  notices: string[],
+  threads: number,
+): Promise<boolean> {
   const pkg = providerOf(name);
   try {
     if (name === 'tensorflow-gpu' || name === 'tensorflow') {
@@ -99,6 +161,9 @@ async function tryBackend(name: BackendName, optional: BackendInfo['optional'], 
     }
     if (name === 'wasm') {
       await import('@tensorflow/tfjs-backend-wasm');
+      // Kernel set-up runs when the backend initialises, so ours are registered first.
+      registerTrainingKernels();
+      installThreadedWasm(threads, notices);
       return await tf.setBackend('wasm');
     }
     await import('@tensorflow/tfjs-backend-cpu');

@@ -1,0 +1,76 @@
+import {
+  backend_util,
+  Conv2DBackpropFilter,
+  type Conv2DBackpropFilterAttrs,
+  type KernelConfig,
+  type KernelFunc,
+  type TensorInfo,
+} from '@tensorflow/tfjs-core';
+import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
+import { cropNHWC, release, wasmOp } from './wasm-ops.ts';
+
+/**
+ * Filter gradient of a 2-D convolution (missing from tfjs-backend-wasm 4.22), as one
+ * XNNPACK convolution: with x [B,H,W,Ci] and dy [B,Ho,Wo,Co],
+ *   dW[kh,kw,ci,co] = sum_{b,oh,ow} x[b, oh*s+kh-p, ow*s+kw-p, ci] * dy[b,oh,ow,co]
+ * is the convolution of x^T [Ci,H,W,B] (channels become the batch, the batch becomes the
+ * channels) with dy^T [Ho,Wo,B,Co] as a (Ho x Wo) filter dilated by the forward stride,
+ * giving [Ci,KH,KW,Co], transposed back to [KH,KW,Ci,Co].
+ */
+function conv2DBackpropFilter(args: {
+  inputs: { x: TensorInfo; dy: TensorInfo };
+  backend: BackendWasm;
+  attrs: Conv2DBackpropFilterAttrs;
+}): TensorInfo {
+  const { inputs, backend, attrs } = args;
+  const { x, dy } = inputs;
+  const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs;
+  const ci = backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    strides,
+    1,
+    pad,
+    dimRoundingMode,
+    false,
+    backend_util.convertConv2DDataFormat(dataFormat),
+  );
+  if (ci.dataFormat !== 'channelsLast') throw new Error('Conv2DBackpropFilter (wasm) supports NHWC only');
+  const { inHeight: H, inWidth: W, outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW } = ci;
+  const { strideHeight: sh, strideWidth: sw } = ci;
+  const { top, left } = ci.padInfo;
+  // Padding that makes the dilated "filter" dy^T land exactly KH x KW times; a negative bottom
+  // or right pad means trailing input rows/columns the forward conv never read: crop them.
+  const bottom = (Ho - 1) * sh + KH - H - top;
+  const right = (Wo - 1) * sw + KW - W - left;
+  const xt = wasmOp(backend, 'Transpose', { x }, { perm: [3, 1, 2, 0] });
+  const xc = cropNHWC(backend, xt, 0, 0, H + Math.min(0, bottom), W + Math.min(0, right));
+  const dyt = wasmOp(backend, 'Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+  const conv = wasmOp(
+    backend,
+    'Conv2D',
+    { x: xc, filter: dyt },
+    {
+      strides: [1, 1],
+      dilations: [sh, sw],
+      pad: [
+        [0, 0],
+        [top, Math.max(0, bottom)],
+        [left, Math.max(0, right)],
+        [0, 0],
+      ],
+      dataFormat: 'NHWC',
+    },
+  );
+  const dw = wasmOp(backend, 'Transpose', { x: conv }, { perm: [1, 2, 0, 3] });
+  release(backend, xt, dyt, conv);
+  if (xc !== xt) release(backend, xc);
+  return dw;
+}
+
+/** Registration record of the wasm `Conv2DBackpropFilter` kernel. */
+export const conv2DBackpropFilterConfig: KernelConfig = {
+  kernelName: Conv2DBackpropFilter,
+  backendName: 'wasm',
+  kernelFunc: conv2DBackpropFilter as unknown as KernelFunc,
+};

@@ -28,6 +28,12 @@ export interface ObjectiveContext {
   numClasses?: number;
   /** Seed for head initialisation. */
   seed: number;
+  /**
+   * Builds a fresh backbone of the same architecture (same layer order and weight shapes), for
+   * objectives that keep a second copy (BYOL's target network). When absent, such objectives clone
+   * `backbone` from its serialized config, which needs its custom layers registered.
+   */
+  buildBackbone?: () => tfl.LayersModel;
 }
 
 /**

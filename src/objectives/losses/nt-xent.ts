@@ -1,0 +1,85 @@
+import * as tf from '@tensorflow/tfjs-core';
+// Losses are trained through: make sure tfjs-core's gradients are registered even without tfjs-layers.
+import '@tensorflow/tfjs-core/dist/register_all_gradients';
+import { l2Normalize } from './l2-normalize.ts';
+
+/** Added to the self-similarity logits so that exp() of them is exactly 0 in float32. */
+const SELF_MASK = 1e9;
+
+function checkViews(views: tf.Tensor2D[], temperature?: number): { V: number; B: number } {
+  if (views.length < 2) throw new Error(`NT-Xent needs at least 2 views, got ${views.length}`);
+  const [B, D] = views[0].shape;
+  for (const v of views) {
+    if (v.rank !== 2 || v.shape[0] !== B || v.shape[1] !== D) {
+      throw new Error(`NT-Xent views must all be [${B}, ${D}], got [${v.shape.join(', ')}]`);
+    }
+  }
+  if (temperature !== undefined && !(temperature > 0 && Number.isFinite(temperature))) {
+    throw new Error(`NT-Xent temperature must be a positive number, got ${temperature}`);
+  }
+  return { V: views.length, B };
+}
+
+/** [N, N] float32 mask, N = V*B in view-major order: 1 where rows i != j show the same image. */
+function positiveMask(V: number, B: number): tf.Tensor2D {
+  const N = V * B;
+  const m = new Float32Array(N * N);
+  for (let i = 0; i < N; i++) {
+    for (let j = i % B; j < N; j += B) if (j !== i) m[i * N + j] = 1;
+  }
+  return tf.tensor2d(m, [N, N]);
+}
+
+/** Cosine-similarity logits [N, N] / temperature over the concatenated views, self-pairs masked out. */
+function maskedLogits(views: tf.Tensor2D[], temperature: number): { sim: tf.Tensor2D; logits: tf.Tensor2D } {
+  const N = views.length * views[0].shape[0];
+  const z = l2Normalize(tf.concat(views, 0));
+  const sim = tf.div(tf.matMul(z, z, false, true), temperature) as tf.Tensor2D;
+  const logits = tf.sub(sim, tf.mul(tf.eye(N), SELF_MASK)) as tf.Tensor2D;
+  return { sim, logits };
+}
+
+/**
+ * NT-Xent, the normalized temperature-scaled cross-entropy of SimCLR (Chen et al. 2020, "A Simple
+ * Framework for Contrastive Learning of Visual Representations", Algorithm 1), generalised to V >= 2
+ * views: for every ordered pair (i, j) of distinct views of the same image,
+ *
+ *   l(i, j) = -log( exp(s_ij / t) / sum_{k != i} exp(s_ik / t) ),   s = cosine similarity,
+ *
+ * averaged over all V(V-1)B ordered positive pairs. For V = 2 this is the paper's loss
+ * (1/2N) sum_k [l(2k-1, 2k) + l(2k, 2k-1)]; for V > 2 each view's positives are the same image's
+ * other views and the denominators keep them (the SupCon "L_out" form, Khosla et al. 2020).
+ *
+ * @param views V tensors [B, D]: `views[v][b]` is the projection of view v of image b. Need not be
+ *   normalized.
+ * @param temperature t > 0.
+ * @returns the scalar loss (float32).
+ */
+export function ntXentLoss(views: tf.Tensor2D[], temperature: number): tf.Scalar {
+  const { V, B } = checkViews(views, temperature);
+  return tf.tidy(() => {
+    const N = V * B;
+    const { sim, logits } = maskedLogits(views, temperature);
+    const lse = tf.logSumExp(logits, 1); // [N] log of each row's denominator
+    // sum over pairs of (lse_i - s_ij/t): each row has V-1 positives.
+    const positives = tf.sum(tf.mul(positiveMask(V, B), sim));
+    return tf.div(tf.sub(tf.mul(tf.sum(lse), V - 1), positives), N * (V - 1)) as tf.Scalar;
+  });
+}
+
+/**
+ * Top-1 positive retrieval of the contrastive task: the fraction of the V*B projections whose most
+ * similar other projection is another view of the same image (a training metric; no gradient).
+ *
+ * @param views V tensors [B, D], as for {@link ntXentLoss}.
+ */
+export function ntXentTop1(views: tf.Tensor2D[]): tf.Scalar {
+  const { V, B } = checkViews(views);
+  return tf.tidy(() => {
+    const N = V * B;
+    const { logits } = maskedLogits(views, 1);
+    const best = tf.mod(tf.argMax(logits, 1), B);
+    const self = tf.mod(tf.range(0, N, 1, 'int32'), B);
+    return tf.mean(tf.cast(tf.equal(best, self), 'float32')) as tf.Scalar;
+  });
+}

@@ -1,0 +1,105 @@
+/**
+ * Independent float64 references written from the papers' pseudocode, plus small helpers shared
+ * by the objective tests. No tfjs here.
+ */
+import { Rng } from '../../src/util/rng.ts';
+
+/** A [rows, cols] matrix of standard normals rounded to float32 (so tfjs sees the same numbers). */
+export function randomMatrix(rng: Rng, rows: number, cols: number): number[][] {
+  return Array.from({ length: rows }, () => Array.from({ length: cols }, () => Math.fround(rng.normal())));
+}
+
+function dot(a: number[], b: number[]): number {
+  let s = 0;
+  for (let i = 0; i < a.length; i++) s += a[i] * b[i];
+  return s;
+}
+
+function cosine(a: number[], b: number[]): number {
+  return dot(a, b) / (Math.sqrt(dot(a, a)) * Math.sqrt(dot(b, b)));
+}
+
+/**
+ * SimCLR Algorithm 1 (Chen et al. 2020) with V views: items in the paper's image-major order
+ * (image k's views adjacent), s_ij cosine, l(i,j) = -log exp(s_ij/t) / sum_{k != i} exp(s_ik/t),
+ * averaged over all ordered positive pairs (i, j), i != j, same image.
+ *
+ * @param views views[v][b] = vector of view v of image b.
+ */
+export function ntXentNaive(views: number[][][], temperature: number): number {
+  const V = views.length;
+  const B = views[0].length;
+  const items: { image: number; z: number[] }[] = [];
+  for (let b = 0; b < B; b++) for (let v = 0; v < V; v++) items.push({ image: b, z: views[v][b] });
+  const s = (i: number, j: number) => cosine(items[i].z, items[j].z);
+  const ell = (i: number, j: number) => {
+    let denom = 0;
+    for (let k = 0; k < items.length; k++) if (k !== i) denom += Math.exp(s(i, k) / temperature);
+    return -Math.log(Math.exp(s(i, j) / temperature) / denom);
+  };
+  let total = 0;
+  let count = 0;
+  for (let i = 0; i < items.length; i++) {
+    for (let j = 0; j < items.length; j++) {
+      if (i !== j && items[i].image === items[j].image) {
+        total += ell(i, j);
+        count++;
+      }
+    }
+  }
+  return total / count;
+}
+
+/** BYOL eq. 2 (Grill et al. 2020): mean over the batch of ||p/|p| - z/|z| ||^2 = 2 - 2 cos(p, z). */
+export function byolNaive(p: number[][], z: number[][]): number {
+  let total = 0;
+  for (let b = 0; b < p.length; b++) {
+    const pn = Math.sqrt(dot(p[b], p[b]));
+    const zn = Math.sqrt(dot(z[b], z[b]));
+    let sq = 0;
+    for (let d = 0; d < p[b].length; d++) sq += (p[b][d] / pn - z[b][d] / zn) ** 2;
+    total += sq;
+  }
+  return total / p.length;
+}
+
+/** BYOL's symmetrized loss: sum over ordered view pairs i != j of byolNaive(p_i, z_j). */
+export function symmetricByolNaive(p: number[][][], z: number[][][]): number {
+  let total = 0;
+  for (let i = 0; i < p.length; i++) for (let j = 0; j < z.length; j++) if (i !== j) total += byolNaive(p[i], z[j]);
+  return total;
+}
+
+/**
+ * Central finite-difference gradient of `f` with respect to every entry of `xs` (float64).
+ * Returns a structure shaped like `xs`.
+ */
+export function numericGradient(f: (xs: number[][][]) => number, xs: number[][][], h = 1e-6): number[][][] {
+  return xs.map((m, a) =>
+    m.map((row, r) =>
+      row.map((_, c) => {
+        const orig = xs[a][r][c];
+        xs[a][r][c] = orig + h;
+        const up = f(xs);
+        xs[a][r][c] = orig - h;
+        const down = f(xs);
+        xs[a][r][c] = orig;
+        return (up - down) / (2 * h);
+      }),
+    ),
+  );
+}
+
+/** Largest absolute entry-wise difference between two nested arrays of equal shape. */
+export function maxAbsDiff(a: number[][][], b: number[][][]): number {
+  let m = 0;
+  a.forEach((x, i) => x.forEach((row, r) => row.forEach((v, c) => (m = Math.max(m, Math.abs(v - b[i][r][c]))))));
+  return m;
+}
+
+/** Largest absolute entry of a nested array. */
+export function maxAbs(a: number[][][]): number {
+  let m = 0;
+  a.forEach((x) => x.forEach((row) => row.forEach((v) => (m = Math.max(m, Math.abs(v))))));
+  return m;
+}

@@ -1,0 +1,14 @@
+/**
+ * Registers every objective; importing this module fills the `objectives` registry. Adding an
+ * objective is one file plus one line here.
+ */
+import { createByol } from './byol.ts';
+import { objectives } from './objective.ts';
+import { createSimclr } from './simclr.ts';
+import { createSupervised } from './supervised.ts';
+
+objectives.register('supervised', createSupervised);
+objectives.register('simclr', createSimclr);
+objectives.register('byol', createByol);
+
+export { objectives };

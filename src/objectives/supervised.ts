@@ -1,0 +1,187 @@
+/**
+ * Supervised training on the `label` column (the BEN paper's setting, Lin & Lu 2022 §4 on
+ * RxRx1-WILDS): a linear classifier on the backbone embedding, softmax cross-entropy. Also the
+ * accuracy of such a model on named splits with a chosen BN normalization mode.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import * as tfl from '@tensorflow/tfjs-layers';
+import { z } from 'zod';
+import { UserError } from '../util/errors.ts';
+import { fitPlateStatistics, setNormalization, clearPlateStatistics, type NormalizationMode } from '../models/ben-batchnorm.ts';
+import type { Objective, ObjectiveBatch, ObjectiveContext, ObjectiveOutput } from './objective.ts';
+
+/** Options of {@link Supervised} (`objective.options` in a recipe). */
+export const supervisedOptionsSchema = z
+  .object({
+    /** Label smoothing of the cross-entropy (0 = none). */
+    labelSmoothing: z.number().min(0).max(0.5).default(0),
+  })
+  .strict();
+
+/** Validated supervised options. */
+export type SupervisedOptions = z.infer<typeof supervisedOptionsSchema>;
+
+/**
+ * Cross-entropy of a linear classifier on the backbone's embedding. One view per image; the batch
+ * must carry `labels` [B] int32 in [0, numClasses). Metrics: `loss`, `acc` (batch accuracy).
+ */
+export class Supervised implements Objective {
+  readonly name = 'supervised';
+  readonly views = 1;
+  private backbone?: tfl.LayersModel;
+  private head?: tfl.layers.Layer;
+  private numClasses = 0;
+
+  constructor(readonly options: SupervisedOptions = { labelSmoothing: 0 }) {}
+
+  /** Creates the linear head [embeddingDim -> numClasses]. */
+  build(ctx: ObjectiveContext): void {
+    if (!ctx.numClasses || ctx.numClasses < 2) throw new UserError(`objective "supervised" needs at least 2 classes in the label column, got ${ctx.numClasses ?? 0}`);
+    this.backbone = ctx.backbone;
+    this.numClasses = ctx.numClasses;
+    this.head = tfl.layers.dense({
+      units: ctx.numClasses,
+      name: 'supervised_classifier',
+      kernelInitializer: tfl.initializers.glorotUniform({ seed: ctx.seed }),
+      inputShape: [ctx.embeddingDim],
+    });
+    this.head.build([null, ctx.embeddingDim]);
+  }
+
+  /** Class logits [B, numClasses] of images [B, H, W, C]; `training` selects batch statistics. */
+  logits(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
+    const { backbone, head } = this.parts();
+    return tf.tidy(() => head.apply(backbone.apply(x, { training }) as tf.Tensor, {}) as tf.Tensor2D);
+  }
+
+  loss(batch: ObjectiveBatch): ObjectiveOutput {
+    if (!batch.labels) throw new Error('supervised: the batch has no labels (the pipeline must pass the label column)');
+    if (batch.views.length !== 1) throw new Error(`supervised expects 1 view per image, the batch has ${batch.views.length}`);
+    const labels = batch.labels;
+    return tf.tidy(() => {
+      const logits = this.logits(batch.views[0], true);
+      const onehot = tf.oneHot(labels, this.numClasses) as tf.Tensor2D;
+      const loss = crossEntropy(logits, onehot, this.options.labelSmoothing);
+      const acc = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar;
+      return { loss, metrics: { loss: tf.clone(loss), acc } };
+    });
+  }
+
+  trainableVariables(): tf.Variable[] {
+    const { backbone, head } = this.parts();
+    return [...backbone.trainableWeights, ...head.trainableWeights].map((w) => w.read() as tf.Variable);
+  }
+
+  /** The classifier head's weights [kernel [D, K], bias [K]] (for saving next to the backbone). */
+  headWeights(): tf.Tensor[] {
+    return this.parts().head.getWeights();
+  }
+
+  /** Restores {@link headWeights}. */
+  setHeadWeights(w: tf.Tensor[]): void {
+    this.parts().head.setWeights(w);
+  }
+
+  /** Head weights are trainable variables, so checkpoints hold them already; nothing extra. */
+  private parts(): { backbone: tfl.LayersModel; head: tfl.layers.Layer } {
+    if (!this.backbone || !this.head) throw new Error('supervised: call build() before using the objective');
+    return { backbone: this.backbone, head: this.head };
+  }
+
+  /** The backbone the head sits on. */
+  get backboneModel(): tfl.LayersModel {
+    return this.parts().backbone;
+  }
+}
+
+/**
+ * Mean softmax cross-entropy of `logits` [B, K] against one-hot `onehot` [B, K], with optional
+ * label smoothing `eps` (targets (1 - eps) * onehot + eps / K). Numerically stable (log-softmax).
+ */
+export function crossEntropy(logits: tf.Tensor2D, onehot: tf.Tensor2D, eps = 0): tf.Scalar {
+  return tf.tidy(() => {
+    const k = logits.shape[1];
+    const target = eps > 0 ? tf.add(tf.mul(onehot, 1 - eps), eps / k) : onehot;
+    return tf.neg(tf.mean(tf.sum(tf.mul(target, tf.logSoftmax(logits)), 1))) as tf.Scalar;
+  });
+}
+
+/** Registry factory: validates recipe options and creates a {@link Supervised}. */
+export function createSupervised(options: Record<string, unknown>): Supervised {
+  const r = supervisedOptionsSchema.safeParse(options ?? {});
+  if (!r.success) {
+    throw new UserError(`Invalid options for objective "supervised": ${r.error.issues.map((i) => `objective.options.${i.path.join('.')}: ${i.message}`).join('; ')}.`);
+  }
+  return new Supervised(r.data);
+}
+
+/** One plate's evaluation images, in batches the caller chooses. */
+export interface EvalPlate {
+  /** Plate key, e.g. `EXP-3/2`. */
+  key: string;
+  /** The plate's images [B, H, W, C] with their class ids [B]; called once per pass. */
+  batches: () => Iterable<{ images: tf.Tensor4D; labels: Int32Array }> | AsyncIterable<{ images: tf.Tensor4D; labels: Int32Array }>;
+  /** The plate's negative-control images (for `controls`); called once per pass. */
+  controls?: () => Iterable<tf.Tensor4D> | AsyncIterable<tf.Tensor4D>;
+}
+
+/** Accuracy and mean cross-entropy over a set of plates. */
+export interface EvalResult {
+  accuracy: number;
+  loss: number;
+  images: number;
+  /** Accuracy per plate key. */
+  perPlate: Record<string, number>;
+}
+
+/**
+ * Accuracy and cross-entropy of a supervised model on `plates` with BN normalization `mode`:
+ * `running` (moving averages), `batch` (each batch its own statistics: pass whole plates or
+ * plate-sampled batches), `plate` / `controls` (statistics fitted per plate first, exactly). Labels
+ * are class ids of the training vocabulary; tensors yielded by `plates` are disposed here.
+ */
+export async function evaluateSupervised(objective: Supervised, plates: Iterable<EvalPlate>, mode: NormalizationMode): Promise<EvalResult> {
+  const backbone = objective.backboneModel;
+  let correct = 0;
+  let lossSum = 0;
+  let n = 0;
+  const perPlate: Record<string, number> = {};
+  try {
+    for (const plate of plates) {
+      if (mode === 'plate') {
+        await fitPlateStatistics(backbone, async function* () {
+          for await (const b of plate.batches()) {
+            yield b.images;
+            b.images.dispose();
+          }
+        });
+      } else if (mode === 'controls') {
+        if (!plate.controls) throw new UserError(`normalization "controls" needs negative-control images, plate ${plate.key} has none`);
+        await fitPlateStatistics(backbone, plate.controls, { source: 'controls', disposeBatches: true });
+      }
+      setNormalization(backbone, mode);
+      let pc = 0;
+      let pn = 0;
+      for await (const b of plate.batches()) {
+        const [c, l] = tf.tidy(() => {
+          const logits = objective.logits(b.images, false);
+          const lab = tf.tensor1d(b.labels, 'int32');
+          const ce = tf.mul(crossEntropy(logits, tf.oneHot(lab, logits.shape[1]) as tf.Tensor2D), b.labels.length);
+          const ok = tf.sum(tf.cast(tf.equal(tf.argMax(logits, 1), lab), 'float32'));
+          return [ok.dataSync()[0], ce.dataSync()[0]];
+        });
+        b.images.dispose();
+        pc += c;
+        pn += b.labels.length;
+        lossSum += l;
+      }
+      correct += pc;
+      n += pn;
+      perPlate[plate.key] = pn ? pc / pn : NaN;
+      clearPlateStatistics(backbone);
+    }
+  } finally {
+    setNormalization(backbone, 'running');
+  }
+  return { accuracy: n ? correct / n : NaN, loss: n ? lossSum / n : NaN, images: n, perPlate };
+}

@@ -1,0 +1,93 @@
+import type { CommandModule } from 'yargs';
+import { initBackend } from '../../engine/backend.ts';
+import { embedToParquet } from '../../embedding/run.ts';
+import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
+import { PREPROCESS, type PreprocessName } from '../../embedding/embedder.ts';
+import type { AggregateMethod } from '../../embedding/aggregate.ts';
+import { createProgress, type Progress } from '../../util/progress.ts';
+
+interface EmbedArgs {
+  backend?: string;
+  model: string;
+  data: string;
+  out: string;
+  normalization: NormalizationMode;
+  layout?: string;
+  split?: string[];
+  'batch-size': number;
+  preprocess?: PreprocessName;
+  aggregate: AggregateMethod | 'none';
+  'well-out'?: string;
+  'skip-bad'?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** `ben embed`: a saved model over a data set, plate by plate, to Parquet (issue 4). */
+export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
+  command: 'embed',
+  describe: 'Embed every image of a data set with a saved model, plate by plate, and write Parquet profiles (+ well aggregates)',
+  builder: (y) =>
+    y
+      .option('model', { type: 'string', demandOption: true, describe: 'Saved model directory (model.json + weights.bin)' })
+      .option('data', { type: 'string', demandOption: true, describe: 'Data set folder (rxrx1-wilds, rxrx1) or LoadData CSV' })
+      .option('out', { type: 'string', demandOption: true, describe: 'Output Parquet file, one row per image' })
+      .option('normalization', {
+        choices: NORMALIZATION_MODES,
+        default: 'plate' as NormalizationMode,
+        describe: 'BEN BatchNorm statistics at inference: running | batch (one plate per batch) | plate (exact per-plate) | controls (negative controls of the plate)',
+      })
+      .option('layout', { type: 'string', describe: 'Data set layout (default: detected)' })
+      .option('split', { type: 'string', array: true, describe: 'Embed only these splits (e.g. --split val test)' })
+      .option('batch-size', { type: 'number', default: 64, describe: 'Images per forward pass (in batch mode: per normalised batch)' })
+      .option('preprocess', { choices: Object.keys(PREPROCESS) as PreprocessName[], describe: "Image preprocessing (default: the model's metadata, else standardize)" })
+      .option('aggregate', { choices: ['mean', 'median', 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation' })
+      .option('well-out', { type: 'string', describe: 'Well-level Parquet file (default <out>.wells.parquet)' })
+      .option('skip-bad', { type: 'boolean', describe: 'Skip unreadable images (counted) instead of failing' })
+      .option('quiet', { type: 'boolean', describe: 'No progress bar' })
+      .option('json', { type: 'boolean', describe: 'Print the summary as JSON' }) as never,
+  handler: async (argv) => {
+    await initBackend(argv.backend);
+    let bar: Progress | undefined;
+    const summary = await embedToParquet({
+      modelDir: argv.model,
+      dataPath: argv.data,
+      out: argv.out,
+      normalization: argv.normalization,
+      layout: argv.layout,
+      splits: argv.split,
+      batchSize: argv['batch-size'],
+      preprocess: argv.preprocess,
+      aggregate: argv.aggregate,
+      wellOut: argv['well-out'],
+      skipBad: argv['skip-bad'],
+      progress: {
+        start: (total) => (bar = createProgress({ label: `embed (${argv.normalization})`, total, unit: 'img', quiet: argv.quiet })),
+        tick: (n) => bar?.tick(n),
+        stop: () => bar?.stop(),
+      },
+      log: argv.quiet ? undefined : (line) => console.error(line),
+    });
+    const out = {
+      images: summary.stats.images,
+      plates: summary.stats.plates,
+      skipped: summary.skipped,
+      normalization: argv.normalization,
+      files: [summary.files.profiles.path, ...(summary.files.wells ? [summary.files.wells.path] : [])],
+      embedImagesPerSec: +summary.embedImagesPerSec.toFixed(1),
+      writeRowsPerSec: Math.round(summary.writeRowsPerSec),
+      seconds: {
+        embed: +summary.stats.embedSeconds.toFixed(2),
+        plateStatistics: +summary.stats.statsSeconds.toFixed(2),
+        write: +summary.writeSeconds.toFixed(2),
+      },
+    };
+    if (argv.json) {
+      console.log(JSON.stringify(out, null, 2));
+      return;
+    }
+    console.log(`embedded ${out.images} images from ${out.plates} plates (normalization ${out.normalization}${out.skipped ? `, ${out.skipped} skipped` : ''})`);
+    for (const f of out.files) console.log(`wrote ${f}`);
+    console.log(`embedding ${out.embedImagesPerSec} img/s; writing ${out.writeRowsPerSec} rows/s`);
+  },
+};

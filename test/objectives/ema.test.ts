@@ -1,11 +1,11 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.ts';
 import { cosineMomentum, emaUpdate, emaValue } from '../../src/objectives/ema.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu'); // also registers tfjs-core's gradients
 });
 
 describe('cosineMomentum (BYOL section 3.2)', () => {

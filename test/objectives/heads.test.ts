@@ -1,12 +1,12 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.ts';
 import { buildHead, byolPredictor, byolProjector, headPresets, simclrProjector } from '../../src/objectives/heads.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { randomMatrix } from './reference.ts';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu'); // also registers tfjs-core's gradients
 });
 
 describe('head presets quote the papers', () => {

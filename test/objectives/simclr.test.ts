@@ -1,13 +1,13 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../src/engine/backend.ts';
 import { ntXentLoss } from '../../src/objectives/losses/nt-xent.ts';
 import { SimCLR, createSimclr } from '../../src/objectives/simclr.ts';
 import { shiftBatch, viewBatch } from './batch.ts';
 import { TINY_EMBEDDING_DIM, tinyBackbone } from './tiny-backbone.ts';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu'); // also registers tfjs-core's gradients
 });
 
 function built(options: Record<string, unknown> = {}): SimCLR {

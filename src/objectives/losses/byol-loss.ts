@@ -1,6 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-// Losses are trained through: make sure tfjs-core's gradients are registered even without tfjs-layers.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { l2Normalize } from './l2-normalize.ts';
 
 function checkPair(p: tf.Tensor2D, z: tf.Tensor2D): void {

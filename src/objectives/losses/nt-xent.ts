@@ -1,6 +1,4 @@
 import * as tf from '@tensorflow/tfjs-core';
-// Losses are trained through: make sure tfjs-core's gradients are registered even without tfjs-layers.
-import '@tensorflow/tfjs-core/dist/register_all_gradients';
 import { l2Normalize } from './l2-normalize.ts';
 
 /** Added to the self-similarity logits so that exp() of them is exactly 0 in float32. */

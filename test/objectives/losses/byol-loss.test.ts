@@ -1,12 +1,12 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src/engine/backend.ts';
 import { byolLoss, symmetricByolLoss } from '../../../src/objectives/losses/byol-loss.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { byolNaive, maxAbs, maxAbsDiff, numericGradient, randomMatrix, symmetricByolNaive } from '../reference.ts';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu'); // also registers tfjs-core's gradients
 });
 
 const t2 = (m: number[][]) => tf.tensor2d(m);

@@ -1,12 +1,12 @@
-import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { initBackend } from '../../../src/engine/backend.ts';
 import { ntXentLoss, ntXentTop1 } from '../../../src/objectives/losses/nt-xent.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { maxAbs, maxAbsDiff, ntXentNaive, numericGradient, randomMatrix } from '../reference.ts';
 
 beforeAll(async () => {
-  await tf.setBackend('cpu');
+  await initBackend('cpu'); // also registers tfjs-core's gradients
 });
 
 const toTensors = (views: number[][][]) => views.map((v) => tf.tensor2d(v));

@@ -104,7 +104,7 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
   }
   setNormalization(model, 'running');
   if (o.runDir) {
-    await saveModel(model, join(o.runDir, 'model'), { backbone: o.backbone, embeddingDim: backbone.embeddingDim, labels: all.labels, objective: 'supervised' });
+    await saveModel(model, join(o.runDir, 'model'), { backbone: o.backbone, embeddingDim: backbone.embeddingDim, labels: all.labels, objective: 'supervised', preprocess: 'standardize' });
     await writeFileAtomic(join(o.runDir, 'results.json'), JSON.stringify(out, null, 2));
   }
   return out;

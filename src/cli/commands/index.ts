@@ -2,7 +2,8 @@ import type { CommandModule } from 'yargs';
 import { embedCommand } from './embed.ts';
 import { infoCommand } from './info.ts';
 import { reportCommand } from './report.ts';
+import { trainCommand } from './train.ts';
 
 /** Every `ben` sub-command; adding one is one import and one line here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, reportCommand, embedCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, reportCommand, embedCommand, trainCommand];

@@ -140,11 +140,13 @@ function arrowWasmWriter(compression: 'SNAPPY' | 'UNCOMPRESSED'): Writer {
   return async (inp, path) => {
     const arrow = await import('apache-arrow');
     const pw = await import('parquet-wasm');
-    const props = new pw.WriterPropertiesBuilder()
+    let builder = new pw.WriterPropertiesBuilder()
       .setCompression(pw.Compression[compression])
       .setMaxRowGroupSize(ROW_GROUP)
-      .setKeyValueMetadata(new Map(Object.entries(KV)))
-      .build();
+      .setKeyValueMetadata(new Map(Object.entries(KV)));
+    // Dictionary pages on float embeddings only cost (every value distinct); keep them on strings.
+    for (const f of inp.names) builder = builder.setColumnDictionaryEnabled(f, false);
+    const props = builder.build();
     let r0 = 0;
     const batches = new ReadableStream({
       pull(controller) {
@@ -164,7 +166,15 @@ function arrowWasmWriter(compression: 'SNAPPY' | 'UNCOMPRESSED'): Writer {
   };
 }
 
+/** Our exporter (src/embedding/parquet.ts) on the same input, zero-copy from the row-major table. */
+const benWriter: Writer = async (inp, path) => {
+  const { writeProfilesParquet } = await import('../src/embedding/parquet.ts');
+  const meta = Object.fromEntries(META.map((m, c) => [m, inp.meta[c]]));
+  await writeProfilesParquet(path, { n: inp.n, d: inp.d, meta, featureNames: inp.names, features: inp.features, keyValue: KV }, { rowGroupSize: ROW_GROUP });
+};
+
 const WRITERS: Record<string, Writer> = {
+  'ben-profile-writer': benWriter,
   'parquetjs-lite': parquetjsWriter('parquetjs-lite'),
   'dsnp-parquetjs': parquetjsWriter('@dsnp/parquetjs'),
   'hyparquet-writer-snappy': hyparquetWriter('SNAPPY', true),
@@ -285,9 +295,59 @@ async function checkReaders(path: string, n: number, d: number): Promise<Record<
   return result;
 }
 
-/** `npm run bench -- export`: one child per writer, then the reader checks. */
+/**
+ * Case `embed`: the embedder's images/s with registered backbones on random 64x64x3 plates
+ * (in-memory, so decode is not counted), in `running` mode (one forward pass per image) and
+ * `plate` mode (plus the exact plate-statistics passes), to set beside the writers' rows/s.
+ */
+async function runEmbedCase(args: string[]): Promise<void> {
+  const { initBackend } = await import('../src/engine/backend.ts');
+  const info = await initBackend(opt(args, 'backend'));
+  const { backbones } = await import('../src/models/index.ts');
+  const { Dataset } = await import('../src/data/dataset.ts');
+  const { MemoryImageStore } = await import('../src/data/image-store.ts');
+  const { embedDataset } = await import('../src/embedding/embedder.ts');
+  const { Rng } = await import('../src/util/rng.ts');
+  const size = 64, plates = 2, perPlate = Number(opt(args, 'per-plate') ?? 48);
+  const rng = new Rng(1);
+  const pixels = Uint8Array.from({ length: plates * perPlate * size * size * 3 }, () => rng.int(256));
+  const rows = Array.from({ length: plates * perPlate }, (_, i) => ({
+    siteId: String(i), experiment: 'E', plate: String(Math.floor(i / perPlate)), well: `W${i % perPlate}`, site: 1,
+    cellType: 'c', label: 'l', wellType: (i % perPlate < 8 ? 'negative_control' : 'treatment') as 'negative_control' | 'treatment',
+    split: 'train', paths: [], extra: {}, source: `row ${i}`,
+  }));
+  const data = new Dataset({ rows, channels: ['r', 'g', 'b'], images: new MemoryImageStore({ height: size, width: size, channels: 3, dtype: 'uint8' }, pixels), root: 'bench', layout: 'memory' });
+  const cases = (opt(args, 'embed-cases') ?? 'resnet-small:running,resnet-small:plate,resnet-small:plate-fit,resnet18-cifar:running,resnet18-cifar:plate').split(',');
+  for (const c of cases) {
+    // `plate-fit`: plate mode through the exact multi-pass statistics fit (no single-batch shortcut).
+    const [bb, name] = c.split(':');
+    const mode = (name === 'plate-fit' ? 'plate' : name) as 'running' | 'plate' | 'batch' | 'controls';
+    const model = backbones.get(bb).build({ channels: 3, size, seed: 0 });
+    await embedDataset(model, data.subset([0, 1, 2, 3]), { normalization: 'running', batchSize: 4 }); // warm-up (kernels, allocation)
+    process.stderr.write(`export bench: embed ${bb} ${name} (${data.size} images ${size}x${size}x3, ${info.backend})...\n`);
+    const { stats, table } = await embedDataset(model, data, { normalization: mode, batchSize: 32, singlePassMaxPixels: name === 'plate-fit' ? 0 : undefined });
+    const seconds = stats.embedSeconds + stats.statsSeconds;
+    console.log(JSON.stringify({
+      case: 'embed', backbone: bb, mode: name, dim: table.d, images: stats.images, size, backend: info.backend, threads: info.threads,
+      seconds: +seconds.toFixed(2), imagesPerSec: +(stats.images / seconds).toFixed(1),
+      forwardOnlyImagesPerSec: +(stats.images / stats.embedSeconds).toFixed(1),
+    }));
+    model.dispose();
+  }
+}
+
+/**
+ * `npm run bench -- export [--cases write,embed]`: the writers (one child each, then the reader
+ * checks) and the embedder's inference rate.
+ */
 export async function run(args: string[]): Promise<void> {
   if (opt(args, 'child')) return runChild(args);
+  const cases = (opt(args, 'cases') ?? 'write,embed').split(',');
+  if (cases.includes('write')) await runWriteCase(args);
+  if (cases.includes('embed')) await runEmbedCase(args);
+}
+
+async function runWriteCase(args: string[]): Promise<void> {
   const n = Number(opt(args, 'rows') ?? 100_000);
   const d = Number(opt(args, 'dim') ?? 512);
   const names = (opt(args, 'writers') ?? Object.keys(WRITERS).join(',')).split(',');

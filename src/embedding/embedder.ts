@@ -7,7 +7,10 @@
  * - `running`: moving averages from training;
  * - `batch`: each batch's statistics; batches are drawn from one plate and sized evenly so no
  *   tiny last batch is normalised on a handful of images;
- * - `plate`: a first pass fits each plate's exact statistics, then the plate is embedded;
+ * - `plate`: a first pass fits each plate's exact statistics, then the plate is embedded. The exact
+ *   fit costs one pass per BN depth of the network (models/ben-batchnorm.ts); a plate small enough
+ *   to be one batch (`singlePassMaxPixels`) is instead embedded as ONE batch in `batch` mode,
+ *   which gives the same statistics in a single forward pass;
  * - `controls`: the same, fitted on the plate's negative-control images only.
  */
 import * as tf from '@tensorflow/tfjs-core';
@@ -107,6 +110,12 @@ export interface EmbedOptions {
   batchSize?: number;
   /** Image -> model input conversion (default `standardize`); a name is recorded in the metadata. */
   preprocess?: PreprocessName | Preprocess;
+  /**
+   * `plate` mode: a plate whose images hold at most this many pixels (images x H x W) is embedded
+   * as one batch with batch statistics (identical to the plate statistics, one forward pass instead
+   * of one per BN depth). Default 2^20 (256 images of 64x64); 0 always fits the statistics.
+   */
+  singlePassMaxPixels?: number;
   /** Key-value metadata to carry in the table (model, recipe...); the mode and preprocessing are added. */
   keyValue?: Record<string, string>;
   /** Called after each forward pass of the embedding pass with the number of images embedded. */
@@ -123,6 +132,8 @@ export interface EmbedStats {
   embedSeconds: number;
   /** Seconds fitting plate statistics (`plate` / `controls` only). */
   statsSeconds: number;
+  /** Plates embedded in one batch-statistics pass instead of a statistics fit (`plate` mode). */
+  singlePassPlates: number;
   /** Seconds in `onPlate` callbacks (e.g. writing). */
   callbackSeconds: number;
 }
@@ -176,7 +187,7 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
   const n = data.size;
   const features = new Float32Array(n * d);
   const meta: Record<string, string[]> = Object.fromEntries(EMBEDDING_META_COLUMNS.map((m) => [m, new Array<string>(n)]));
-  const stats: EmbedStats = { images: n, plates: plates.size, embedSeconds: 0, statsSeconds: 0, callbackSeconds: 0 };
+  const stats: EmbedStats = { images: n, plates: plates.size, embedSeconds: 0, statsSeconds: 0, callbackSeconds: 0, singlePassPlates: 0 };
   const shape: ImageShape = data.images;
   const batchOf = async (rows: number[]) => pre(await Promise.all(rows.map((i) => data.images.get(i))), shape);
 
@@ -184,7 +195,9 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
   try {
     for (const [, rows] of plates) {
       const first = data.rows[rows[0]];
-      if (mode === 'plate' || mode === 'controls') {
+      const singlePass = mode === 'plate' && rows.length * shape.height * shape.width <= (opts.singlePassMaxPixels ?? 2 ** 20);
+      if (singlePass) stats.singlePassPlates++;
+      else if (mode === 'plate' || mode === 'controls') {
         const fitRows = mode === 'plate' ? rows : rows.filter((i) => data.rows[i].wellType === 'negative_control');
         const t0 = performance.now();
         await fitPlateStatistics(
@@ -196,10 +209,10 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
         );
         stats.statsSeconds += (performance.now() - t0) / 1000;
       }
-      setNormalization(model, mode);
+      setNormalization(model, singlePass ? 'batch' : mode);
       const plateStart = out;
       const t0 = performance.now();
-      for (const [a, b] of evenBatches(rows.length, batchSize)) {
+      for (const [a, b] of evenBatches(rows.length, singlePass ? rows.length : batchSize)) {
         const idx = rows.slice(a, b);
         const x = await batchOf(idx);
         const y = tf.tidy(() => model.predict(x, { batchSize: idx.length }) as tf.Tensor);

@@ -101,12 +101,15 @@ describe('embedDataset', () => {
 
   it('plate mode equals one batch holding the whole plate, whatever the batch size', async () => {
     const ref = new Float32Array([...oneBatch(model, data, plate0, 'batch'), ...oneBatch(model, data, plate1, 'batch')]);
-    for (const batchSize of [2, 3, 64]) {
-      const { table, stats } = await embedDataset(model, data, { normalization: 'plate', batchSize });
+    // singlePassMaxPixels 0: the exact multi-pass statistics fit; default: one batch per plate.
+    for (const [batchSize, singlePassMaxPixels] of [[2, 0], [3, 0], [64, 0], [2, undefined]]) {
+      const { table, stats } = await embedDataset(model, data, { normalization: 'plate', batchSize, singlePassMaxPixels });
       expect(table.n).toBe(12);
       expect(table.d).toBe(4);
       expect(maxAbsDiff(table.features, ref)).toBeLessThan(1e-4);
       expect(stats.plates).toBe(2);
+      expect(stats.singlePassPlates).toBe(singlePassMaxPixels === 0 ? 0 : 2);
+      expect(stats.statsSeconds > 0).toBe(singlePassMaxPixels === 0);
     }
     expect(getNormalization(model)).toBe('running'); // restored
     // The reference is not trivially the running-statistics model.
@@ -119,7 +122,7 @@ describe('embedDataset', () => {
     expect(maxAbsDiff(table.features.subarray(0, 8), ctl0)).toBeLessThan(1e-4);
     expect(maxAbsDiff(table.features.subarray(7 * 4, 9 * 4), ctl1)).toBeLessThan(1e-4);
     // And the treatment rows differ from plate-mode ones (different statistics).
-    const plate = (await embedDataset(model, data, { normalization: 'plate' })).table;
+    const plate = (await embedDataset(model, data, { normalization: 'plate', singlePassMaxPixels: 0 })).table;
     expect(maxAbsDiff(table.features.subarray(8, 28), plate.features.subarray(8, 28))).toBeGreaterThan(1e-3);
   });
 

@@ -1,4 +1,5 @@
 import type { CommandModule } from 'yargs';
+import { dataCommand } from './data.ts';
 import { embedCommand } from './embed.ts';
 import { infoCommand } from './info.ts';
 import { reportCommand } from './report.ts';
@@ -6,4 +7,4 @@ import { trainCommand } from './train.ts';
 
 /** Every `ben` sub-command; adding one is one import and one line here. */
 // eslint-disable-next-line @typescript-eslint/no-explicit-any
-export const commands: CommandModule<any, any>[] = [infoCommand, reportCommand, embedCommand, trainCommand];
+export const commands: CommandModule<any, any>[] = [infoCommand, dataCommand, reportCommand, embedCommand, trainCommand];

@@ -58,8 +58,12 @@ export function drawWorld(cfg: SynthConfig): SynthWorld {
   const effRng = new Rng(hashSeed(cfg.seed, 1));
   const labels: SynthWorld['labels'] = [];
   const pad = String(cfg.treatments).length < 2 ? 2 : String(cfg.treatments).length;
-  for (let t = 0; t < cfg.treatments; t++) labels.push({ name: `siRNA-${String(t + 1).padStart(pad, '0')}`, wellType: 'treatment', effect: normals(effRng, D, cfg.treatmentEffect) });
-  for (let t = 0; t < cfg.positiveControls; t++) labels.push({ name: `POS-${t + 1}`, wellType: 'positive_control', effect: normals(effRng, D, cfg.positiveControlEffect) });
+  // Treatments act mostly on shape and texture; their effect on coverage (size, density), which
+  // moves whole-image intensity statistics, is scaled by coverageEffectWeight.
+  const w = FEATURES.map((f) => (f === 'cellSize' || f === 'density' ? cfg.coverageEffectWeight : 1));
+  const effect = (std: number) => normals(effRng, D, std).map((v, i) => round4(v * w[i]));
+  for (let t = 0; t < cfg.treatments; t++) labels.push({ name: `siRNA-${String(t + 1).padStart(pad, '0')}`, wellType: 'treatment', effect: effect(cfg.treatmentEffect) });
+  for (let t = 0; t < cfg.positiveControls; t++) labels.push({ name: `POS-${t + 1}`, wellType: 'positive_control', effect: effect(cfg.positiveControlEffect) });
   labels.push({ name: 'EMPTY', wellType: 'negative_control', effect: new Array(D).fill(0) });
   const layout: number[] = [];
   for (let t = 0; t < cfg.treatments; t++) for (let w = 0; w < cfg.wellsPerTreatment; w++) layout.push(t);
@@ -128,7 +132,8 @@ export function renderSite(cfg: SynthConfig, world: SynthWorld, s: SynthSite): U
   const feat = plate.baseline.map((b, i) => b + eff[i] + wr.normal(0, cfg.wellShift));
   const rng = new Rng(hashSeed(cfg.seed, 6, s.plateIndex, s.wellIndex, s.site));
   const planes = renderCells(feat, cfg, rng);
-  return applyMicroscope(planes, plate.technical, cfg, rng);
+  const tech = { ...plate.technical, gain: plate.technical.gain.map((g) => g * Math.exp(rng.normal(0, cfg.siteGainJitter))) };
+  return applyMicroscope(planes, tech, cfg, rng);
 }
 
 /** Summary returned by {@link generateSynthetic}. */

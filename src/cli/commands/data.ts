@@ -1,0 +1,82 @@
+import type { Argv, CommandModule } from 'yargs';
+import { SYNTH_PRESETS, resolveSynthConfig, synthConfigSchema, synthImageCount, type SynthConfig } from '../../data/synth/config.ts';
+import { generateSynthetic } from '../../data/synth/generate.ts';
+import { readDataset, readers } from '../../data/readers/index.ts';
+import { createProgress } from '../../util/progress.ts';
+
+type Args = Record<string, unknown> & { _: (string | number)[] };
+
+/** yargs options for every synthetic parameter, from the schema (camelCase -> --kebab-case). */
+function synthOptions(y: Argv): Argv {
+  const shape = synthConfigSchema.shape;
+  for (const [key, field] of Object.entries(shape)) {
+    if (key === 'seed' || key === 'layout') continue;
+    y = y.option(key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'number', describe: field.description, group: 'Generator parameters (override the preset):' });
+  }
+  return y;
+}
+
+const synthCommand: CommandModule<object, Args> = {
+  command: 'synth',
+  describe: 'Generate a synthetic multi-plate microscopy data set (RxRx1-WILDS layout by default)',
+  builder: (y) =>
+    synthOptions(
+      y
+        .option('preset', { choices: Object.keys(SYNTH_PRESETS), default: 'tiny', describe: 'Size preset (tiny: tests, small: quickstart, bench: ~20k images)' })
+        .option('out', { type: 'string', demandOption: true, describe: 'Output folder (replaced atomically)' })
+        .option('seed', { type: 'number', default: 0, describe: 'Random seed (same seed, same bytes)' })
+        .option('layout', { choices: ['rxrx1-wilds', 'rxrx1', 'loaddata-csv'], default: 'rxrx1-wilds', describe: 'On-disk layout' })
+        .option('quiet', { type: 'boolean', describe: 'No progress output' }),
+    ) as never,
+  handler: async (argv) => {
+    const overrides: Partial<Record<keyof SynthConfig, unknown>> = { seed: argv.seed, layout: argv.layout };
+    for (const key of Object.keys(synthConfigSchema.shape)) if (argv[key] !== undefined && key !== 'seed' && key !== 'layout') overrides[key as keyof SynthConfig] = argv[key];
+    const cfg = resolveSynthConfig(String(argv.preset), overrides);
+    const bar = createProgress({ label: 'synth', total: synthImageCount(cfg), unit: 'img', quiet: Boolean(argv.quiet) });
+    const r = await generateSynthetic(cfg, String(argv.out), { preset: String(argv.preset), onProgress: (n) => bar.tick(n) });
+    bar.stop();
+    console.log(JSON.stringify({ out: r.out, layout: cfg.layout, images: r.images, plates: r.plates, seconds: Number(r.seconds.toFixed(2)) }));
+  },
+};
+
+const readOptions = (y: Argv) =>
+  y
+    .positional('path', { type: 'string', demandOption: true, describe: 'Data set folder (or LoadData CSV)' })
+    .option('layout', { choices: readers.names(), describe: 'Layout (default: detected)' })
+    .option('skip-bad', { type: 'boolean', describe: 'Skip bad sites (missing/corrupt/mis-sized images, duplicate rows) and count them' })
+    .option('label-column', { type: 'string', describe: 'LoadData: the Metadata_* column holding the treatment label' });
+
+const infoCommand: CommandModule<object, Args> = {
+  command: 'info <path>',
+  describe: 'Read a data set and print its summary (images, plates, splits, labels, skipped sites)',
+  builder: (y) => readOptions(y).option('json', { type: 'boolean', describe: 'Print JSON' }).option('load', { type: 'boolean', default: false, describe: 'Decode every image (checks them all)' }) as never,
+  handler: async (argv) => {
+    const ds = await readDataset(String(argv.path), {
+      layout: argv.layout as string | undefined,
+      skipBad: Boolean(argv.skipBad),
+      load: Boolean(argv.load),
+      labelColumn: argv.labelColumn as string | undefined,
+    });
+    const s = { path: String(argv.path), layout: ds.layout, ...ds.summary() };
+    if (argv.json) {
+      console.log(JSON.stringify({ ...s, skippedSites: ds.skipped }, null, 2));
+      return;
+    }
+    console.log(`${s.path} (${s.layout}): ${s.images} images, ${s.experiments} experiments, ${s.plates} plates, ${s.wells} wells, ${s.labels} labels`);
+    console.log(`images ${s.height}x${s.width}x${s.channels.length} ${s.dtype} (${s.channels.join(', ')}), ${s.inMemory ? 'decoded in memory' : 'decoded on demand'}`);
+    console.log(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    if (s.skipped) {
+      console.log(`skipped ${s.skipped} bad site(s):`);
+      for (const b of ds.skipped.slice(0, 20)) console.log(`  ${b.source}: ${b.reason}`);
+      if (ds.skipped.length > 20) console.log(`  ... and ${ds.skipped.length - 20} more (--json lists all)`);
+    }
+  },
+};
+
+/** `ben data synth|info`: the data layer's commands. */
+export const dataCommand: CommandModule<object, Args> = {
+  command: 'data <command>',
+  describe: 'Data sets: generate synthetic microscopy, inspect and check a data set',
+  builder: (y) => y.command(synthCommand).command(infoCommand).demandCommand(1) as never,
+  handler: () => undefined,
+};

@@ -138,6 +138,22 @@ function installThreadedWasm(threads: number, notices: string[]): void {
   );
 }
 
+/**
+ * Runs `start` and removes the process listeners it added: the emscripten glue of both wasm builds
+ * re-throws every uncaught error from its own listener, so Node prints a 60 kB line of minified
+ * code instead of the error.
+ */
+async function withoutEmscriptenListeners<T>(start: () => Promise<T>): Promise<T> {
+  const ue = process.listeners('uncaughtException');
+  const ur = process.listeners('unhandledRejection');
+  try {
+    return await start();
+  } finally {
+    for (const l of process.listeners('uncaughtException')) if (!ue.includes(l)) process.removeListener('uncaughtException', l);
+    for (const l of process.listeners('unhandledRejection')) if (!ur.includes(l)) process.removeListener('unhandledRejection', l);
+  }
+}
+
 async function tryBackend(
   name: BackendName,
   optional: BackendInfo['optional'],
@@ -164,7 +180,7 @@ async function tryBackend(
       // Kernel set-up runs when the backend initialises, so ours are registered first.
       registerTrainingKernels();
       installThreadedWasm(threads, notices);
-      return await tf.setBackend('wasm');
+      return await withoutEmscriptenListeners(() => tf.setBackend('wasm'));
     }
     await import('@tensorflow/tfjs-backend-cpu');
     return await tf.setBackend('cpu');

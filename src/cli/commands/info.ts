@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { readFileSync } from 'node:fs';
 import { initBackend } from '../../engine/backend.ts';
+import { trainingKernels } from '../../engine/kernels/index.ts';
 
 const pkg = JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string };
 
@@ -18,6 +19,10 @@ export const infoCommand: CommandModule<{ backend?: string }, { backend?: string
     }
     console.log(`ben-ssl ${out.version} (node ${out.node})`);
     console.log(`backend: ${info.backend} (${info.provider}), threads: ${info.threads}`);
+    if (info.wasm) {
+      console.log(`wasm: SIMD ${info.wasm.simd ? 'on' : 'off'}, ${info.wasm.threaded ? 'multi-threaded build' : 'single-threaded build'}`);
+      console.log(`wasm training kernels: ${trainingKernels.map((k) => k.kernelName).join(', ')}`);
+    }
     for (const [name, state] of Object.entries(info.optional)) console.log(`optional ${name}: ${state}`);
     for (const n of info.notices) console.log(`notice: ${n}`);
   },

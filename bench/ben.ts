@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- ben [--preset bench|small|tiny] [--alt] [--seeds 3] [--steps N] [--batch 32]
- * [--backbone small-convnet] [--lr 0.003] [--out runs/bench-ben]`: the BEN paper's central claim
+ * [--backbone small-convnet] [--lr 0.003] [--eval-plates N] [--out runs/bench-ben]`: the BEN paper's central claim
  * (Lin & Lu 2022) on the synthetic generator. Trains a supervised classifier on the training
  * experiments with random batches, experiment batches (WILDS default) and plate batches (BEN), and
  * reports ID-test and OOD-test (unseen experiments) accuracy for the five configurations:
@@ -82,6 +82,7 @@ export async function run(args: string[]): Promise<void> {
       data: { type: 'string', default: 'data/synthetic' },
       out: { type: 'string', default: 'runs/bench-ben' },
       backend: { type: 'string' },
+      'eval-plates': { type: 'string', default: '0' },
     },
   });
   const info = await initBackend(values.backend);
@@ -107,6 +108,7 @@ export async function run(args: string[]): Promise<void> {
         schedule: { baseLr: Number(values.lr), warmupSteps: Math.round(steps / 20) },
         evalModes: cfgs.map((c) => c.mode),
         evalSplits: ['id_test', 'test'],
+        maxEvalPlates: Number(values['eval-plates']),
         progress: true,
       });
       for (const c of cfgs) {
@@ -126,7 +128,7 @@ export async function run(args: string[]): Promise<void> {
   });
   const pct = (x: { mean: number; sd: number }) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`;
   const md = [
-    `BEN vs BN, supervised, synthetic preset \`${values.preset}\`${values.alt ? ' (alt batch effects)' : ''}, ${values.backbone}, ${steps} steps x ${batchSize}, ${seeds.length} seed(s), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
+    `BEN vs BN, supervised, synthetic preset \`${values.preset}\`${values.alt ? ' (alt batch effects)' : ''}, ${values.backbone}, ${steps} steps x ${batchSize}, ${seeds.length} seed(s), ${Number(values['eval-plates']) || 'all'} eval plates per split, backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
     '',
     '| # | configuration | ID-test acc (%) | OOD-test acc (%) | OOD-test loss |',
     '|---|---|---|---|---|',

@@ -36,6 +36,8 @@ export interface TrainSupervisedOptions {
   evalSplits?: string[];
   /** Normalization modes to evaluate with. Default [`running`, `batch`, `plate`]. */
   evalModes?: NormalizationMode[];
+  /** Evaluate at most this many plates per split (the first ones in sorted order; 0: all). Default 0. */
+  maxEvalPlates?: number;
   /** Evaluation batch size for `batch` mode and plate passes (0: whole plate). Default 0. */
   evalBatchSize?: number;
   /** Run directory for checkpoints, metrics.jsonl, model/ and results.json. */
@@ -98,7 +100,8 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
   };
   for (const split of evalSplits) {
     const ds = await all.split(split).load();
-    const plates = evalPlates(ds, ds.classIds(), o.evalBatchSize ?? 0);
+    let plates = evalPlates(ds, ds.classIds(), o.evalBatchSize ?? 0).sort((a, b) => (a.key < b.key ? -1 : 1));
+    if (o.maxEvalPlates) plates = plates.slice(0, o.maxEvalPlates);
     out.eval[split] = {};
     for (const mode of modes) out.eval[split][mode] = await evaluateSupervised(objective, plates, mode);
   }

@@ -1,3 +1,4 @@
+import { rmSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
@@ -87,11 +88,36 @@ function checkChunk(t: ProfileTable, cols: ProfileColumns, where: string): void 
   }
 }
 
+/** Temporary files of writers still open, removed if the process is interrupted (SIGINT/SIGTERM). */
+const openTemps = new Set<string>();
+const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
+
+function onSignal(sig: NodeJS.Signals): void {
+  for (const t of openTemps) rmSync(t, { force: true });
+  openTemps.clear();
+  // Alone on this signal: restore Node's default (exit) by re-raising without us.
+  if (process.listenerCount(sig) === 1) {
+    for (const s of SIGNALS) process.off(s, onSignal);
+    process.kill(process.pid, sig);
+  }
+}
+
+function trackTemp(tmp: string): void {
+  if (openTemps.size === 0) for (const s of SIGNALS) process.on(s, onSignal);
+  openTemps.add(tmp);
+}
+
+function untrackTemp(tmp: string): void {
+  openTemps.delete(tmp);
+  if (openTemps.size === 0) for (const s of SIGNALS) process.off(s, onSignal);
+}
+
 /**
  * Streams profile rows into a Parquet file, one row group at a time, and publishes it
  * atomically: rows go to a temporary file beside `path` that is renamed on {@link close}; on
  * {@link abort} or an error it is removed, so a failed or killed export never leaves a partial
- * file at `path`.
+ * file at `path`. On SIGINT/SIGTERM the temporary file is removed too (a SIGKILL leaves it, as a
+ * hidden `.name.pid.hex.tmp` beside `path`, never `path` itself).
  *
  * Memory: appended chunks are referenced, not copied, until a row group is full; then one
  * columnar copy of that row group ([rowGroupSize] per column) is encoded and dropped.
@@ -139,6 +165,7 @@ export class ProfileParquetWriter {
         kvMetadata: Object.entries(opts.keyValue ?? {}).map(([key, value]) => ({ key, value })),
         createdBy: 'ben-ssl',
       });
+      trackTemp(tmp);
       return new ProfileParquetWriter(path, columns, tmp, pw, opts, rowGroupSize);
     } catch (e) {
       await rm(tmp, { force: true });
@@ -177,6 +204,7 @@ export class ProfileParquetWriter {
       await this.pw.finish();
       await rename(this.tmp, this.path);
       this.done = true;
+      untrackTemp(this.tmp);
     } catch (e) {
       await this.abort();
       throw e;
@@ -196,6 +224,7 @@ export class ProfileParquetWriter {
     this.pending = [];
     this.pendingRows = 0;
     await rm(this.tmp, { force: true });
+    untrackTemp(this.tmp);
   }
 
   /** Encodes the first `rows` pending rows as one row group. */

@@ -73,7 +73,8 @@ describe('atomic output', () => {
     expect(readdirSync(dir)).toEqual(['emb.parquet']);
   });
 
-  it('a process killed mid-write leaves no file at the destination', async () => {
+  /** Starts write-and-hang.ts, waits until its first row group is on disk, sends `signal`; returns the dir's files after. */
+  async function killMidWrite(signal: NodeJS.Signals): Promise<{ before: string[]; after: string[]; path: string }> {
     const { spawn } = await import('node:child_process');
     const dir = mkdtempSync(join(tmpdir(), 'ben-pq-'));
     const path = join(dir, 'emb.parquet');
@@ -85,9 +86,25 @@ describe('atomic output', () => {
       child.stdout.on('data', (b: Buffer) => b.toString().includes('row group written') && resolve());
       child.on('exit', (code) => reject(new Error(`child exited early (${code})`)));
     });
-    expect(readdirSync(dir).filter((f) => f.endsWith('.tmp')).length).toBe(1);
-    child.kill('SIGKILL');
-    await new Promise((r) => child.once('exit', r));
+    const before = readdirSync(dir);
+    const exited = new Promise((r) => child.once('exit', r));
+    child.kill(signal);
+    await exited;
+    return { before, after: readdirSync(dir), path };
+  }
+
+  it('a process killed (SIGKILL) mid-write leaves no file at the destination', async () => {
+    const { before, after, path } = await killMidWrite('SIGKILL');
+    expect(before.filter((f) => f.endsWith('.tmp')).length).toBe(1); // rows were on their way to disk
     expect(existsSync(path)).toBe(false);
+    expect(after.every((f) => f.endsWith('.tmp'))).toBe(true); // only the hidden temp remains
+  }, 30_000);
+
+  it('an interrupted process (SIGINT, SIGTERM) also removes its temporary file', async () => {
+    for (const sig of ['SIGINT', 'SIGTERM'] as const) {
+      const { before, after } = await killMidWrite(sig);
+      expect(before.length).toBe(1);
+      expect(after).toEqual([]);
+    }
   }, 30_000);
 });

@@ -7,6 +7,7 @@ await writeProfilesParquet(process.argv[2], t, {
   rowGroupSize: 10,
   onRowGroup: async () => {
     process.stdout.write('row group written\n');
+    setInterval(() => undefined, 1000); // keep the event loop alive
     await new Promise(() => undefined); // never resolves: the parent kills us here
   },
 });

@@ -43,6 +43,19 @@ describe('writeProfilesParquet', () => {
     expect((await readWithDuckDB(b)).rows).toEqual((await readWithDuckDB(a)).rows);
   });
 
+  it('round-trips through the evaluation reader (readProfileTable, hyparquet)', async () => {
+    const { readProfileTable } = await import('../../src/evaluation/io.ts');
+    const dir = mkdtempSync(join(tmpdir(), 'ben-pq-'));
+    const t = makeTable({ plates: 2, wells: 9, d: 7, seed: 9 });
+    const path = join(dir, 'emb.parquet');
+    await writeProfilesParquet(path, t, { rowGroupSize: 10 });
+    const { table } = await readProfileTable(path);
+    expect(table.n).toBe(t.n);
+    expect(table.featureNames).toEqual(t.featureNames);
+    expect(table.meta).toEqual(t.meta);
+    expect(Array.from(table.features)).toEqual(Array.from(t.features));
+  });
+
   it('rejects bad layouts with a message naming the column', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'ben-pq-'));
     const t = makeTable({ plates: 1, wells: 2, d: 3, seed: 1 });

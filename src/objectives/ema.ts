@@ -1,4 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
+import { cosineSchedule } from '../training/schedule.ts';
 
 /**
  * BYOL's target momentum at step k of K (Grill et al. 2020, section 3.2):
@@ -7,7 +8,8 @@ import * as tf from '@tensorflow/tfjs-core';
  *
  * generalised to end at `final` instead of 1: `final - (final - base) * (cos(pi k / K) + 1) / 2`.
  * It rises from `base` at k = 0 to `final` at k = K along the same half-cosine that drives the
- * learning rate. A pure function of the step, so a resumed run gets the same momenta.
+ * learning rate (it is {@link cosineSchedule} from `base` to `final`). A pure function of the step,
+ * so a resumed run gets the same momenta.
  *
  * @param step k, clamped to [0, K].
  * @param totalSteps K > 0.
@@ -19,8 +21,7 @@ export function cosineMomentum(step: number, totalSteps: number, base = 0.99, fi
   if (!(base >= 0 && base <= final && final <= 1)) {
     throw new Error(`cosineMomentum: need 0 <= base <= final <= 1, got base=${base}, final=${final}`);
   }
-  const k = Math.min(Math.max(step, 0), totalSteps);
-  return final - (final - base) * (Math.cos((Math.PI * k) / totalSteps) + 1) / 2;
+  return cosineSchedule(step, totalSteps, base, final);
 }
 
 /**

@@ -6,7 +6,8 @@ import { toCsv } from '../csv.ts';
 import { encodePng, encodeTiff } from '../decode.ts';
 import type { WellType } from '../types.ts';
 import { FEATURES, synthImageCount, type SynthConfig } from './config.ts';
-import { SYNTH_CHANNELS, applyMicroscope, hashSeed, renderCells, type PlateTechnical } from './render.ts';
+import { SYNTH_CHANNELS, applyMicroscope, renderCells, type PlateTechnical } from './render.ts';
+import { hashSeed } from '../seed.ts';
 import { wildsSplit } from '../readers/rxrx1-wilds.ts';
 
 /** RxRx1 cell line names, reused for the synthetic cell types (then CT5...). */

@@ -1,5 +1,6 @@
 import { Rng } from '../../util/rng.ts';
 import { FEATURES, type SynthConfig } from './config.ts';
+export { hashSeed } from '../seed.ts';
 
 /** Index of each morphological feature in a feature vector. */
 const F = Object.fromEntries(FEATURES.map((f, i) => [f, i])) as Record<(typeof FEATURES)[number], number>;
@@ -22,17 +23,6 @@ export interface PlateTechnical {
 
 /** Channels the generator draws: nucleus stain, cytoplasm stain, spotty/textured organelle stain. */
 export const SYNTH_CHANNELS = ['nucleus', 'cytoplasm', 'texture'];
-
-/** Deterministic 32-bit hash of integers (seeds independent per-entity generators). */
-export function hashSeed(...xs: number[]): number {
-  let h = 0x811c9dc5;
-  for (const x of xs) {
-    h = Math.imul(h ^ (x >>> 0), 0x01000193) >>> 0;
-    h = Math.imul(h ^ (h >>> 15), 0x2c1b3c6d) >>> 0;
-    h = (h ^ (h >>> 12)) >>> 0;
-  }
-  return h;
-}
 
 function poisson(rng: Rng, mean: number): number {
   // Knuth for small means, normal approximation above (counts here are < 100).

@@ -1,0 +1,158 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { Rng } from '../util/rng.ts';
+import type { ObjectiveBatch } from '../objectives/objective.ts';
+import type { Dataset } from './dataset.ts';
+import type { Pixels } from './types.ts';
+import { buildAugmentation, type Augmentation, type AugmentationSpec, type AugmentPreset } from './augment/augment.ts';
+import { toFloat, type Image32 } from './augment/ops.ts';
+import type { Sampler, SamplerState } from './samplers/sampler.ts';
+import { hashSeed } from './seed.ts';
+
+/** Options of {@link BatchPipeline}. */
+export interface PipelineOptions {
+  /** Seed of the augmentation stream. */
+  seed: number;
+  /** Augmented views per image (1 for supervised, 2+ for SimCLR/BYOL). Default 1. */
+  views?: number;
+  /**
+   * Augmentation: a preset name, a list of specs, or a built {@link Augmentation}. Default
+   * `'wilds'` for one view, `'ssl'` for several.
+   */
+  augment?: AugmentPreset | readonly AugmentationSpec[] | Augmentation;
+  /** Class id per data set row; default `dataset.classIds()`. */
+  classIds?: Int32Array;
+}
+
+/** A batch as plain arrays: `views[v]` holds [B, H, W, C] float32 (row-major). */
+export interface AssembledBatch {
+  views: Float32Array[];
+  /** [B, H, W, C] of every view. */
+  shape: [number, number, number, number];
+  /** Class id per image [B]. */
+  labels: Int32Array;
+  /** The data set rows of the batch. */
+  indices: Int32Array;
+}
+
+/**
+ * Turns row ids into training tensors: decode (or read from memory) -> float [0, 1] ->
+ * augmentation chain per view -> [B, H, W, C] float32 per view, plus int32 labels. Every random
+ * draw comes from one seeded stream whose state {@link getState} returns, so a resumed run
+ * produces the same views.
+ */
+export class BatchPipeline {
+  readonly views: number;
+  readonly augment: Augmentation;
+  private rng: Rng;
+  private readonly classIds: Int32Array;
+  private readonly maxValue: number;
+
+  constructor(
+    readonly dataset: Dataset,
+    opts: PipelineOptions,
+  ) {
+    this.views = opts.views ?? 1;
+    if (!(Number.isInteger(this.views) && this.views >= 1)) throw new Error(`views must be a positive integer, got ${opts.views}`);
+    const aug = opts.augment ?? (this.views > 1 ? 'ssl' : 'wilds');
+    this.augment = typeof aug === 'object' && 'apply' in aug ? aug : buildAugmentation(aug as AugmentPreset | AugmentationSpec[]);
+    this.rng = new Rng(hashSeed(opts.seed, 0xa06));
+    this.classIds = opts.classIds ?? dataset.classIds();
+    this.maxValue = dataset.dtype === 'uint16' ? 65535 : 255;
+  }
+
+  /** Assembles a batch from images already in memory (synchronous; throws for on-demand stores). */
+  assembleSync(indices: ArrayLike<number>): AssembledBatch {
+    const px = Array.from(indices, (i) => this.dataset.images.getSync(i));
+    return this.build(indices, px);
+  }
+
+  /** Assembles a batch, decoding images that are not in memory. */
+  async assemble(indices: ArrayLike<number>): Promise<AssembledBatch> {
+    if (this.dataset.images.inMemory) return this.assembleSync(indices);
+    const px = await Promise.all(Array.from(indices, (i) => this.dataset.images.get(i)));
+    return this.build(indices, px);
+  }
+
+  private build(indices: ArrayLike<number>, px: Pixels[]): AssembledBatch {
+    const B = indices.length;
+    const { height: H, width: W, channels: C } = this.dataset.images;
+    let shape: [number, number, number, number] | undefined;
+    const views: Float32Array[] = [];
+    const outs: Image32[][] = Array.from({ length: this.views }, () => []);
+    // Images in batch order, views in order: the random stream is consumed deterministically.
+    for (let b = 0; b < B; b++) {
+      for (let v = 0; v < this.views; v++) outs[v].push(this.augment.apply(toFloat(px[b], H, W, C, this.maxValue), this.rng));
+    }
+    for (let v = 0; v < this.views; v++) {
+      const first = outs[v][0];
+      const s: [number, number, number, number] = [B, first.height, first.width, first.channels];
+      shape ??= s;
+      if (s.some((d, i) => d !== shape![i])) throw new Error(`augmented views differ in shape (${s} vs ${shape}); give random-resized-crop a fixed size`);
+      const per = s[1] * s[2] * s[3];
+      const buf = new Float32Array(B * per);
+      outs[v].forEach((im, b) => {
+        if (im.data.length !== per) throw new Error(`augmented images differ in shape within a batch; give random-resized-crop a fixed size`);
+        buf.set(im.data, b * per);
+      });
+      views.push(buf);
+    }
+    return { views, shape: shape!, labels: Int32Array.from(indices, (i) => this.classIds[i]), indices: Int32Array.from(indices) };
+  }
+
+  /** RNG state, for checkpoints. */
+  getState(): number[] {
+    return this.rng.getState();
+  }
+
+  /** Restores {@link getState}. */
+  setState(state: number[]): void {
+    this.rng = Rng.fromState(state);
+  }
+}
+
+/**
+ * Wraps an assembled batch as tensors: views [B, H, W, C] float32 and labels [B] int32. The
+ * caller owns (and disposes) the tensors.
+ */
+export function toObjectiveBatch(a: AssembledBatch, group: string): ObjectiveBatch {
+  return {
+    views: a.views.map((v) => tf.tensor4d(v, a.shape, 'float32')),
+    labels: tf.tensor1d(a.labels, 'int32'),
+    group,
+  };
+}
+
+/** Checkpointable state of a {@link SampledBatchSource}. */
+export interface SampledBatchSourceState {
+  sampler: SamplerState;
+  pipeline: number[];
+}
+
+/**
+ * Sampler + pipeline as the trainer's batch source (`next()` -> ObjectiveBatch with the group
+ * name): `getState()` captures the sampler position and the augmentation RNG, so a run resumed
+ * from a checkpoint continues with identical batches and views.
+ */
+export class SampledBatchSource {
+  constructor(
+    readonly sampler: Sampler,
+    readonly pipeline: BatchPipeline,
+  ) {}
+
+  /** The next batch as tensors (synchronous for in-memory data, else a promise). */
+  next(): ObjectiveBatch | Promise<ObjectiveBatch> {
+    const b = this.sampler.next();
+    if (this.pipeline.dataset.images.inMemory) return toObjectiveBatch(this.pipeline.assembleSync(b.indices), b.group);
+    return this.pipeline.assemble(b.indices).then((a) => toObjectiveBatch(a, b.group));
+  }
+
+  getState(): SampledBatchSourceState {
+    return { sampler: this.sampler.getState(), pipeline: this.pipeline.getState() };
+  }
+
+  setState(state: unknown): void {
+    const s = state as SampledBatchSourceState;
+    this.sampler.setState(s.sampler);
+    this.pipeline.setState(s.pipeline);
+  }
+}

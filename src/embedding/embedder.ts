@@ -28,6 +28,7 @@ import {
   setNormalization,
   type NormalizationMode,
 } from '../models/ben-batchnorm.ts';
+import { standardiseInto } from '../training/batches.ts';
 import { UserError } from '../util/errors.ts';
 import { embeddingColumnNames } from './parquet.ts';
 
@@ -64,28 +65,15 @@ export type Preprocess = (images: Pixels[], shape: ImageShape) => tf.Tensor4D;
 export type PreprocessName = 'standardize' | 'scale';
 
 /**
- * Per-image, per-channel standardisation (zero mean, unit variance over H x W for each channel),
- * as BEN and WILDS feed RxRx1 images. A flat channel (std < 1e-6) becomes zeros.
- * Statistics in float64.
+ * Per-image, per-channel standardisation ((x - mean_c) / sqrt(var_c + 1e-6) over H x W), as BEN and
+ * WILDS feed RxRx1 images. It is the trainer's own function (training/batches.ts
+ * `standardiseInto`), so embedding sees exactly the input a `standardize` model was trained on.
  */
 export const standardizeImages: Preprocess = (images, s) => {
-  const hw = s.height * s.width, c = s.channels, per = hw * c;
+  const per = s.height * s.width * s.channels;
   const out = new Float32Array(images.length * per);
-  const mean = new Float64Array(c), sq = new Float64Array(c);
-  images.forEach((img, b) => {
-    mean.fill(0);
-    sq.fill(0);
-    for (let p = 0; p < per; p++) mean[p % c] += img[p];
-    for (let k = 0; k < c; k++) mean[k] /= hw;
-    for (let p = 0; p < per; p++) sq[p % c] += (img[p] - mean[p % c]) ** 2;
-    for (let k = 0; k < c; k++) sq[k] = Math.sqrt(sq[k] / hw);
-    const o = b * per;
-    for (let p = 0; p < per; p++) {
-      const k = p % c;
-      out[o + p] = sq[k] < 1e-6 ? 0 : (img[p] - mean[k]) / sq[k];
-    }
-  });
-  return tf.tensor4d(out, [images.length, s.height, s.width, c]);
+  images.forEach((img, b) => standardiseInto(img, s.height, s.width, s.channels, out, b * per));
+  return tf.tensor4d(out, [images.length, s.height, s.width, s.channels]);
 };
 
 /** Scales samples to [0, 1] by the dtype's maximum (255 or 65535). */

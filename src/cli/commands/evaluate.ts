@@ -1,0 +1,141 @@
+import type { CommandModule } from 'yargs';
+import { evaluateProfiles, loadProfiles, type Normalization } from '../../evaluation/evaluate.ts';
+import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
+import { metrics, type EvalColumns } from '../../evaluation/metric.ts';
+import { METRIC_ORDER } from '../../evaluation/metrics.ts';
+import { UserError } from '../../util/errors.ts';
+
+interface EvaluateArgs {
+  table: string;
+  label?: string;
+  plate?: string;
+  batch?: string;
+  'batch-from-plate'?: string;
+  well?: string;
+  compound?: string;
+  'replicate-by'?: string;
+  control?: string;
+  split?: string;
+  metrics?: string;
+  normalize: string;
+  similarity: string;
+  correlation: string;
+  'null-size': number;
+  seed: number;
+  threshold: number;
+  quantile: number;
+  'precision-k': string;
+  k: number;
+  'knn-similarity': string;
+  vote: string;
+  'knn-exclude': string;
+  'knn-profiles': string;
+  l2: number;
+  'drop-constant': boolean;
+  'drop-nan': boolean;
+  out?: string;
+  json?: boolean;
+}
+
+const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
+
+function choice<T extends string>(v: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UserError(`--${flag} "${v}": choose one of ${allowed.join(', ')}.`);
+  return v as T;
+}
+
+/** `ben evaluate <table>`: replicate consistency, kNN / linear-probe accuracy and batch diagnostics of a profile table. */
+export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> = {
+  command: 'evaluate <table>',
+  describe: 'Evaluate a profile table (Parquet, CSV, CSV.gz; or the BBBC021 cytominergallery folder): mAP, percent replicating, kNN (NSC/NSCB), linear probe, batch diagnostics',
+  builder: (y) =>
+    y
+      .positional('table', { type: 'string', demandOption: true, describe: 'Profile table: Metadata_* columns + features' })
+      .option('label', { type: 'string', describe: 'Label column for kNN / linear probe (e.g. moa)' })
+      .option('plate', { type: 'string', describe: 'Plate column (e.g. Plate)' })
+      .option('batch', { type: 'string', describe: 'Batch column (e.g. Batch)' })
+      .option('batch-from-plate', { type: 'string', describe: 'Regex whose first group turns the plate name into the batch, e.g. "^(Week\\d+)_"' })
+      .option('well', { type: 'string', describe: 'Well column' })
+      .option('compound', { type: 'string', describe: 'Compound column (NSC / NSCB exclusions)' })
+      .option('replicate-by', { type: 'string', describe: 'Comma-separated columns defining replicates / a treatment (e.g. Compound,Concentration)' })
+      .option('control', { type: 'string', describe: 'Negative controls as Column=Value (e.g. Compound=DMSO)' })
+      .option('split', { type: 'string', describe: 'Train/test split column for the linear probe (values train/test)' })
+      .option('metrics', { type: 'string', describe: `Comma-separated metrics (default: all whose columns are named). Known: ${metrics.names().join(', ')}` })
+      .option('normalize', { type: 'string', default: 'none', describe: 'Post-hoc correction first: none | standardize | mad_robustize | tvn (per plate, on controls)' })
+      .option('similarity', { type: 'string', default: 'cosine', describe: 'Similarity for mAP (cosine | pearson | spearman | kendall)' })
+      .option('correlation', { type: 'string', default: 'pearson', describe: 'Similarity for percent replicating / cytominer-eval metrics' })
+      .option('null-size', { type: 'number', default: 10000, describe: 'mAP null distribution size' })
+      .option('seed', { type: 'number', default: 0 })
+      .option('threshold', { type: 'number', default: 0.05, describe: 'p-value threshold for the fraction retrieved' })
+      .option('quantile', { type: 'number', default: 0.95, describe: 'replicate_reproducibility null quantile' })
+      .option('precision-k', { type: 'string', default: '1,5,10', describe: 'k values for precision/recall@k' })
+      .option('k', { type: 'number', default: 1, describe: 'kNN neighbours' })
+      .option('knn-similarity', { type: 'string', default: 'cosine', describe: 'cosine | pearson' })
+      .option('vote', { type: 'string', default: 'majority', describe: 'majority | weighted' })
+      .option('knn-exclude', { type: 'string', default: 'nsc,nscb', describe: 'kNN exclusions to report: none, well, plate, nsc, nscb' })
+      .option('knn-profiles', { type: 'string', default: 'treatment', describe: 'kNN on profiles averaged per treatment (treatment) or single profiles (single)' })
+      .option('l2', { type: 'number', default: 1e-3, describe: 'Linear probe L2 penalty' })
+      .option('drop-constant', { type: 'boolean', default: true, describe: 'Drop constant feature columns' })
+      .option('drop-nan', { type: 'boolean', default: true, describe: 'Drop feature columns with missing values' })
+      .option('out', { type: 'string', describe: 'Folder for summary.json, summary.md and per-profile / per-group CSV tables (written atomically)' })
+      .option('json', { type: 'boolean', describe: 'Print the JSON summary instead of the Markdown table' }) as never,
+  handler: async (argv) => {
+    let control: EvalColumns['control'];
+    if (argv.control) {
+      const at = argv.control.indexOf('=');
+      if (at <= 0) throw new UserError(`--control "${argv.control}": write Column=Value, e.g. Compound=DMSO.`);
+      control = { column: argv.control.slice(0, at), value: argv.control.slice(at + 1) };
+    }
+    const columns: EvalColumns = {
+      label: argv.label,
+      plate: argv.plate,
+      batch: argv.batch,
+      well: argv.well,
+      compound: argv.compound,
+      replicate: list(argv['replicate-by']),
+      control,
+      split: argv.split,
+    };
+    const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'] });
+    if (report.droppedConstant.length || report.droppedNaN.length) {
+      console.error(`dropped ${report.droppedConstant.length} constant and ${report.droppedNaN.length} NaN feature columns`);
+    }
+    const named = (m: string) =>
+      metrics.get(m).requires.every((r) => columns[r] !== undefined || (r === 'batch' && argv['batch-from-plate'])) &&
+      (m !== 'map-activity' || !!control) &&
+      (['map', 'percent-replicating', 'replicate-reproducibility', 'precision-recall', 'map-activity'].includes(m) ? !!(columns.replicate || columns.compound) : true);
+    const chosen = list(argv.metrics) ?? METRIC_ORDER.filter(named);
+    if (!chosen.length) throw new UserError('No metric can run: name the columns (--replicate-by, --label, --plate...) or pick --metrics.');
+    const result = await evaluateProfiles(
+      table,
+      {
+        columns,
+        metrics: chosen,
+        normalize: choice(argv.normalize, ['none', 'standardize', 'mad_robustize', 'tvn'] as const, 'normalize') as Normalization,
+        batchFromPlate: argv['batch-from-plate'],
+        params: {
+          similarity: argv.similarity,
+          correlation: argv.correlation,
+          nullSize: argv['null-size'],
+          seed: argv.seed,
+          threshold: argv.threshold,
+          quantile: argv.quantile,
+          precisionK: list(argv['precision-k'])!.map(Number),
+          k: argv.k,
+          knnSimilarity: choice(argv['knn-similarity'], ['cosine', 'pearson'] as const, 'knn-similarity'),
+          vote: choice(argv.vote, ['majority', 'weighted'] as const, 'vote'),
+          knnExclusions: list(argv['knn-exclude']) ?? ['none'],
+          knnPerTreatment: choice(argv['knn-profiles'], ['treatment', 'single'] as const, 'knn-profiles') === 'treatment',
+          l2: argv.l2,
+        },
+        onMetric: (name, s) => console.error(`${name}: ${s.toFixed(1)} s`),
+      },
+      { source, report },
+    );
+    if (argv.out) {
+      const files = await writeEvaluation(argv.out, result);
+      console.error(`wrote ${files.length} files to ${argv.out}`);
+    }
+    console.log(argv.json ? JSON.stringify(summarizeEvaluation(result), (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) : formatMarkdown(result));
+  },
+};

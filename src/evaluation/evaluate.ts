@@ -1,0 +1,132 @@
+/**
+ * `ben evaluate` as a library call: load a profile table, optionally correct it post hoc
+ * (per-plate standardisation on controls, robust MAD, TVN), run the chosen metrics and collect a
+ * JSON summary plus per-profile / per-group tables.
+ */
+import type { ProfileTable } from './profile-table.ts';
+import { metaColumn, metaName } from './profile-table.ts';
+import { readProfileTable, type ReadProfileReport } from './io.ts';
+import { isBbbc021GalleryDir, loadBbbc021Gallery } from './bbbc021.ts';
+import { applyTvn, normalizePerPlate } from './normalize.ts';
+import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
+import './metrics.ts';
+import { UserError } from '../util/errors.ts';
+
+/** Post-hoc correction applied before the metrics. */
+export type Normalization = 'none' | 'standardize' | 'mad_robustize' | 'tvn';
+
+/** Options of {@link evaluateProfiles}. */
+export interface EvaluateOptions {
+  columns: EvalColumns;
+  /** Metric names from the registry. */
+  metrics: string[];
+  params?: Partial<MetricParams>;
+  /** Default none. `standardize` / `mad_robustize` / `tvn` need the plate and control columns. */
+  normalize?: Normalization;
+  /**
+   * Derive `Metadata_Batch` from the plate name with a regular expression's first group
+   * (e.g. `^(Week\d+)_` on BBBC021's `Week4_27481`); sets `columns.batch` when unset.
+   */
+  batchFromPlate?: string;
+  /** Called after each metric (progress). */
+  onMetric?: (name: string, seconds: number) => void;
+}
+
+/** Everything `ben evaluate` reports. */
+export interface EvaluationResult {
+  input: { source: string; n: number; d: number; droppedConstant: number; droppedNaN: number; keyValue?: Record<string, string> };
+  preprocessing: { normalize: Normalization; zeroScaleFeatures?: number; tvnComponents?: number; batchFromPlate?: string };
+  columns: EvalColumns;
+  params: MetricParams;
+  metrics: Record<string, MetricResult & { seconds: number }>;
+}
+
+/**
+ * Reads a profile table (CSV, CSV.gz, Parquet), or joins the raw BBBC021 per-well means when `path`
+ * is the cytominergallery extdata folder (see {@link loadBbbc021Gallery}).
+ */
+export async function loadProfiles(
+  path: string,
+  opts: { dropConstant?: boolean; dropNaN?: boolean } = {},
+): Promise<{ table: ProfileTable; report: ReadProfileReport; source: string }> {
+  if (await isBbbc021GalleryDir(path)) return { ...(await loadBbbc021Gallery(path)), source: `${path} (BBBC021 per-well means, joined)` };
+  return { ...(await readProfileTable(path, opts)), source: path };
+}
+
+/** Runs preprocessing and the metrics on `table`. */
+export async function evaluateProfiles(
+  table: ProfileTable,
+  opts: EvaluateOptions,
+  input: { source: string; report?: ReadProfileReport } = { source: '(table)' },
+): Promise<EvaluationResult> {
+  const params: MetricParams = { ...defaultMetricParams, ...opts.params };
+  const columns: EvalColumns = { ...opts.columns };
+  for (const name of opts.metrics) metrics.get(name);
+  let t = table;
+  const preprocessing: EvaluationResult['preprocessing'] = { normalize: opts.normalize ?? 'none' };
+  if (opts.batchFromPlate) {
+    if (!columns.plate) throw new UserError('--batch-from-plate needs the plate column (--plate).');
+    let re: RegExp;
+    try {
+      re = new RegExp(opts.batchFromPlate);
+    } catch (e) {
+      throw new UserError(`--batch-from-plate "${opts.batchFromPlate}" is not a valid regular expression: ${(e as Error).message}`);
+    }
+    const plates = metaColumn(t, columns.plate);
+    const batch = plates.map((p) => {
+      const m = re.exec(p);
+      if (!m) throw new UserError(`--batch-from-plate "${opts.batchFromPlate}" does not match plate "${p}".`);
+      return m[1] ?? m[0];
+    });
+    t = { ...t, meta: { ...t.meta, Metadata_Batch: batch } };
+    columns.batch ??= 'Metadata_Batch';
+    preprocessing.batchFromPlate = opts.batchFromPlate;
+  }
+  // Resolve names early so a typo fails before any work.
+  for (const key of ['label', 'plate', 'batch', 'well', 'compound', 'split'] as const) {
+    const c = columns[key];
+    if (c) columns[key] = metaName(t, c);
+  }
+  if (columns.replicate) columns.replicate = columns.replicate.map((c) => metaName(t, c));
+  if (columns.control) columns.control = { ...columns.control, column: metaName(t, columns.control.column) };
+  for (const name of opts.metrics) {
+    for (const req of metrics.get(name).requires) {
+      if (!columns[req]) throw new UserError(`Metric "${name}" needs the ${req} column (--${req}).`);
+    }
+  }
+  const norm = opts.normalize ?? 'none';
+  if (norm !== 'none') {
+    if (!columns.plate || !columns.control) throw new UserError(`--normalize ${norm} needs --plate and --control (e.g. --control Compound=DMSO).`);
+    if (norm === 'tvn') {
+      const r = applyTvn(t, { plate: columns.plate, controls: columns.control });
+      t = r.table;
+      preprocessing.tvnComponents = r.components;
+    } else {
+      const r = normalizePerPlate(t, { plate: columns.plate, controls: columns.control, method: norm });
+      t = r.table;
+      preprocessing.zeroScaleFeatures = r.zeroScale;
+    }
+  }
+  const out: EvaluationResult['metrics'] = {};
+  for (const name of opts.metrics) {
+    const t0 = performance.now();
+    const r = await metrics.get(name).compute({ table: t, columns, params });
+    const seconds = (performance.now() - t0) / 1000;
+    out[name] = { ...r, seconds };
+    opts.onMetric?.(name, seconds);
+  }
+  return {
+    input: {
+      source: input.source,
+      n: table.n,
+      d: table.d,
+      droppedConstant: input.report?.droppedConstant.length ?? 0,
+      droppedNaN: input.report?.droppedNaN.length ?? 0,
+      keyValue: table.keyValue,
+    },
+    preprocessing,
+    columns,
+    params,
+    metrics: out,
+  };
+}

@@ -1,0 +1,99 @@
+/**
+ * The `Metric` plug-in interface: a pure computation over a profile table (features + metadata)
+ * returning summary numbers and per-profile / per-group rows; the CLI formats, the metric computes.
+ * Metrics are registered by name in {@link metrics}.
+ */
+import type { ProfileTable } from './profile-table.ts';
+import type { ControlSpec } from './normalize.ts';
+import { Registry } from '../util/registry.ts';
+
+/** Which metadata columns mean what (names with or without the `Metadata_` prefix). */
+export interface EvalColumns {
+  /** Class label for kNN / linear probe (e.g. `moa`). */
+  label?: string;
+  plate?: string;
+  /** Experimental batch (e.g. the week in BBBC021). */
+  batch?: string;
+  well?: string;
+  /** Compound (perturbation) column, for NSC / NSCB exclusions. */
+  compound?: string;
+  /** Columns whose equal values make profiles replicates (a treatment), e.g. [compound, concentration]. */
+  replicate?: string[];
+  /** Negative controls (e.g. `Compound` = `DMSO`). */
+  control?: ControlSpec;
+  /** Train / test split column for the linear probe (values `train` / `test`). */
+  split?: string;
+}
+
+/** Tunable parameters shared by the metrics (defaults in {@link defaultMetricParams}). */
+export interface MetricParams {
+  /** Similarity for replicate metrics (copairs default cosine). */
+  similarity: string;
+  /** Similarity for cytominer-eval metrics (its default Pearson). */
+  correlation: string;
+  /** Null size for mAP p-values. */
+  nullSize: number;
+  seed: number;
+  /** p-value threshold for the fraction retrieved. */
+  threshold: number;
+  /** Quantile of non-replicate similarities for replicate_reproducibility. */
+  quantile: number;
+  /** k values for precision/recall@k. */
+  precisionK: number[];
+  /** kNN: neighbours, similarity, vote. */
+  k: number;
+  knnSimilarity: 'cosine' | 'pearson';
+  vote: 'majority' | 'weighted';
+  /** kNN exclusion modes: any of `none`, `well`, `plate`, `nsc`, `nscb`. */
+  knnExclusions: string[];
+  /** kNN on profiles averaged per treatment (replicate columns) rather than single profiles. */
+  knnPerTreatment: boolean;
+  /** Linear probe L2 penalty. */
+  l2: number;
+}
+
+/** Defaults of {@link MetricParams}. */
+export const defaultMetricParams: MetricParams = {
+  similarity: 'cosine',
+  correlation: 'pearson',
+  nullSize: 10000,
+  seed: 0,
+  threshold: 0.05,
+  quantile: 0.95,
+  precisionK: [1, 5, 10],
+  k: 1,
+  knnSimilarity: 'cosine',
+  vote: 'majority',
+  knnExclusions: ['nsc', 'nscb'],
+  knnPerTreatment: true,
+  l2: 1e-3,
+};
+
+/** What a metric sees. */
+export interface MetricContext {
+  table: ProfileTable;
+  columns: EvalColumns;
+  params: MetricParams;
+}
+
+/** Rows of a per-profile or per-group table. */
+export type ResultRows = Record<string, string | number | boolean>[];
+
+/** What a metric returns: summary values (flat) and named tables. */
+export interface MetricResult {
+  summary: Record<string, number | string>;
+  tables: Record<string, ResultRows>;
+}
+
+/** A registered evaluation metric. */
+export interface Metric {
+  name: string;
+  /** One line for `--help`. */
+  description: string;
+  /** Columns that must be named for it to run. */
+  requires: (keyof EvalColumns)[];
+  compute(ctx: MetricContext): Promise<MetricResult>;
+}
+
+/** Metrics by name. */
+export const metrics = new Registry<Metric>('metric');

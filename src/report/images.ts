@@ -122,9 +122,10 @@ export async function examplePngs(ex: ExampleImage, maxSize = 192): Promise<Exam
 
 /**
  * Picks one example image per plate from a data set in the RxRx1-WILDS layout
- * (`metadata.csv` with experiment, plate, well, site[, sirna]; images at
- * `images/<experiment>/Plate<plate>/<well>_s<site>.png`). The same well and site is taken on every
- * plate where it exists, so the row shows the same position plate after plate.
+ * (`metadata.csv` with experiment, plate, well, site[, well_type, sirna]; images at
+ * `images/<experiment>/Plate<plate>/<well>_s<site>.png`). Where every plate has negative-control
+ * wells, each plate shows its first one, so the rows differ by plate effect, not biology;
+ * otherwise the same well and site is taken on every plate where it exists.
  */
 export async function pickExamplesFromDataset(datasetDir: string, maxPlates = 8): Promise<ExampleImage[]> {
   const csvPath = join(datasetDir, 'metadata.csv');
@@ -146,12 +147,16 @@ export async function pickExamplesFromDataset(datasetDir: string, maxPlates = 8)
   for (const list of byPlate.values()) {
     for (const pos of new Set(list.map((r) => `${r.well}_s${r.site}`))) posCount.set(pos, (posCount.get(pos) ?? 0) + 1);
   }
+  const byPos = (a: Record<string, string>, b: Record<string, string>) =>
+    a.well.localeCompare(b.well, 'en', { numeric: true }) || a.site.localeCompare(b.site, 'en', { numeric: true });
+  const controls = new Map([...byPlate].map(([k, list]) => [k, list.filter((r) => r.well_type === 'negative_control').sort(byPos)[0]]));
+  const useControls = [...controls.values()].every((r) => r !== undefined);
   const best = [...posCount.entries()].sort((a, b) => b[1] - a[1] || a[0].localeCompare(b[0], 'en', { numeric: true }))[0]?.[0];
   const plates = [...byPlate.keys()].sort((a, b) => a.localeCompare(b, 'en', { numeric: true })).slice(0, maxPlates);
   return plates.map((plate) => {
     const list = byPlate.get(plate)!;
-    const r = list.find((x) => `${x.well}_s${x.site}` === best) ?? list[0];
-    const treatment = r.sirna ?? r.sirna_id ?? r.well_type;
+    const r = (useControls ? controls.get(plate) : list.find((x) => `${x.well}_s${x.site}` === best)) ?? list[0];
+    const treatment = r.well_type === 'negative_control' ? `negative control${r.sirna ? ` (${r.sirna})` : ''}` : (r.sirna ?? r.sirna_id ?? r.well_type);
     return {
       plate,
       caption: `${r.well} site ${r.site}${treatment !== undefined ? ` · ${treatment}` : ''}`,

@@ -49,12 +49,26 @@ export function niceTicks(lo: number, hi: number, count = 5): number[] {
   return ticks;
 }
 
-/** Short tick label: no float noise, exponent form for very large or small magnitudes. */
-export function formatTick(v: number): string {
-  if (v === 0) return '0';
+/** True when `v` reads better in exponent form (very large or very small magnitude). */
+function needsExponent(v: number): boolean {
   const a = Math.abs(v);
-  if (a >= 1e5 || a < 1e-3) return v.toExponential(1);
+  return v !== 0 && (a >= 1e5 || a < 1e-3);
+}
+
+/**
+ * Short tick label: no float noise, exponent form for very large or small magnitudes (or when
+ * `exponent` is set, so all ticks of one axis share a form).
+ */
+export function formatTick(v: number, opts: { exponent?: boolean } = {}): string {
+  if (v === 0) return '0';
+  if (opts.exponent ?? needsExponent(v)) return v.toExponential(Number(v.toExponential(1)) === v ? 1 : 2).replace(/\.?0+e/, 'e');
   return String(Number(v.toPrecision(4)));
+}
+
+/** Tick labels of one axis, all in the same form. */
+function formatTicks(ticks: number[]): string[] {
+  const exp = ticks.some(needsExponent);
+  return ticks.map((t) => formatTick(t, { exponent: exp }));
 }
 
 function text(x: number, y: number, s: string, attrs = ''): string {
@@ -205,16 +219,20 @@ export function lineChartSvg(series: LineSeries[], opts: LineChartOptions = {}):
 
   const out: string[] = [svgOpen(width, height, opts.title)];
   if (opts.title) out.push(text(pad.left, 20, opts.title, 'font-size="15" font-weight="bold" fill="#222"'));
-  for (const t of niceTicks(y0, y1, 5)) {
+  const yTicks = niceTicks(y0, y1, 5);
+  const yLabels = formatTicks(yTicks);
+  yTicks.forEach((t, i) => {
     const py = Y(t);
     out.push(`<line x1="${pad.left}" x2="${pad.left + pw}" y1="${py.toFixed(1)}" y2="${py.toFixed(1)}" stroke="#e5e5e5"/>`);
-    out.push(text(pad.left - 6, py + 4, formatTick(t), 'font-size="11" fill="#555" text-anchor="end"'));
-  }
-  for (const t of niceTicks(x0, x1, 6)) {
+    out.push(text(pad.left - 6, py + 4, yLabels[i], 'font-size="11" fill="#555" text-anchor="end"'));
+  });
+  const xTicks = niceTicks(x0, x1, 6);
+  const xLabels = formatTicks(xTicks);
+  xTicks.forEach((t, i) => {
     const px = X(t);
     out.push(`<line x1="${px.toFixed(1)}" x2="${px.toFixed(1)}" y1="${pad.top}" y2="${pad.top + ph}" stroke="#f0f0f0"/>`);
-    out.push(text(px, pad.top + ph + 16, formatTick(t), 'font-size="11" fill="#555" text-anchor="middle"'));
-  }
+    out.push(text(px, pad.top + ph + 16, xLabels[i], 'font-size="11" fill="#555" text-anchor="middle"'));
+  });
   out.push(`<rect x="${pad.left}" y="${pad.top}" width="${pw}" height="${ph}" fill="none" stroke="#999"/>`);
   if (opts.xLabel) out.push(text(pad.left + pw / 2, height - 8, opts.xLabel, 'font-size="12" fill="#333" text-anchor="middle"'));
   if (opts.yLabel) {

@@ -98,6 +98,19 @@ describe('pickExamplesFromDataset', () => {
     expect(ex[0].caption).toBe('B02 site 1 · sB02');
     expect((await pickExamplesFromDataset(dir, 2)).length).toBe(2);
   });
+  it('prefers a negative-control well on every plate when each plate has one', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ben-wilds-'));
+    const rows = ['experiment,plate,well,site,well_type,sirna'];
+    rows.push('E1,1,B02,1,treatment,s1', 'E1,1,C10,2,negative_control,EMPTY', 'E1,1,C10,1,negative_control,EMPTY', 'E1,1,D04,1,negative_control,EMPTY');
+    rows.push('E1,2,B02,1,treatment,s1', 'E1,2,F07,1,negative_control,EMPTY');
+    await writeFile(join(dir, 'metadata.csv'), rows.join('\n'));
+    const ex = await pickExamplesFromDataset(dir);
+    expect(ex.map((e) => e.path)).toEqual([join(dir, 'images/E1/Plate1/C10_s1.png'), join(dir, 'images/E1/Plate2/F07_s1.png')]);
+    expect(ex[0].caption).toBe('C10 site 1 · negative control (EMPTY)');
+    // One plate without a control: back to the shared position.
+    await writeFile(join(dir, 'metadata.csv'), [...rows, 'E1,3,B02,1,treatment,s1'].join('\n'));
+    expect((await pickExamplesFromDataset(dir)).map((e) => e.path!.slice(-12))).toEqual(['/Plate1/B02_s1.png', '/Plate2/B02_s1.png', '/Plate3/B02_s1.png'].map((p) => p.slice(-12)));
+  });
   it('says what is missing', async () => {
     const dir = await mkdtemp(join(tmpdir(), 'ben-wilds-'));
     await expect(pickExamplesFromDataset(dir)).rejects.toThrow(/No metadata\.csv/);

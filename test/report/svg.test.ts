@@ -3,15 +3,17 @@ import { categoryColor, escapeXml, formatTick, lineChartSvg, naturalSort, niceTi
 
 describe('niceTicks / formatTick', () => {
   it('gives round steps covering the range', () => {
-    expect(niceTicks(0, 1, 5).map(formatTick)).toEqual(['0', '0.2', '0.4', '0.6', '0.8', '1']);
+    expect(niceTicks(0, 1, 5).map((t) => formatTick(t))).toEqual(['0', '0.2', '0.4', '0.6', '0.8', '1']);
     expect(niceTicks(3, 97, 5)).toEqual([20, 40, 60, 80]);
-    expect(niceTicks(-1.2, 0.7, 4).map(formatTick)).toEqual(['-1', '-0.5', '0', '0.5']);
+    expect(niceTicks(-1.2, 0.7, 4).map((t) => formatTick(t))).toEqual(['-1', '-0.5', '0', '0.5']);
     expect(niceTicks(2, 2)).toEqual([2]);
   });
   it('formats without float noise', () => {
     expect(formatTick(0.1 + 0.2)).toBe('0.3');
-    expect(formatTick(1e-4)).toBe('1.0e-4');
+    expect(formatTick(1e-4)).toBe('1e-4');
     expect(formatTick(250000)).toBe('2.5e+5');
+    expect(formatTick(0.00105, { exponent: true })).toBe('1.05e-3');
+    expect(formatTick(0.0011)).toBe('0.0011');
   });
 });
 
@@ -85,7 +87,9 @@ describe('lineChartSvg', () => {
   });
   it('places a constant curve at its value, not at 0', () => {
     const svg = lineChartSvg([{ name: 'lr', x: [0, 10], y: [1e-3, 1e-3] }]);
-    const labels = [...svg.matchAll(/text-anchor="end">([^<]+)</g)].map((m) => Number(m[1]));
+    const texts = [...svg.matchAll(/text-anchor="end">([^<]+)</g)].map((m) => m[1]);
+    expect(texts.every((t) => t.includes('e-'))).toBe(true); // one form per axis (9.5e-4 next to 1e-3, not 0.001)
+    const labels = texts.map(Number);
     expect(Math.min(...labels)).toBeGreaterThan(0);
     expect(Math.min(...labels)).toBeLessThanOrEqual(1e-3);
     expect(Math.max(...labels)).toBeGreaterThanOrEqual(1e-3);

@@ -205,6 +205,7 @@ async function decodeAll(
   const skipped: SkippedSite[] = [];
   let next = 0;
   let failure: unknown;
+  let failedAt = Infinity;
   const worker = async () => {
     while (next < rows.length && failure === undefined) {
       const i = next++;
@@ -214,7 +215,11 @@ async function decodeAll(
         good[i] = 1;
       } catch (e) {
         if (!opts.skipBad || !isUserError(e)) {
-          failure ??= e;
+          // Report the first bad row in table order, whichever decode finished first.
+          if (i < failedAt) {
+            failedAt = i;
+            failure = e;
+          }
           return;
         }
         skipped.push({ source: rows[i].source, siteId: rows[i].siteId, file: rows[i].paths.join(';'), reason: (e as Error).message });

@@ -78,10 +78,17 @@ export const loadDataReader: DatasetReader = {
     const negs = new Set(opts.negativeControls ?? ['DMSO', 'EMPTY', 'negcon']);
     const rows: SiteRecord[] = [];
     const badRows: { source: string; reason: string; siteId: string }[] = [];
+    // Without Metadata_Site, each row is the next site of its well (LoadData has one row per site).
+    const siteCounter = new Map<string, number>();
     for (const rec of table.records) {
       const v = rec.values;
       const source = `${csv} line ${rec.line}`;
-      const siteStr = v.Metadata_Site ?? '1';
+      let siteStr = v.Metadata_Site;
+      if (siteStr === undefined) {
+        const wk = `${expCol ? v[expCol] : ''}/${v.Metadata_Plate}/${v.Metadata_Well}`;
+        siteCounter.set(wk, (siteCounter.get(wk) ?? 0) + 1);
+        siteStr = String(siteCounter.get(wk));
+      }
       const site = Number(siteStr);
       let err: string | undefined;
       if (!Number.isInteger(site) || site < 0) err = `${source}: Metadata_Site "${siteStr}" is not an integer; fix it.`;

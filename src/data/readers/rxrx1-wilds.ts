@@ -98,10 +98,13 @@ export const rxrx1WildsReader: DatasetReader = {
   description: 'RxRx1-WILDS: metadata.csv + images/<experiment>/Plate<plate>/<well>_s<site>.png (RGB)',
   async detect(path) {
     try {
+      // Any of the first rows with its image in place (a bad first row must not hide the layout).
       const t = await readCsv(join(path, 'metadata.csv'));
-      const r = t.records[0]?.values;
-      if (!r) return false;
-      return (await stat(wildsPath(path, r.experiment, r.plate, r.well, Number(r.site)))).isFile();
+      for (const { values: r } of t.records.slice(0, 50)) {
+        const ok = await stat(wildsPath(path, r.experiment, r.plate, r.well, Number(r.site))).then((s) => s.isFile(), () => false);
+        if (ok) return true;
+      }
+      return false;
     } catch {
       return false;
     }

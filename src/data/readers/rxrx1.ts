@@ -39,10 +39,11 @@ export const rxrx1Reader: DatasetReader = {
   description: 'RxRx1 original: metadata.csv + images/[<dataset>/]<experiment>/Plate<plate>/<well>_s<site>_w<k>.png (one grey PNG per channel)',
   async detect(path) {
     try {
-      const r = (await readCsv(join(path, 'metadata.csv'))).records[0]?.values;
-      if (!r) return false;
-      const s = Number(r.site);
-      return (await isFile(rxrx1Path(path, r.dataset, r.experiment, r.plate, r.well, s, 1))) || (await isFile(rxrx1Path(path, undefined, r.experiment, r.plate, r.well, s, 1)));
+      for (const { values: r } of (await readCsv(join(path, 'metadata.csv'))).records.slice(0, 50)) {
+        const s = Number(r.site);
+        if ((await isFile(rxrx1Path(path, r.dataset, r.experiment, r.plate, r.well, s, 1))) || (await isFile(rxrx1Path(path, undefined, r.experiment, r.plate, r.well, s, 1)))) return true;
+      }
+      return false;
     } catch {
       return false;
     }

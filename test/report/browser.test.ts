@@ -12,7 +12,7 @@ const chromium = findChromium();
 if (!chromium) {
   console.warn(
     'SKIP report browser test: no chromium on PATH (set $CHROMIUM or install it: ' +
-      'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium).',
+      'apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends chromium fonts-dejavu-core).',
   );
 }
 

@@ -62,6 +62,18 @@ describe('writeReport from a run directory', () => {
   });
 });
 
+describe('writeReport with partial inputs', () => {
+  it('leaves out the treatment UMAPs when there is no treatment column, and says so', async () => {
+    const dir = await mkdtemp(join(tmpdir(), 'ben-report-'));
+    const t = syntheticProfiles({ plateEffect: 0, perCell: 3, d: 4 });
+    delete t.meta.Metadata_Label;
+    const res = await writeReport(dir, { quiet: true, runs: [{ name: 'ben', embeddings: t }] });
+    expect(res.figures.map((f) => f.slice(f.lastIndexOf('/') + 1))).toEqual(['umap_ben_by_plate.png']);
+    expect(res.notes).toContain('The embeddings have no treatment column, so the UMAP by treatment is left out.');
+    expect(res.notes.some((n) => /No training curves/.test(n)) && res.notes.some((n) => /No evaluation metrics/.test(n))).toBe(true);
+  });
+});
+
 describe('writeReport from inputs in memory', () => {
   it('takes ProfileTables, curves and metrics directly and says which sections are empty', async () => {
     const dir = join(await mkdtemp(join(tmpdir(), 'ben-report-')), 'fresh-run');

@@ -1,5 +1,5 @@
 /**
- * `npm run bench -- ssl [--preset bench] [--seeds 2] [--steps 300] [--batch 64] [--crop 32]
+ * `npm run bench -- ssl [--preset bench] [--seeds 2] [--first-seed 0] [--steps 300] [--batch 64] [--crop 32]
  * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl]`:
  * issue 6's claim. Pretrains SimCLR and BYOL from `recipes/<objective>-<ben|random>.yaml`, each with
  * plate batches (BEN) and with random batches, on the synthetic preset's training experiments;
@@ -175,6 +175,7 @@ export async function run(args: string[]): Promise<void> {
     options: {
       preset: { type: 'string', default: 'bench' },
       seeds: { type: 'string', default: '2' },
+      'first-seed': { type: 'string', default: '0' },
       steps: { type: 'string', default: '300' },
       batch: { type: 'string' },
       crop: { type: 'string', default: '32' },
@@ -205,7 +206,7 @@ export async function run(args: string[]): Promise<void> {
   const probeTrain = train.filter((r) => perExp.get(r.experiment)!.slice(0, nProbe).includes(r.plate));
   const crop = Number(values.crop);
   const steps = Number(values.steps);
-  const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => i);
+  const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => Number(values['first-seed']) + i);
   type Row = { objective: string; batching: string; seed: number; knnCrossPlate: number; probeOod: number; platePredictability: number };
   const rows: Row[] = [];
   for (const seed of seeds) {

@@ -3,11 +3,17 @@
  * [--profile]`: training and inference throughput of the engine on the issue's cases, one JSON
  * line per case on stdout: {case, backend, threads, phase, batch, imagesPerSec, msPerStep, steps}.
  * `--profile` adds, on stderr, the time per kernel of one training step.
+ * `--threads-ab` instead measures 1 vs N wasm threads on matmul and conv inside one process,
+ * alternating the two backends so that load from other processes hits both alike.
+ * `--bn-ab` measures training-mode BatchNorm forward+backward over ResNet-18's BN shapes (64 px,
+ * batch 32): tfjs ops (as autodiff or a hand gradient composes them) vs the fused kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
 import { initBackend } from '../src/engine/backend.ts';
+import { createThreadedWasmBackend } from '../src/engine/wasm-threads.ts';
+import { batchNormTrain } from '../src/engine/ops/batch-norm-train.ts';
 import { backbones } from '../src/models/index.ts';
 import { Rng } from '../src/util/rng.ts';
 
@@ -111,6 +117,101 @@ async function profileStep(c: BenchCase, step: () => unknown): Promise<void> {
   for (const [name, e] of rows.slice(0, 25)) console.error(`  ${name.padEnd(28)} ${e.ms.toFixed(1).padStart(8)} ms  x${e.n}`);
 }
 
+/** Median milliseconds of `fn` over `reps` runs (after 2 warm-up runs). */
+function medianMs(fn: () => tf.Tensor, reps: number): number {
+  for (let i = 0; i < 2; i++) tf.dispose(fn());
+  const ts: number[] = [];
+  for (let i = 0; i < reps; i++) {
+    const t = performance.now();
+    const r = fn();
+    r.dataSync();
+    ts.push(performance.now() - t);
+    r.dispose();
+  }
+  ts.sort((a, b) => a - b);
+  return ts[Math.floor(reps / 2)];
+}
+
+/** 1 vs N threads, interleaved: matmul 1024^2, conv 3x3 on two ResNet shapes, and their backprops. */
+async function threadsAB(threads: number, reps: number): Promise<void> {
+  for (const k of tf.getKernelsForBackend('wasm')) tf.registerKernel({ ...k, backendName: 'wasm-1t' });
+  tf.registerBackend('wasm-1t', () => createThreadedWasmBackend(1));
+  const ops: { name: string; gflop: number; make: () => () => tf.Tensor }[] = [];
+  const mm = () => {
+    const a = tf.randomNormal([1024, 1024], 0, 1, 'float32', 1);
+    const b = tf.randomNormal([1024, 1024], 0, 1, 'float32', 2);
+    return () => tf.matMul(a, b);
+  };
+  ops.push({ name: 'matmul-1024', gflop: 2 * 1024 ** 3 / 1e9, make: mm });
+  for (const [hw, c] of [[16, 64], [4, 256]] as const) {
+    const flop = 2 * 32 * hw * hw * c * c * 9 / 1e9;
+    const mk = (kind: 'fwd' | 'dx' | 'dw') => () => {
+      const x = tf.randomNormal([32, hw, hw, c], 0, 1, 'float32', 3) as tf.Tensor4D;
+      const f = tf.randomNormal([3, 3, c, c], 0, 1, 'float32', 4) as tf.Tensor4D;
+      const dy = tf.randomNormal([32, hw, hw, c], 0, 1, 'float32', 5) as tf.Tensor4D;
+      if (kind === 'fwd') return () => tf.conv2d(x, f, 1, 'same');
+      // The kernels alone (tf.grads would run the forward conv and both backprops every time).
+      if (kind === 'dx') {
+        return () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', inputShape: x.shape }) as tf.Tensor;
+      }
+      return () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { strides: [1, 1], pad: 'same', dataFormat: 'NHWC', filterShape: f.shape }) as tf.Tensor;
+    };
+    for (const kind of ['fwd', 'dx', 'dw'] as const) ops.push({ name: `conv3x3-${c}ch-${hw}px-b32-${kind}`, gflop: flop, make: mk(kind) });
+  }
+  const backends = [
+    { name: 'wasm-1t', threads: 1 },
+    { name: 'wasm', threads },
+  ];
+  for (const op of ops) {
+    const res: Record<string, number[]> = { 'wasm-1t': [], wasm: [] };
+    for (let round = 0; round < 3; round++) {
+      for (const b of backends) {
+        await tf.setBackend(b.name);
+        const fn = op.make();
+        res[b.name].push(medianMs(fn, reps));
+      }
+    }
+    const best = (n: string) => Math.min(...res[n]);
+    for (const b of backends) {
+      const ms = best(b.name);
+      console.log(JSON.stringify({ case: op.name, backend: 'wasm', threads: b.threads, phase: 'op', gflops: +(op.gflop / ms * 1e3).toFixed(1), ms: +ms.toFixed(1) }));
+    }
+    console.error(`${op.name}: speed-up ${threads} vs 1 thread = ${(best('wasm-1t') / best('wasm')).toFixed(2)}x`);
+  }
+}
+
+/** Composite (tfjs ops) vs fused BatchNorm training, forward + backward, ResNet-18 shapes. */
+function bnAB(reps: number): void {
+  const shapes: number[][] = [[32, 32, 32, 64], ...Array(4).fill([32, 16, 16, 64]), ...Array(5).fill([32, 8, 8, 128]), ...Array(5).fill([32, 4, 4, 256]), ...Array(5).fill([32, 2, 2, 512])];
+  const xs = shapes.map((s, i) => tf.randomNormal(s, 0, 1, 'float32', i));
+  const gs = shapes.map((s) => tf.ones([s[3]]) as tf.Tensor1D);
+  const bs = shapes.map((s) => tf.zeros([s[3]]) as tf.Tensor1D);
+  const composite = (x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D) => {
+    const { mean, variance } = tf.moments(x, [0, 1, 2]);
+    return tf.batchNorm(x, mean, variance, b, g, 1e-5);
+  };
+  const fused = (x: tf.Tensor, g: tf.Tensor1D, b: tf.Tensor1D) => batchNormTrain(x, g, b, 1e-5).y;
+  const run = (bn: typeof fused) => () =>
+    tf.tidy(() => {
+      const out: tf.Tensor[] = [];
+      for (let i = 0; i < xs.length; i++) {
+        const gr = tf.grads((x: tf.Tensor, g: tf.Tensor, b: tf.Tensor) => tf.sum(tf.square(bn(x, g as tf.Tensor1D, b as tf.Tensor1D))));
+        out.push(...gr([xs[i], gs[i], bs[i]]));
+      }
+      return tf.addN(out.map((t) => tf.sum(t)));
+    });
+  const res = { composite: [] as number[], fused: [] as number[] };
+  for (let r = 0; r < 3; r++) {
+    res.composite.push(medianMs(run(composite), reps));
+    res.fused.push(medianMs(run(fused), reps));
+  }
+  for (const [name, v] of Object.entries(res)) {
+    console.log(JSON.stringify({ case: `batchnorm-train-resnet18-64px-b32-${name}`, backend: tf.getBackend(), phase: 'op', ms: +Math.min(...v).toFixed(1) }));
+  }
+  console.error(`BN fwd+bwd, fused vs tfjs ops: ${(Math.min(...res.composite) / Math.min(...res.fused)).toFixed(2)}x faster`);
+  tf.dispose([...xs, ...gs, ...bs]);
+}
+
 /** Entry point called by bench/main.ts. */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -123,12 +224,23 @@ export async function run(args: string[]): Promise<void> {
       case: { type: 'string', multiple: true },
       phase: { type: 'string' },
       profile: { type: 'boolean', default: false },
+      'threads-ab': { type: 'boolean', default: false },
+      'bn-ab': { type: 'boolean', default: false },
     },
   });
   const info = await initBackend({ backend: values.backend, threads: values.threads ? Number(values.threads) : undefined });
   for (const n of info.notices) console.error(`notice: ${n}`);
   console.error(`engine bench on ${info.backend} (${info.threads} thread(s))`);
   const steps = Number(values.steps);
+  if (values['bn-ab']) {
+    bnAB(Math.max(3, steps));
+    return;
+  }
+  if (values['threads-ab']) {
+    if (info.backend !== 'wasm' || info.threads < 2) throw new Error('--threads-ab needs the multi-threaded wasm backend');
+    await threadsAB(info.threads, Math.max(3, steps));
+    return;
+  }
   const warmup = Number(values.warmup);
   for (const c of CASES) {
     if (values.case && !values.case.some((s) => c.name.includes(s) || c.backbone === s)) continue;

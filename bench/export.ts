@@ -296,7 +296,8 @@ async function checkReaders(path: string, n: number, d: number): Promise<Record<
 }
 
 /**
- * Case `embed`: the embedder's images/s with registered backbones on random 64x64x3 plates
+ * Case `embed`: the embedder's images/s with registered backbones on random 64x64x5 plates (the
+ * engine bench's `resnet18-5ch-64px` inference case)
  * (in-memory, so decode is not counted), in `running` mode (one forward pass per image) and
  * `plate` mode (plus the exact plate-statistics passes), to set beside the writers' rows/s.
  */
@@ -308,27 +309,27 @@ async function runEmbedCase(args: string[]): Promise<void> {
   const { MemoryImageStore } = await import('../src/data/image-store.ts');
   const { embedDataset } = await import('../src/embedding/embedder.ts');
   const { Rng } = await import('../src/util/rng.ts');
-  const size = 64, plates = 2, perPlate = Number(opt(args, 'per-plate') ?? 48);
+  const size = 64, channels = 5, plates = 2, perPlate = Number(opt(args, 'per-plate') ?? 48);
   const rng = new Rng(1);
-  const pixels = Uint8Array.from({ length: plates * perPlate * size * size * 3 }, () => rng.int(256));
+  const pixels = Uint8Array.from({ length: plates * perPlate * size * size * channels }, () => rng.int(256));
   const rows = Array.from({ length: plates * perPlate }, (_, i) => ({
     siteId: String(i), experiment: 'E', plate: String(Math.floor(i / perPlate)), well: `W${i % perPlate}`, site: 1,
     cellType: 'c', label: 'l', wellType: (i % perPlate < 8 ? 'negative_control' : 'treatment') as 'negative_control' | 'treatment',
     split: 'train', paths: [], extra: {}, source: `row ${i}`,
   }));
-  const data = new Dataset({ rows, channels: ['r', 'g', 'b'], images: new MemoryImageStore({ height: size, width: size, channels: 3, dtype: 'uint8' }, pixels), root: 'bench', layout: 'memory' });
-  const cases = (opt(args, 'embed-cases') ?? 'resnet-small:running,resnet-small:plate,resnet-small:plate-fit,resnet18-cifar:running,resnet18-cifar:plate').split(',');
+  const data = new Dataset({ rows, channels: ['dna', 'er', 'rna', 'agp', 'mito'], images: new MemoryImageStore({ height: size, width: size, channels, dtype: 'uint8' }, pixels), root: 'bench', layout: 'memory' });
+  const cases = (opt(args, 'embed-cases') ?? 'resnet18:running,resnet18:plate,resnet18:plate-fit,resnet-small:running,resnet-small:plate').split(',');
   for (const c of cases) {
     // `plate-fit`: plate mode through the exact multi-pass statistics fit (no single-batch shortcut).
     const [bb, name] = c.split(':');
     const mode = (name === 'plate-fit' ? 'plate' : name) as 'running' | 'plate' | 'batch' | 'controls';
-    const model = backbones.get(bb).build({ channels: 3, size, seed: 0 });
+    const model = backbones.get(bb).build({ channels, size, seed: 0 });
     await embedDataset(model, data.subset([0, 1, 2, 3]), { normalization: 'running', batchSize: 4 }); // warm-up (kernels, allocation)
-    process.stderr.write(`export bench: embed ${bb} ${name} (${data.size} images ${size}x${size}x3, ${info.backend})...\n`);
+    process.stderr.write(`export bench: embed ${bb} ${name} (${data.size} images ${size}x${size}x${channels}, ${info.backend})...\n`);
     const { stats, table } = await embedDataset(model, data, { normalization: mode, batchSize: 32, singlePassMaxPixels: name === 'plate-fit' ? 0 : undefined });
     const seconds = stats.embedSeconds + stats.statsSeconds;
     console.log(JSON.stringify({
-      case: 'embed', backbone: bb, mode: name, dim: table.d, images: stats.images, size, backend: info.backend, threads: info.threads,
+      case: 'embed', backbone: bb, mode: name, dim: table.d, images: stats.images, size, channels, backend: info.backend, threads: info.threads,
       seconds: +seconds.toFixed(2), imagesPerSec: +(stats.images / seconds).toFixed(1),
       forwardOnlyImagesPerSec: +(stats.images / stats.embedSeconds).toFixed(1),
     }));

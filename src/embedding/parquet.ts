@@ -136,6 +136,8 @@ export class ProfileParquetWriter {
   private rowsWritten = 0;
   private rowGroups = 0;
   private done = false;
+  private colBuf: Float32Array[] | undefined;
+  private colBufRows = 0;
 
   private constructor(
     readonly path: string,
@@ -238,7 +240,12 @@ export class ProfileParquetWriter {
   private async flushRowGroup(rows: number): Promise<void> {
     const { meta, features } = this.columns;
     const metaOut = meta.map(() => new Array<string>(rows));
-    const featOut = features.map(() => new Float32Array(rows));
+    // Column buffers are reused across row groups (hyparquet-writer copies what it encodes).
+    if (!this.colBuf || this.colBufRows < rows) {
+      this.colBuf = features.map(() => new Float32Array(rows));
+      this.colBufRows = rows;
+    }
+    const featOut = this.colBuf.map((c) => (c.length === rows ? c : c.subarray(0, rows)));
     let k = 0;
     while (k < rows) {
       const c = this.pending[0];

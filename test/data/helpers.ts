@@ -22,35 +22,51 @@ export function standardise(X: number[][], fit: number[] = X.map((_, i) => i), a
   return X;
 }
 
-/** Softmax regression with L2 penalty `lambda`, trained by gradient descent; returns predict(). */
+/** Softmax regression with L2 penalty `lambda`, trained by full-batch gradient descent; returns predict(). */
 export function fitLogistic(X: number[][], y: number[], classes: number, opts: { lambda?: number; iters?: number; lr?: number } = {}) {
   const n = X.length;
   const d = X[0].length + 1;
   const lambda = opts.lambda ?? 1e-3;
   const lr = opts.lr ?? 0.5;
-  const W = Array.from({ length: classes }, () => new Float64Array(d));
-  const xb = X.map((r) => [...r, 1]);
-  const probs = (x: number[]) => {
-    const z = W.map((w) => w.reduce((s, wi, j) => s + wi * x[j], 0));
-    const m = Math.max(...z);
-    const e = z.map((v) => Math.exp(v - m));
-    const t = e.reduce((a, b) => a + b, 0);
-    return e.map((v) => v / t);
+  const W = new Float64Array(classes * d);
+  const xb = new Float64Array(n * d);
+  X.forEach((r, i) => {
+    xb.set(r, i * d);
+    xb[i * d + d - 1] = 1;
+  });
+  const z = new Float64Array(classes);
+  const softmax = (x: Float64Array, off: number) => {
+    let m = -Infinity;
+    for (let k = 0; k < classes; k++) {
+      let s = 0;
+      for (let j = 0; j < d; j++) s += W[k * d + j] * x[off + j];
+      z[k] = s;
+      if (s > m) m = s;
+    }
+    let t = 0;
+    for (let k = 0; k < classes; k++) t += z[k] = Math.exp(z[k] - m);
+    for (let k = 0; k < classes; k++) z[k] /= t;
   };
+  const G = new Float64Array(classes * d);
   for (let it = 0; it < (opts.iters ?? 300); it++) {
-    const G = Array.from({ length: classes }, () => new Float64Array(d));
+    G.fill(0);
     for (let i = 0; i < n; i++) {
-      const p = probs(xb[i]);
+      softmax(xb, i * d);
       for (let k = 0; k < classes; k++) {
-        const g = p[k] - (y[i] === k ? 1 : 0);
-        for (let j = 0; j < d; j++) G[k][j] += g * xb[i][j];
+        const g = z[k] - (y[i] === k ? 1 : 0);
+        for (let j = 0; j < d; j++) G[k * d + j] += g * xb[i * d + j];
       }
     }
-    for (let k = 0; k < classes; k++) for (let j = 0; j < d; j++) W[k][j] -= lr * (G[k][j] / n + lambda * W[k][j]);
+    for (let q = 0; q < W.length; q++) W[q] -= lr * (G[q] / n + lambda * W[q]);
   }
   return (x: number[]) => {
-    const p = probs([...x, 1]);
-    return p.indexOf(Math.max(...p));
+    const v = new Float64Array(d);
+    v.set(x);
+    v[d - 1] = 1;
+    softmax(v, 0);
+    let best = 0;
+    for (let k = 1; k < classes; k++) if (z[k] > z[best]) best = k;
+    return best;
   };
 }
 

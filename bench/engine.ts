@@ -5,6 +5,8 @@
  * `--profile` adds, on stderr, the time per kernel of one training step.
  * `--threads-ab` instead measures 1 vs N wasm threads on matmul and conv inside one process,
  * alternating the two backends so that load from other processes hits both alike.
+ * `--ab FEATURE` (bn, ...) runs each selected case with the feature off and on side by side
+ * (see AB_FEATURES).
  * `--bn-ab` measures training-mode BatchNorm forward+backward over ResNet-18's BN shapes (64 px,
  * batch 32): tfjs ops (as autodiff or a hand gradient composes them) vs the fused kernels.
  */
@@ -16,6 +18,8 @@ import { createThreadedWasmBackend } from '../src/engine/wasm-threads.ts';
 import { batchNormTrain } from '../src/engine/ops/batch-norm-train.ts';
 import { backbones } from '../src/models/index.ts';
 import { Rng } from '../src/util/rng.ts';
+import { BenBatchNorm } from '../src/models/ben-batchnorm.ts';
+import { createOptimizer, type TrainOptimizer } from '../src/training/optimizers.ts';
 
 interface BenchCase {
   name: string;
@@ -52,15 +56,29 @@ function batchData(c: BenchCase, rng: Rng): { x: tf.Tensor4D; y: tf.Tensor2D } {
   return { x: tf.tensor4d(xs, [c.batch, c.size, c.size, c.channels]), y: tf.oneHot(tf.tensor1d(labels, 'int32'), NUM_CLASSES) as tf.Tensor2D };
 }
 
-/** One Adam step on softmax cross-entropy; returns the loss. */
-function trainStep(model: tfl.LayersModel, opt: tf.Optimizer, x: tf.Tensor4D, y: tf.Tensor2D): number {
-  const loss = opt.minimize(() => {
+/** The model's trainable variables, in the order the training loop's optimizer gets them. */
+function trainableVariables(model: tfl.LayersModel): tf.Variable[] {
+  return model.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val);
+}
+
+/** One Adam(W) step (the training loop's optimizer) on softmax cross-entropy; returns the loss. */
+function trainStep(model: tfl.LayersModel, opt: TrainOptimizer, params: tf.Variable[], x: tf.Tensor4D, y: tf.Tensor2D): number {
+  const { value, grads } = tf.variableGrads(() => {
     const logits = model.apply(x, { training: true }) as tf.Tensor;
     return tf.losses.softmaxCrossEntropy(y, logits) as tf.Scalar;
-  }, true) as tf.Scalar;
-  const v = loss.dataSync()[0];
-  loss.dispose();
+  }, params);
+  opt.apply(
+    params.map((p) => grads[p.name]),
+    1e-3,
+  );
+  const v = value.dataSync()[0];
+  tf.dispose([value, ...Object.values(grads)]);
   return v;
+}
+
+/** Adam(W) as the trainer configures it by default (decay on kernels). */
+function makeOptimizer(params: tf.Variable[]): TrainOptimizer {
+  return createOptimizer({ name: 'adam', weightDecay: 1e-4 }, params);
 }
 
 function inferStep(model: tfl.LayersModel, x: tf.Tensor4D): void {
@@ -71,9 +89,10 @@ function inferStep(model: tfl.LayersModel, x: tf.Tensor4D): void {
 
 async function runCase(c: BenchCase, steps: number, warmup: number, profile: boolean, info: { backend: string; threads: number }) {
   const model = classifier(c);
-  const opt = tf.train.adam(1e-3);
+  const params = trainableVariables(model);
+  const opt = makeOptimizer(params);
   const { x, y } = batchData(c, new Rng(3));
-  const step = c.phase === 'train' ? () => trainStep(model, opt, x, y) : () => inferStep(model, x);
+  const step = c.phase === 'train' ? () => trainStep(model, opt, params, x, y) : () => inferStep(model, x);
   for (let i = 0; i < warmup; i++) step();
   const t0 = performance.now();
   for (let i = 0; i < steps; i++) step();
@@ -212,6 +231,85 @@ function bnAB(reps: number): void {
   tf.dispose([...xs, ...gs, ...bs]);
 }
 
+/**
+ * A speed-up under test: `set(on)` switches it (before a model is built and before each step),
+ * so a baseline (off) and the change (on) run side by side in one process.
+ */
+interface AbFeature {
+  what: string;
+  set(on: boolean): void;
+}
+
+const AB_FEATURES: Record<string, AbFeature> = {
+  bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
+};
+
+/**
+ * `--ab FEATURE`: trains the case twice side by side, one model with the feature off and one
+ * with it on (same seeds and data), alternating single steps so that load from other processes
+ * hits both alike; prints each variant's median step time and the ratio.
+ */
+async function abCase(c: BenchCase, feature: string, steps: number, warmup: number, info: { backend: string; threads: number }) {
+  const f = AB_FEATURES[feature];
+  if (!f) throw new Error(`unknown --ab feature "${feature}"; known: ${Object.keys(AB_FEATURES).join(', ')}`);
+  const { x, y } = batchData(c, new Rng(3));
+  const variants = [false, true].map((on) => {
+    f.set(on);
+    const model = classifier(c);
+    const params = trainableVariables(model);
+    const opt = makeOptimizer(params);
+    const step = c.phase === 'train' ? () => trainStep(model, opt, params, x, y) : () => (inferStep(model, x), 0);
+    return { on, model, opt, step, ms: [] as number[], cpu: [] as number[], loss: [] as number[] };
+  });
+  for (let i = 0; i < warmup + steps; i++) {
+    // Alternate which variant goes first so neither always follows the other.
+    const order = i % 2 === 0 ? variants : [...variants].reverse();
+    for (const v of order) {
+      f.set(v.on);
+      const c0 = process.cpuUsage();
+      const t0 = performance.now();
+      v.loss.push(v.step());
+      const ms = performance.now() - t0;
+      const cu = process.cpuUsage(c0);
+      if (i >= warmup) {
+        v.ms.push(ms);
+        v.cpu.push((cu.user + cu.system) / 1e3);
+      }
+    }
+  }
+  f.set(true);
+  const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+  for (const v of variants) {
+    const ms = median(v.ms);
+    console.log(
+      JSON.stringify({
+        case: c.name,
+        ab: feature,
+        variant: v.on ? 'on' : 'off',
+        backend: info.backend,
+        threads: info.threads,
+        phase: c.phase,
+        batch: c.batch,
+        imagesPerSec: +((1000 * c.batch) / ms).toFixed(2),
+        msPerStep: +ms.toFixed(1),
+        minMsPerStep: +Math.min(...v.ms).toFixed(1),
+        cpuMsPerStep: +median(v.cpu).toFixed(1),
+        steps,
+        lastLoss: +v.loss[v.loss.length - 1].toFixed(5),
+      }),
+    );
+    v.opt.dispose();
+    v.model.dispose();
+  }
+  const [off, on] = variants;
+  console.error(
+    `${c.name} ${c.phase} --ab ${feature} (${f.what}): on/off speed-up ${(median(off.ms) / median(on.ms)).toFixed(2)}x wall (median), ` +
+      `${(Math.min(...off.ms) / Math.min(...on.ms)).toFixed(2)}x (best), ${(median(off.cpu) / median(on.cpu)).toFixed(2)}x cpu time`,
+  );
+  x.dispose();
+  y.dispose();
+}
+
 /** Entry point called by bench/main.ts. */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -226,6 +324,7 @@ export async function run(args: string[]): Promise<void> {
       profile: { type: 'boolean', default: false },
       'threads-ab': { type: 'boolean', default: false },
       'bn-ab': { type: 'boolean', default: false },
+      ab: { type: 'string' },
     },
   });
   const info = await initBackend({ backend: values.backend, threads: values.threads ? Number(values.threads) : undefined });
@@ -245,6 +344,7 @@ export async function run(args: string[]): Promise<void> {
   for (const c of CASES) {
     if (values.case && !values.case.some((s) => c.name.includes(s) || c.backbone === s)) continue;
     if (values.phase && values.phase !== c.phase) continue;
-    await runCase(c, steps, warmup, values.profile, info);
+    if (values.ab) await abCase(c, values.ab, steps, warmup, info);
+    else await runCase(c, steps, warmup, values.profile, info);
   }
 }

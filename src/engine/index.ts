@@ -1,5 +1,5 @@
 /** The engine's public API: backend selection, wasm training kernels, fused training primitives. */
 export { initBackend, BACKEND_ORDER, type BackendInfo, type BackendName, type InitBackendOptions } from './backend.ts';
 export { registerTrainingKernels, trainingKernels } from './kernels/index.ts';
-export { batchNormTrain, type BatchNormTrainResult } from './ops/batch-norm-train.ts';
+export { batchNormTrain, batchNormTrainSupported, type BatchNormTrainResult } from './ops/batch-norm-train.ts';
 export { registerGradients } from './gradients.ts';

@@ -27,6 +27,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { batchNormTrain, batchNormTrainSupported } from '../engine/ops/batch-norm-train.ts';
 
 /** Which statistics BEN BatchNorm normalises with at inference. Training always uses the batch. */
 export type NormalizationMode = 'running' | 'batch' | 'plate' | 'controls';
@@ -79,6 +80,11 @@ export class BenBatchNorm extends tfl.layers.Layer {
   readonly momentum: number;
   readonly epsilon: number;
   readonly zeroGamma: boolean;
+  /**
+   * Whether training uses the engine's fused BatchNorm kernels where the backend has them (default
+   * true); false forces the tf-ops path (A/B benchmarks, debugging). Same results either way.
+   */
+  static fused = true;
   /** The inference mode (ignored in training, which always uses batch statistics). */
   normalization: NormalizationMode;
   private gamma!: tfl.LayerVariable;
@@ -153,13 +159,27 @@ export class BenBatchNorm extends tfl.layers.Layer {
   }
 
   /**
-   * Training forward pass with batch statistics and a hand-written gradient (one fused pass each way
-   * instead of autodiff through moments + batchNorm), plus the moving-average update.
+   * Training forward pass with batch statistics, plus the moving-average update. Uses the engine's
+   * fused kernel pair ({@link batchNormTrain}: one pass family each way) where the backend has it
+   * (wasm, cpu) and {@link BenBatchNorm.fused} is on; otherwise tf ops with a hand-written gradient.
    */
   private trainForward(x: tf.Tensor): tf.Tensor {
+    const count = x.size / x.shape[x.rank - 1];
+    if (BenBatchNorm.fused && batchNormTrainSupported()) {
+      const { y, mean, variance } = batchNormTrain(x, this.gamma.read() as tf.Tensor1D, this.beta.read() as tf.Tensor1D, this.epsilon);
+      this.updateMoving(mean, variance, count);
+      tf.dispose([mean, variance]);
+      return y;
+    }
+    return this.trainForwardOps(x, count);
+  }
+
+  /**
+   * Training forward pass on tf ops with a hand-written gradient (one composite pass each way
+   * instead of autodiff through moments + batchNorm); the fallback of {@link trainForward}.
+   */
+  private trainForwardOps(x: tf.Tensor, count: number): tf.Tensor {
     const axes = reductionAxes(x.rank);
-    const c = x.shape[x.rank - 1];
-    const count = x.size / c;
     const eps = this.epsilon;
     const onStats = (mean: tf.Tensor, variance: tf.Tensor) => this.updateMoving(mean, variance, count);
     const f = tf.customGrad(((xi: tf.Tensor, gamma: tf.Tensor, beta: tf.Tensor, save: tf.GradSaveFunc) => {

@@ -251,6 +251,43 @@ describe('training mode', () => {
     }
   });
 
+  it('fused kernels and the tf-ops path agree: output, gradients, running statistics (rank 4 and 2)', () => {
+    for (const shape of [[4, 5, 3, 6], [7, 6]]) {
+      const rng = new Rng(shape.length);
+      const n = shape.reduce((a, b) => a * b, 1);
+      const c = shape[shape.length - 1];
+      const x = tf.variable(tf.tensor(randn(rng, n, 2, 3), shape), true, `bn_ab_x${shape.length}`);
+      const wOut = tf.tensor(randn(rng, n), shape);
+      const weights = [randn(rng, c, 1, 0.3), randn(rng, c), randn(rng, c), randn(rng, c, 2, 0.1)];
+      const run = (fused: boolean) => {
+        BenBatchNorm.fused = fused;
+        try {
+          const bn = new BenBatchNorm({ momentum: 0.7 });
+          bn.apply(tfl.input({ shape: shape.slice(1) }));
+          bn.setWeights(weights.map((w) => tf.tensor1d(w)));
+          const vars = [x, ...bn.trainableWeights.map((w) => (w as unknown as { val: tf.Variable }).val)];
+          const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(bn.apply(x, { training: true }) as tf.Tensor, wOut)) as tf.Scalar, vars);
+          const out = { value: value.dataSync()[0], grads: vars.map((v) => grads[v.name].dataSync()), stats: bn.getWeights().slice(2).map((t) => t.dataSync()) };
+          tf.dispose([value, ...Object.values(grads)]);
+          bn.dispose();
+          return out;
+        } finally {
+          BenBatchNorm.fused = true;
+        }
+      };
+      const a = run(true);
+      const b = run(false);
+      expect(Math.abs(a.value - b.value)).toBeLessThan(1e-4 * Math.max(1, Math.abs(b.value)));
+      for (let i = 0; i < 3; i++) {
+        const scale = Math.max(...Array.from(b.grads[i], Math.abs));
+        expect(maxAbsDiff(a.grads[i], b.grads[i]) / scale).toBeLessThan(1e-4);
+      }
+      for (let i = 0; i < 2; i++) expect(maxAbsDiff(a.stats[i], b.stats[i])).toBeLessThan(1e-5);
+      x.dispose();
+      wOut.dispose();
+    }
+  });
+
   it('updates the running statistics with momentum and the unbiased variance', () => {
     const rng = new Rng(4);
     const data = randn(rng, 5 * 2 * 2 * 3, 3, 2);

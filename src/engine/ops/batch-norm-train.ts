@@ -11,6 +11,13 @@ export interface BatchNormTrainResult {
   variance: tf.Tensor1D;
 }
 
+/** Whether the active backend has the fused BatchNorm training kernels (wasm and cpu do). */
+export function batchNormTrainSupported(): boolean {
+  registerBatchNormTrainKernels();
+  const backend = tf.getBackend();
+  return tf.getKernel(BN_TRAIN, backend) !== undefined && tf.getKernel(BN_TRAIN_GRAD, backend) !== undefined;
+}
+
 /**
  * BatchNorm in training mode over the channel (last) axis of x [..., C] with batch statistics,
  * as one fused kernel each way (BEN: the batch is one plate, so these statistics remove the

@@ -1,9 +1,10 @@
 /**
  * Benchmark suite `eval`: exact cosine kNN (k = 20) of 20k queries against 100k references of
  * dimension 512, blocked (no [20k x 100k] matrix held). Prints JSON lines `{case, seconds, ...}`.
- *   npm run bench -- eval [--queries 20000] [--refs 100000] [--dim 512] [--k 20] [--numpy]
- * `--numpy` also times numpy (BLAS matmul + argpartition, same blocks) on the same data through
- * python3 when it is installed, for a same-machine, same-load reference.
+ *   npm run bench -- eval [--queries 20000] [--refs 100000] [--dim 512] [--k 20] [--numpy [--paired-only]]
+ * `--numpy` also times numpy (BLAS matmul + argpartition, same blocks) through python3 when it is
+ * installed, interleaved with our kernel on the first `--pair-queries` (2048) queries against all
+ * references, `--pairs` (3) times: the machine is shared, so only interleaved timings compare.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
@@ -40,6 +41,49 @@ for q0 in range(0, nq, 2048):
 print(time.perf_counter() - t0)
 `;
 
+/**
+ * Same-load comparison with numpy: `pairs` alternating runs of ours and numpy's on the first
+ * `pq` queries against all references (the machine is shared, so only interleaved timings compare).
+ */
+async function pairedNumpy(q: Float32Array, r: Float32Array, nq: number, nr: number, d: number, k: number, pq: number, pairs: number): Promise<void> {
+  const dir = mkdtempSync(join(tmpdir(), 'ben-knn-'));
+  try {
+    const m = Math.min(pq, nq);
+    const f = join(dir, 'x.f32');
+    const all = new Float32Array((m + nr) * d);
+    all.set(q.subarray(0, m * d));
+    all.set(r, m * d);
+    writeFileSync(f, new Uint8Array(all.buffer));
+    const ours: number[] = [];
+    const theirs: number[] = [];
+    for (let p = 0; p < pairs; p++) {
+      const t0 = performance.now();
+      await searchNearestTfjs(q.subarray(0, m * d), r, d, { k });
+      ours.push((performance.now() - t0) / 1000);
+      const py = spawnSync('python3', ['-c', NUMPY, f, String(m), String(nr), String(d), String(k)], { encoding: 'utf8' });
+      if (py.status !== 0) {
+        console.error(`numpy reference skipped: ${py.stderr.split('\n').slice(-2).join(' ')}`);
+        return;
+      }
+      theirs.push(Number(py.stdout.trim()));
+    }
+    const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+    console.log(
+      JSON.stringify({
+        case: `knn-paired-vs-numpy-${m}x${nr}x${d}-k${k}`,
+        seconds: Number(med(ours).toFixed(2)),
+        numpySeconds: Number(med(theirs).toFixed(2)),
+        ratioOursToNumpy: Number((med(ours) / med(theirs)).toFixed(2)),
+        oursRuns: ours.map((v) => Number(v.toFixed(2))),
+        numpyRuns: theirs.map((v) => Number(v.toFixed(2))),
+        loadavg1: Number(loadavg()[0].toFixed(2)),
+      }),
+    );
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
+}
+
 /** Runs the suite. */
 export async function run(args: string[]): Promise<void> {
   const nq = arg(args, 'queries', 20000);
@@ -51,6 +95,10 @@ export async function run(args: string[]): Promise<void> {
   const q = randomUnit(nq, d, rng);
   const r = randomUnit(nr, d, rng);
   console.error(`kNN ${nq} x ${nr} x ${d}, k=${k}, backend ${info.backend} (${info.threads} threads)`);
+  if (args.includes('--paired-only')) {
+    await pairedNumpy(q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
+    return;
+  }
   const t0 = performance.now();
   const nb = await searchNearestTfjs(q, r, d, { k, progress: true });
   const seconds = (performance.now() - t0) / 1000;
@@ -76,21 +124,5 @@ export async function run(args: string[]): Promise<void> {
       loadavg1: Number(loadavg()[0].toFixed(2)),
     }),
   );
-  if (args.includes('--numpy')) {
-    const dir = mkdtempSync(join(tmpdir(), 'ben-knn-'));
-    try {
-      const f = join(dir, 'x.f32');
-      const all = new Float32Array(q.length + r.length);
-      all.set(q);
-      all.set(r, q.length);
-      writeFileSync(f, new Uint8Array(all.buffer));
-      const p = spawnSync('python3', ['-c', NUMPY, f, String(nq), String(nr), String(d), String(k)], { encoding: 'utf8' });
-      if (p.status === 0) {
-        const s = Number(p.stdout.trim());
-        console.log(JSON.stringify({ case: `knn-numpy-matmul-argpartition-${nq}x${nr}x${d}-k${k}`, seconds: Number(s.toFixed(2)), ratioOursToNumpy: Number((seconds / s).toFixed(2)) }));
-      } else console.error(`numpy reference skipped: ${p.stderr.split('\n').slice(-2).join(' ')}`);
-    } finally {
-      rmSync(dir, { recursive: true, force: true });
-    }
-  }
+  if (args.includes('--numpy')) await pairedNumpy(q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
 }

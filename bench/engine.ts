@@ -76,9 +76,12 @@ function trainStep(model: tfl.LayersModel, opt: TrainOptimizer, params: tf.Varia
   return v;
 }
 
+/** Whether {@link makeOptimizer} uses the fused update kernel (switched by `--ab adam`). */
+let fusedOptimizer = true;
+
 /** Adam(W) as the trainer configures it by default (decay on kernels). */
 function makeOptimizer(params: tf.Variable[]): TrainOptimizer {
-  return createOptimizer({ name: 'adam', weightDecay: 1e-4 }, params);
+  return createOptimizer({ name: 'adam', weightDecay: 1e-4, fused: fusedOptimizer }, params);
 }
 
 function inferStep(model: tfl.LayersModel, x: tf.Tensor4D): void {
@@ -242,6 +245,7 @@ interface AbFeature {
 
 const AB_FEATURES: Record<string, AbFeature> = {
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
+  adam: { what: 'fused single-pass AdamW update kernel', set: (on) => void (fusedOptimizer = on) },
 };
 
 /**

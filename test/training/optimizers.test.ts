@@ -45,14 +45,14 @@ function reference(name: OptimizerConfig['name'], p0: number[][], grads: number[
 }
 
 describe('optimizers against float64 references', () => {
-  for (const name of ['adam', 'sgd', 'lars'] as const) {
-    it(`${name}: 4 steps, decay on the kernel only`, () => {
+  for (const [name, fused] of [['adam', true], ['adam', false], ['sgd', true], ['lars', true]] as const) {
+    it(`${name}${fused ? '' : ' (tf ops, not fused)'}: 4 steps, decay on the kernel only`, () => {
       const rng = new Rng(name.length);
       const kernel = Array.from({ length: 6 }, () => rng.normal());
       const bias = Array.from({ length: 3 }, () => rng.normal());
       const vars = [tf.variable(tf.tensor2d(kernel, [2, 3])), tf.variable(tf.tensor1d(bias))];
       expect(vars.map(decays)).toEqual([true, false]);
-      const opt = createOptimizer({ name, weightDecay: 0.1, momentum: 0.9 }, vars);
+      const opt = createOptimizer({ name, weightDecay: 0.1, momentum: 0.9, fused }, vars);
       const grads = Array.from({ length: 4 }, () => [Array.from({ length: 6 }, () => rng.normal()), Array.from({ length: 3 }, () => rng.normal())]);
       const lrs = [0.1, 0.05, 0.2, 0.01];
       grads.forEach((g, t) => {

@@ -1,4 +1,5 @@
 import { registerKernel, getKernel, type KernelConfig, type KernelFunc, type TensorInfo, type KernelBackend } from '@tensorflow/tfjs-core';
+import { typedIO } from './typed-io.ts';
 
 /**
  * Fused BatchNorm training kernels over the channel (last) axis, for the wasm and cpu backends,
@@ -11,32 +12,11 @@ import { registerKernel, getKernel, type KernelConfig, type KernelFunc, type Ten
  * Per-channel sums are accumulated in float64.
  */
 
-/** Backend-neutral access to float32 data and new outputs. */
-function io(backend: KernelBackend) {
-  const b = backend as unknown as {
-    typedArrayFromHeap?: (t: TensorInfo) => Float32Array;
-    makeOutput?: (shape: number[], dtype: 'float32') => TensorInfo;
-    data?: { get(id: object): { values: Float32Array } };
-    makeTensorInfo?: (shape: number[], dtype: 'float32', values: Float32Array) => TensorInfo;
-  };
-  if (b.typedArrayFromHeap && b.makeOutput) {
-    // wasm: outputs are allocated first, views taken after (allocation may grow the heap).
-    return {
-      make: (shapes: number[][]) => shapes.map((s) => b.makeOutput!(s, 'float32')),
-      view: (t: TensorInfo) => b.typedArrayFromHeap!(t),
-    };
-  }
-  return {
-    make: (shapes: number[][]) => shapes.map((s) => b.makeTensorInfo!(s, 'float32', new Float32Array(s.reduce((a, c) => a * c, 1)))),
-    view: (t: TensorInfo) => b.data!.get(t.dataId).values,
-  };
-}
-
 function bnTrain(args: { inputs: Record<string, TensorInfo>; backend: KernelBackend; attrs: { epsilon: number } }): TensorInfo[] {
   const { x, gamma, beta } = args.inputs;
   const C = x.shape[x.shape.length - 1];
   const n = x.shape.reduce((a, c) => a * c, 1) / C;
-  const { make, view } = io(args.backend);
+  const { make, view } = typedIO(args.backend);
   const outs = make([x.shape, [C], [C], [C]]);
   const [xv, gv, bv] = [view(x), view(gamma), view(beta)];
   const [yv, mv, vv, iv] = outs.map(view);
@@ -66,7 +46,7 @@ function bnTrainGrad(args: { inputs: Record<string, TensorInfo>; backend: Kernel
   const { dy, x, mean, invStd, gamma } = args.inputs;
   const C = x.shape[x.shape.length - 1];
   const n = x.shape.reduce((a, c) => a * c, 1) / C;
-  const { make, view } = io(args.backend);
+  const { make, view } = typedIO(args.backend);
   const outs = make([x.shape, [C], [C]]);
   const [dyv, xv, mv, iv, gv] = [view(dy), view(x), view(mean), view(invStd), view(gamma)];
   const [dxv, dgv, dbv] = outs.map(view);

@@ -86,19 +86,28 @@ async function readParquetColumns(path: string): Promise<RawColumns> {
   }
   const names = parquetSchema(metadata).children.map((c) => c.element.name);
   const n = Number(metadata.num_rows);
-  const values: unknown[][] = names.map(() => new Array(n));
+  // Numeric columns go straight into typed arrays (no boxed numbers for 100k x 512 embeddings).
+  const values: (unknown[] | Float64Array | undefined)[] = names.map(() => undefined);
   const index = new Map(names.map((nm, i) => [nm, i]));
-  await parquetRead({
-    file,
-    metadata,
-    onChunk: ({ columnName, columnData, rowStart }) => {
-      const dst = values[index.get(columnName)!];
-      for (let i = 0; i < columnData.length; i++) dst[rowStart + i] = columnData[i];
-    },
-  });
+  try {
+    await parquetRead({
+      file,
+      metadata,
+      onChunk: ({ columnName, columnData, rowStart }) => {
+        const c = index.get(columnName)!;
+        const numeric = ArrayBuffer.isView(columnData) && !(columnData instanceof BigInt64Array) && !(columnData instanceof BigUint64Array);
+        values[c] ??= numeric ? new Float64Array(n) : new Array(n);
+        const dst = values[c]!;
+        if (dst instanceof Float64Array && numeric) dst.set(columnData as ArrayLike<number>, rowStart);
+        else for (let i = 0; i < columnData.length; i++) (dst as unknown[])[rowStart + i] = columnData[i];
+      },
+    });
+  } catch (e) {
+    throw new UserError(`Cannot read Parquet "${path}": ${(e as Error).message}`);
+  }
   const keyValue: Record<string, string> = {};
   for (const kv of metadata.key_value_metadata ?? []) if (kv.value !== undefined) keyValue[kv.key] = kv.value;
-  return { names, n, values, keyValue };
+  return { names, n, values: values.map((v) => v ?? new Array(n)), keyValue };
 }
 
 const MISSING = /^(|nan|na|null|none)$/i;

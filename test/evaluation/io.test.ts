@@ -5,7 +5,8 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readProfileTable } from '../../src/evaluation/io.ts';
-import { metaColumn } from '../../src/evaluation/profile-table.ts';
+import { metaColumn, type ProfileTable } from '../../src/evaluation/profile-table.ts';
+import { writeProfilesParquet } from '../../src/embedding/parquet.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ben-io-'));
 const CSV = 'Metadata_Plate,Metadata_Well,f1,f2,const,gap\nP1,A01,1.5,2,7,1\nP1,A02,-3,0.25,7,\nP2,A01,4e-1,8,7,3\n';
@@ -46,6 +47,23 @@ describe('profile table IO', () => {
     expect(table.meta.Metadata_Plate).toEqual(['P1', 'P2']);
     expect(Array.from(table.features)).toEqual([0.5, 2, -1, 3]);
     expect(table.keyValue?.['ben.mode']).toBe('plate');
+  });
+
+  it('reads what `ben embed` writes (embedding Parquet round trip)', async () => {
+    const t: ProfileTable = {
+      n: 3,
+      d: 2,
+      meta: { Metadata_Plate: ['P1', 'P1', 'P2'], Metadata_Well: ['A01', 'A02', 'B01'] },
+      featureNames: ['emb_0000', 'emb_0001'],
+      features: new Float32Array([0.1, 0.2, 0.3, 0.4, 0.5, 0.6]),
+      keyValue: { 'ben.normalization': 'plate' },
+    };
+    await writeProfilesParquet(join(dir, 'emb.parquet'), t);
+    const { table } = await readProfileTable(join(dir, 'emb.parquet'));
+    expect(table.meta).toEqual(t.meta);
+    expect(table.featureNames).toEqual(t.featureNames);
+    expect(Array.from(table.features)).toEqual(Array.from(t.features));
+    expect(table.keyValue?.['ben.normalization']).toBe('plate');
   });
 
   it('gives clear user errors', async () => {

@@ -1,0 +1,34 @@
+/**
+ * Public API of the evaluation stage (DESIGN.md: evaluation/): read a profile table, correct it
+ * post hoc, and score it. `ben evaluate` is a thin call into {@link evaluateProfiles}.
+ */
+export type { ProfileTable } from './profile-table.ts';
+export { rowOf, metaColumn, metaName, selectRows, filterRows, groupCodes } from './profile-table.ts';
+export { readProfileTable, type ReadProfileOptions, type ReadProfileReport } from './io.ts';
+export { loadBbbc021Gallery, isBbbc021GalleryDir, BBBC021_FILES } from './bbbc021.ts';
+export { aggregateProfiles } from './aggregate.ts';
+export { normalizePerPlate, applyTvn, type ControlSpec, type PlateNormalizeOptions, type TvnOptions } from './normalize.ts';
+export { similarities, computeCosine, computePearson, computeSpearman, computeKendall, type SimilarityFn } from './similarity.ts';
+export { findPairs, computePairSimilarities, type PairRule } from './pairs.ts';
+export {
+  buildRankLists,
+  computeAveragePrecision,
+  computeNullAveragePrecision,
+  computeAveragePrecisionTable,
+  computeMeanAveragePrecision,
+  averagePrecisionOf,
+  type RankLists,
+  type AveragePrecisionOptions,
+  type AveragePrecisionResult,
+  type MeanAveragePrecisionRow,
+} from './map.ts';
+export { computeReplicateReproducibility, computePrecisionRecall, computePercentReplicating } from './replicate.ts';
+export { searchNearestJs, mergeTopK, unitRows, type Neighbors, type ExclusionCodes, type SearchOptions } from './topk.ts';
+export { searchNearestTfjs, type TfjsSearchOptions } from './topk-tfjs.ts';
+export { computeKnnAccuracy, voteLabel, type KnnAccuracyOptions, type KnnAccuracy } from './knn.ts';
+export { computeLinearProbe, fitLogisticRegression, predictLogistic, splitRows, type LinearProbeResult } from './linear-probe.ts';
+export { adjustBenjaminiHochberg, quantile, median, wilsonInterval } from './stats.ts';
+export { metrics, defaultMetricParams, type Metric, type MetricContext, type MetricResult, type EvalColumns, type MetricParams } from './metric.ts';
+export { METRIC_ORDER } from './metrics.ts';
+export { evaluateProfiles, loadProfiles, type EvaluateOptions, type EvaluationResult, type Normalization } from './evaluate.ts';
+export { summarizeEvaluation, formatMarkdown, writeEvaluation, toCsv } from './report.ts';

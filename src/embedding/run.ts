@@ -70,6 +70,12 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   opts.log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
 
   const model = await loadModel(opts.modelDir);
+  const declared = modelMeta['embeddingDim'];
+  const outDim = model.outputs[0]?.shape[1];
+  if (typeof declared === 'number' && outDim !== declared) {
+    model.dispose();
+    throw new UserError(`${opts.modelDir}: the model outputs ${outDim} values per image but its metadata declares embeddingDim ${declared}; it may be a classifier rather than the backbone. Save and embed the backbone.`);
+  }
   opts.progress?.start(data.size);
   let table, stats;
   try {

@@ -54,6 +54,17 @@ describe('ben embed', () => {
     expect(wells.columns.some((c) => c.name === 'Metadata_Site')).toBe(false);
   }, 120_000);
 
+  it('refuses a model whose output is not its declared embedding (e.g. a classifier)', async () => {
+    const input = tfl.input({ shape: [32, 32, 3] });
+    const out = tfl.layers.globalAveragePooling2d({}).apply(input) as tfl.SymbolicTensor;
+    const dir = join(root, 'classifier');
+    await saveModel(tfl.model({ inputs: input, outputs: out }), dir, { embeddingDim: 7 });
+    const r = ben('embed', '--model', dir, '--data', dataDir, '--out', join(root, 'cls', 'emb.parquet'), '--normalization', 'running');
+    expect(r.status).toBe(2);
+    expect(r.stderr).toMatch(/outputs 3 values per image but its metadata declares embeddingDim 7/);
+    expect(existsSync(join(root, 'cls', 'emb.parquet'))).toBe(false);
+  }, 60_000);
+
   it('fails with a clear message and writes nothing when the model is missing', () => {
     const out = join(root, 'none', 'emb.parquet');
     const r = ben('embed', '--model', join(root, 'nope'), '--data', dataDir, '--out', out);

@@ -31,14 +31,14 @@ import sys, time, numpy as np
 nq, nr, d, k = map(int, sys.argv[2:6])
 x = np.fromfile(sys.argv[1], dtype=np.float32)
 q = x[: nq * d].reshape(nq, d); r = x[nq * d :].reshape(nr, d)
-t0 = time.perf_counter()
+t0 = time.perf_counter(); c0 = time.process_time()
 idx = np.empty((nq, k), dtype=np.int64)
 for q0 in range(0, nq, 2048):
     s = q[q0 : q0 + 2048] @ r.T
     part = np.argpartition(-s, k, axis=1)[:, :k]
     ps = np.take_along_axis(s, part, 1)
     idx[q0 : q0 + 2048] = np.take_along_axis(part, np.argsort(-ps, axis=1), 1)
-print(time.perf_counter() - t0)
+print(time.perf_counter() - t0, time.process_time() - c0)
 `;
 
 /**
@@ -56,16 +56,23 @@ async function pairedNumpy(q: Float32Array, r: Float32Array, nq: number, nr: num
     writeFileSync(f, new Uint8Array(all.buffer));
     const ours: number[] = [];
     const theirs: number[] = [];
+    const oursCpu: number[] = [];
+    const theirsCpu: number[] = [];
     for (let p = 0; p < pairs; p++) {
       const t0 = performance.now();
+      const c0 = process.cpuUsage();
       await searchNearestTfjs(q.subarray(0, m * d), r, d, { k });
       ours.push((performance.now() - t0) / 1000);
+      const c = process.cpuUsage(c0);
+      oursCpu.push((c.user + c.system) / 1e6);
       const py = spawnSync('python3', ['-c', NUMPY, f, String(m), String(nr), String(d), String(k)], { encoding: 'utf8' });
       if (py.status !== 0) {
         console.error(`numpy reference skipped: ${py.stderr.split('\n').slice(-2).join(' ')}`);
         return;
       }
-      theirs.push(Number(py.stdout.trim()));
+      const [wall, cpu] = py.stdout.trim().split(/\s+/).map(Number);
+      theirs.push(wall);
+      theirsCpu.push(cpu);
     }
     const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
     console.log(
@@ -74,6 +81,9 @@ async function pairedNumpy(q: Float32Array, r: Float32Array, nq: number, nr: num
         seconds: Number(med(ours).toFixed(2)),
         numpySeconds: Number(med(theirs).toFixed(2)),
         ratioOursToNumpy: Number((med(ours) / med(theirs)).toFixed(2)),
+        cpuSeconds: Number(med(oursCpu).toFixed(2)),
+        numpyCpuSeconds: Number(med(theirsCpu).toFixed(2)),
+        cpuRatioOursToNumpy: Number((med(oursCpu) / med(theirsCpu)).toFixed(2)),
         oursRuns: ours.map((v) => Number(v.toFixed(2))),
         numpyRuns: theirs.map((v) => Number(v.toFixed(2))),
         loadavg1: Number(loadavg()[0].toFixed(2)),
@@ -100,8 +110,12 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
   const t0 = performance.now();
+  const c0 = process.cpuUsage();
   const nb = await searchNearestTfjs(q, r, d, { k, progress: true });
   const seconds = (performance.now() - t0) / 1000;
+  const cpu = process.cpuUsage(c0);
+  // CPU seconds of all our threads: on a shared machine, cpuSeconds / threads estimates the quiet wall time.
+  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
   // Check the first 64 queries against the float64 JS kernel (ties in float32 may swap, so compare scores).
   const nCheck = Math.min(64, nq);
   const ref = searchNearestJs(q.subarray(0, nCheck * d), r, d, { k });
@@ -115,6 +129,7 @@ export async function run(args: string[]): Promise<void> {
       engine: `tfjs-${info.backend}`,
       threads: info.threads,
       gflops: Number(((2 * nq * nr * d) / seconds / 1e9).toFixed(1)),
+      cpuSeconds: Number(cpuSeconds.toFixed(1)),
       checkMaxScoreDiff: maxDiff,
       checkSameIndices: sameIdx,
       // The issue's reference timings (this machine, quiet): sklearn 58 s, PyTorch mm+topk (2 threads) 20 s.

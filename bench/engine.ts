@@ -19,6 +19,7 @@ import { batchNormTrain } from '../src/engine/ops/batch-norm-train.ts';
 import { backbones } from '../src/models/index.ts';
 import { Rng } from '../src/util/rng.ts';
 import { BenBatchNorm } from '../src/models/ben-batchnorm.ts';
+import { LazyConv2D } from '../src/engine/lazy-conv2d.ts';
 import { createOptimizer, type TrainOptimizer } from '../src/training/optimizers.ts';
 
 interface BenchCase {
@@ -245,6 +246,7 @@ interface AbFeature {
 
 const AB_FEATURES: Record<string, AbFeature> = {
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
+  stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void (LazyConv2D.lazy = on) },
   adam: { what: 'fused single-pass AdamW update kernel', set: (on) => void (fusedOptimizer = on) },
 };
 

@@ -3,3 +3,4 @@ export { initBackend, BACKEND_ORDER, type BackendInfo, type BackendName, type In
 export { registerTrainingKernels, trainingKernels } from './kernels/index.ts';
 export { batchNormTrain, batchNormTrainSupported, type BatchNormTrainResult } from './ops/batch-norm-train.ts';
 export { registerGradients } from './gradients.ts';
+export { LazyConv2D, lazyConv2d } from './lazy-conv2d.ts';

@@ -1,6 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Backbone, BackboneOptions } from './backbone.ts';
 import { createNorm } from './norm.ts';
+import { lazyConv2d } from '../engine/lazy-conv2d.ts';
 
 /**
  * ResNets in the torchvision layout (He et al., "Deep Residual Learning", CVPR 2016; torchvision
@@ -38,9 +39,9 @@ export function buildResNet(o: ResNetOptions): tfl.LayersModel {
   const name = o.name ?? 'resnet';
   let seed = o.seed ?? 0;
   const init = () => tfl.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'normal', seed: seed++ });
+  // The stem conv reads the images: LazyConv2D skips their (unused) input gradient in training.
   const conv = (x: tfl.SymbolicTensor, filters: number, k: number, s: number, lname: string) =>
-    tfl.layers
-      .conv2d({ name: lname, filters, kernelSize: k, strides: s, padding: 'same', useBias: false, kernelInitializer: init() })
+    (x === input ? lazyConv2d : tfl.layers.conv2d)({ name: lname, filters, kernelSize: k, strides: s, padding: 'same', useBias: false, kernelInitializer: init() })
       .apply(x) as tfl.SymbolicTensor;
   const bn = (x: tfl.SymbolicTensor, lname: string, zeroGamma = false) =>
     createNorm({ name: lname, zeroGamma }).apply(x) as tfl.SymbolicTensor;

@@ -19,6 +19,29 @@ export interface TfjsSearchOptions extends SearchOptions {
   progress?: boolean;
 }
 
+/** The wasm backend's internals we read a result through (not public tfjs API; checked at run time). */
+interface WasmBackendInternals {
+  dataIdMap?: { get(id: object): { memoryOffset?: number } | undefined };
+  wasm?: { HEAPU8?: Uint8Array };
+}
+
+/**
+ * Copies float32 tensor `t` into `scratch` and returns the filled prefix. On the wasm backend it
+ * copies straight from the wasm heap (a memcpy into a reused buffer: `dataSync` would allocate a
+ * fresh array per block); elsewhere it falls back to `dataSync`.
+ */
+function readInto(t: tf.Tensor, scratch: Float32Array): Float32Array {
+  const be = tf.backend() as unknown as WasmBackendInternals;
+  const off = be.dataIdMap?.get(t.dataId)?.memoryOffset;
+  const heap = be.wasm?.HEAPU8;
+  if (off !== undefined && heap && t.dtype === 'float32' && t.size <= scratch.length) {
+    const out = scratch.subarray(0, t.size);
+    out.set(new Float32Array(heap.buffer, heap.byteOffset + off, t.size));
+    return out;
+  }
+  return t.dataSync() as Float32Array;
+}
+
 /**
  * Top-k inner products of unit rows `queries` [nq, d] against `refs` [nr, d] (cosine, or Pearson on
  * centred rows), exact; ties keep the lower reference index.
@@ -41,6 +64,7 @@ export async function searchNearestTfjs(queries: Float32Array, refs: Float32Arra
     }
     refBlocks.push({ r0, n, t: tf.tensor2d(tr, [d, n]) });
   }
+  const scratch = new Float32Array(Math.min(bq, nq) * Math.min(br, nr));
   const bar = createProgress({ label: 'knn', total: nq, unit: 'query', quiet: !opts.progress });
   try {
     for (let q0 = 0; q0 < nq; q0 += bq) {
@@ -48,7 +72,7 @@ export async function searchNearestTfjs(queries: Float32Array, refs: Float32Arra
       const qt = tf.tensor2d(queries.subarray(q0 * d, (q0 + m) * d), [m, d]);
       for (const rb of refBlocks) {
         const s = tf.matMul(qt, rb.t);
-        const v = s.dataSync() as Float32Array;
+        const v = readInto(s, scratch);
         s.dispose();
         mergeTopK(v, m, rb.n, q0, rb.r0, k, out.indices, out.similarities, opts.exclude);
       }

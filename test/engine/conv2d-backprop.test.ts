@@ -59,6 +59,12 @@ const fixed: Case[] = [
   { b: 1, h: 10, w: 9, cin: 2, cout: 3, kh: 3, kw: 3, stride: [1, 2], pad: 'same' },
   { b: 2, h: 11, w: 10, cin: 3, cout: 2, kh: 3, kw: 1, stride: [2, 1], pad: 'valid' },
   { b: 4, h: 16, w: 16, cin: 16, cout: 32, kh: 3, kw: 3, stride: 2, pad: 'same' },
+  // Strides above the kernel size (phases without taps stay zero), stride 3, and an input so
+  // small that a phase has no rows.
+  { b: 2, h: 9, w: 10, cin: 3, cout: 4, kh: 1, kw: 1, stride: 3, pad: 'same' },
+  { b: 1, h: 11, w: 12, cin: 4, cout: 3, kh: 5, kw: 3, stride: 3, pad: 'same' },
+  { b: 2, h: 10, w: 8, cin: 3, cout: 5, kh: 5, kw: 5, stride: [3, 2], pad: 'valid' },
+  { b: 2, h: 1, w: 2, cin: 3, cout: 2, kh: 3, kw: 3, stride: 2, pad: 'same' },
 ];
 
 function randomCases(n: number, rng: Rng): Case[] {

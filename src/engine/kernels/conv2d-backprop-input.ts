@@ -10,16 +10,13 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { cropNHWC, heapF32, release, wasmOp } from './wasm-ops.ts';
 
 /**
- * Input gradient of a 2-D convolution through one XNNPACK convolution (the bundled wasm kernel
- * is a scalar loop, ~10x slower than the forward conv).
+ * Input gradient of a 2-D convolution through XNNPACK convolutions (the bundled wasm kernel is a
+ * scalar loop, ~10x slower than the forward conv).
  *
- * Stride s is handled by polyphase decomposition instead of zero insertion: writing
- * i + p = s*q + r (0 <= r < s), the gradient dx[i] = sum_m dy[q-m] * w[r + s*m] is, for each
- * phase r, a stride-1 correlation of dy with the flipped sub-filter w[r], w[r+s], ... of
- * M = ceil(K/s) taps. All s*s phases (rows x columns) become the output channels of a single
- * convolution with filter [Mh, Mw, Co, s*s*Ci]; DepthToSpace interleaves the phases back into
- * rows and columns. No multiply touches an inserted zero (zero insertion wastes s*s of them),
- * and for s = 1 it is the usual flipped, transposed filter.
+ * Stride 1: one convolution of dy with the flipped, transposed filter. Stride s > 1: polyphase
+ * decomposition instead of zero insertion (see {@link perPhase}): one stride-1 convolution per
+ * phase with its sub-filter, so no multiply touches an inserted zero (zero insertion wastes
+ * s*s of them) and the MACs equal the forward conv's.
  */
 function conv2DBackpropInput(args: {
   inputs: { dy: TensorInfo; filter: TensorInfo };
@@ -40,36 +37,22 @@ function conv2DBackpropInput(args: {
     backend_util.convertConv2DDataFormat(dataFormat),
   );
   if (ci.dataFormat !== 'channelsLast') throw new Error('Conv2DBackpropInput (wasm) supports NHWC only');
-  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = ci;
+  const { inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = ci;
   const { outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
   const { top: pT, left: pL } = ci.padInfo;
-  const Mh = Math.ceil(KH / sh);
-  const Mw = Math.ceil(KW / sw);
-  const S = sh * sw;
+  if (sh * sw > 1) return perPhase(backend, dy, filter, ci);
 
-  const f = phaseFilter(backend, filter, KH, KW, Ci, Co, sh, sw, Mh, Mw);
-
-  // Output rows q in [q0, q1) of the phase grid cover input rows 0..H-1 (see the doc comment).
-  const q0h = Math.floor(pT / sh);
-  const q1h = Math.ceil((H + pT) / sh);
-  const q0w = Math.floor(pL / sw);
-  const q1w = Math.ceil((W + pL) / sw);
-  const padTop = Mh - 1 - q0h;
-  const padBottom = q1h - Ho;
-  const padLeft = Mw - 1 - q0w;
-  const padRight = q1w - Wo;
-  // Negative padding means dy rows/columns that reach no input pixel: crop them instead.
+  // Stride 1: a correlation of dy with the spatially flipped, transposed filter, padded so that
+  // output row i reads dy rows i + pT - KH + 1 .. i + pT (negative padding: crop dy instead).
+  const f = flippedFilter(backend, filter, KH, KW, Ci, Co);
+  const padTop = KH - 1 - pT;
+  const padBottom = H - 1 + pT - (Ho - 1);
+  const padLeft = KW - 1 - pL;
+  const padRight = W - 1 + pL - (Wo - 1);
   const cutT = Math.max(0, -padTop);
   const cutL = Math.max(0, -padLeft);
-  const dyc = cropNHWC(
-    backend,
-    dy,
-    cutT,
-    cutL,
-    Ho - cutT - Math.max(0, -padBottom),
-    Wo - cutL - Math.max(0, -padRight),
-  );
-  const conv = wasmOp(
+  const dyc = cropNHWC(backend, dy, cutT, cutL, Ho - cutT - Math.max(0, -padBottom), Wo - cutL - Math.max(0, -padRight));
+  const out = wasmOp(
     backend,
     'Conv2D',
     { x: dyc, filter: f },
@@ -87,113 +70,135 @@ function conv2DBackpropInput(args: {
   );
   release(backend, f);
   if (dyc !== dy) release(backend, dyc);
-  const offT = pT - sh * q0h;
-  const offL = pL - sw * q0w;
-  if (S === 1) {
-    const out = cropNHWC(backend, conv, offT, offL, H, W);
-    if (out !== conv) release(backend, conv);
-    return out;
+  return out;
+}
+
+/** Rows q of phase r's grid that land in the input, i = s*q + r - pad in [0, n): [qa, qb]. */
+function phaseRange(r: number, s: number, pad: number, n: number): [number, number] {
+  return [Math.ceil((pad - r) / s), Math.floor((n - 1 + pad - r) / s)];
+}
+
+/**
+ * Strided input gradient, one stride-1 convolution per phase (ry, rx): the input pixels
+ * i = s*q + r - pad receive dx[i] = sum_m dy[q-m] * w[r + s*m], a correlation of dy with the
+ * flipped sub-filter of taps r, r+s, ... (ceil((K-r)/s) of them). The phases together use each
+ * filter tap once, so the MACs equal the forward conv's (one combined convolution with the
+ * largest phase filter would multiply up to (ceil(K/s)*s/K)^2 more, 4x for 1x1/2); phases with
+ * no tap (r >= K) leave zeros. Each phase's result is scattered into its rows and columns.
+ */
+function perPhase(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = ci;
+  const { outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top: pT, left: pL } = ci.padInfo;
+  const wt = wasmOp(backend, 'Transpose', { x: filter }, { perm: [0, 1, 3, 2] }); // [KH, KW, Co, Ci]
+  const parts: { ry: number; rx: number; qa: number; ua: number; nq: number; nu: number; conv: TensorInfo }[] = [];
+  let covered = 0;
+  for (let ry = 0; ry < Math.min(sh, KH); ry++) {
+    const [qa, qb] = phaseRange(ry, sh, pT, H);
+    if (qb < qa) continue;
+    const Mh = Math.ceil((KH - ry) / sh);
+    for (let rx = 0; rx < Math.min(sw, KW); rx++) {
+      const [ua, ub] = phaseRange(rx, sw, pL, W);
+      if (ub < ua) continue;
+      const Mw = Math.ceil((KW - rx) / sw);
+      const f = subFilter(backend, wt, KW, Ci, Co, ry, rx, sh, sw, Mh, Mw);
+      // Output j = q - qa reads dy rows q - Mh + 1 .. q: pad (or crop) dy to rows qa-Mh+1 .. qb.
+      const padT = Mh - 1 - qa;
+      const padB = qb - (Ho - 1);
+      const padL = Mw - 1 - ua;
+      const padR = ub - (Wo - 1);
+      const cutT = Math.max(0, -padT);
+      const cutL = Math.max(0, -padL);
+      const dyc = cropNHWC(backend, dy, cutT, cutL, Ho - cutT - Math.max(0, -padB), Wo - cutL - Math.max(0, -padR));
+      const conv = wasmOp(
+        backend,
+        'Conv2D',
+        { x: dyc, filter: f },
+        {
+          strides: [1, 1],
+          dilations: [1, 1],
+          pad: [
+            [0, 0],
+            [Math.max(0, padT), Math.max(0, padB)],
+            [Math.max(0, padL), Math.max(0, padR)],
+            [0, 0],
+          ],
+          dataFormat: 'NHWC',
+        },
+      );
+      release(backend, f);
+      if (dyc !== dy) release(backend, dyc);
+      parts.push({ ry, rx, qa, ua, nq: qb - qa + 1, nu: ub - ua + 1, conv });
+      covered += (qb - qa + 1) * (ub - ua + 1);
+    }
   }
-  if (sh === sw) {
-    const d2s = wasmOp(backend, 'DepthToSpace', { x: conv }, { blockSize: sh, dataFormat: 'NHWC' });
+  release(backend, wt);
+  // Views are taken after the last allocation (a heap growth detaches earlier ones).
+  const out = backend.makeOutput([B, H, W, Ci], 'float32');
+  const dst = heapF32(backend, out);
+  if (covered < H * W) dst.fill(0);
+  for (const { ry, rx, qa, ua, nq, nu, conv } of parts) {
+    const src = heapF32(backend, conv);
+    for (let b = 0; b < B; b++) {
+      for (let j = 0; j < nq; j++) {
+        const i = sh * (qa + j) + ry - pT;
+        let s0 = ((b * nq + j) * nu) * Ci;
+        let d0 = ((b * H + i) * W + sw * ua + rx - pL) * Ci;
+        for (let u = 0; u < nu; u++, s0 += Ci, d0 += sw * Ci) dst.set(src.subarray(s0, s0 + Ci), d0);
+      }
+    }
     release(backend, conv);
-    const out = cropNHWC(backend, d2s, offT, offL, H, W);
-    if (out !== d2s) release(backend, d2s);
-    return out;
   }
-  const out = interleavePhases(backend, conv, B, H, W, Ci, sh, sw, offT, offL);
-  release(backend, conv);
   return out;
 }
 
 /**
- * The phase filter F [Mh, Mw, Co, sh*sw*Ci]:
- * F[jy, jx, co, (ry*sw + rx)*Ci + ci] = w[ry + sh*(Mh-1-jy), rx + sw*(Mw-1-jx), ci, co] (0 outside).
- * Built from the (XNNPACK) transpose w^T [KH, KW, Co, Ci] by copying contiguous Ci-runs.
+ * Phase (ry, rx)'s flipped sub-filter [Mh, Mw, Co, Ci] from w^T [KH, KW, Co, Ci]:
+ * F[jy, jx] = w^T[ry + sh*(Mh-1-jy), rx + sw*(Mw-1-jx)], whole [Co, Ci] blocks.
  */
-function phaseFilter(
+function subFilter(
   backend: BackendWasm,
-  filter: TensorInfo,
-  KH: number,
+  wt: TensorInfo,
   KW: number,
   Ci: number,
   Co: number,
+  ry: number,
+  rx: number,
   sh: number,
   sw: number,
   Mh: number,
   Mw: number,
 ): TensorInfo {
-  const wt = wasmOp(backend, 'Transpose', { x: filter }, { perm: [0, 1, 3, 2] });
-  const S = sh * sw;
-  const f = backend.makeOutput([Mh, Mw, Co, S * Ci], 'float32');
+  const f = backend.makeOutput([Mh, Mw, Co, Ci], 'float32');
   const src = heapF32(backend, wt);
   const dst = heapF32(backend, f);
   const block = Co * Ci;
-  if (S === 1) {
-    // Plain spatial flip: whole [Co, Ci] blocks move.
-    for (let kh = 0; kh < KH; kh++) {
-      for (let kw = 0; kw < KW; kw++) {
-        const from = (kh * KW + kw) * block;
-        dst.set(src.subarray(from, from + block), ((KH - 1 - kh) * KW + (KW - 1 - kw)) * block);
-      }
+  for (let jy = 0; jy < Mh; jy++) {
+    const kh = ry + sh * (Mh - 1 - jy);
+    for (let jx = 0; jx < Mw; jx++) {
+      const kw = rx + sw * (Mw - 1 - jx);
+      const from = (kh * KW + kw) * block;
+      dst.set(src.subarray(from, from + block), (jy * Mw + jx) * block);
     }
-  } else {
-    dst.fill(0);
-    for (let jy = 0; jy < Mh; jy++) {
-      for (let jx = 0; jx < Mw; jx++) {
-        for (let ry = 0; ry < sh; ry++) {
-          const kh = ry + sh * (Mh - 1 - jy);
-          if (kh >= KH) continue;
-          for (let rx = 0; rx < sw; rx++) {
-            const kw = rx + sw * (Mw - 1 - jx);
-            if (kw >= KW) continue;
-            const srcBase = (kh * KW + kw) * block;
-            const dstBase = (jy * Mw + jx) * Co * S * Ci + (ry * sw + rx) * Ci;
-            for (let co = 0; co < Co; co++) {
-              const s0 = srcBase + co * Ci;
-              dst.set(src.subarray(s0, s0 + Ci), dstBase + co * S * Ci);
-            }
-          }
-        }
-      }
+  }
+  return f;
+}
+
+/** The flipped, transposed filter F [KH, KW, Co, Ci]: F[kh, kw] = w^T[KH-1-kh, KW-1-kw], whole [Co, Ci] blocks. */
+function flippedFilter(backend: BackendWasm, filter: TensorInfo, KH: number, KW: number, Ci: number, Co: number): TensorInfo {
+  const wt = wasmOp(backend, 'Transpose', { x: filter }, { perm: [0, 1, 3, 2] });
+  const f = backend.makeOutput([KH, KW, Co, Ci], 'float32');
+  const src = heapF32(backend, wt);
+  const dst = heapF32(backend, f);
+  const block = Co * Ci;
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      const from = (kh * KW + kw) * block;
+      dst.set(src.subarray(from, from + block), ((KH - 1 - kh) * KW + (KW - 1 - kw)) * block);
     }
   }
   release(backend, wt);
   return f;
-}
-
-/** Interleaves phase channels into space when the two strides differ (DepthToSpace cannot). */
-function interleavePhases(
-  backend: BackendWasm,
-  conv: TensorInfo,
-  B: number,
-  H: number,
-  W: number,
-  Ci: number,
-  sh: number,
-  sw: number,
-  offT: number,
-  offL: number,
-): TensorInfo {
-  const [, Qh, Qw, C] = conv.shape;
-  const out = backend.makeOutput([B, H, W, Ci], 'float32');
-  const src = heapF32(backend, conv);
-  const dst = heapF32(backend, out);
-  for (let b = 0; b < B; b++) {
-    for (let i = 0; i < H; i++) {
-      const yy = i + offT;
-      const t = Math.floor(yy / sh);
-      const ry = yy - t * sh;
-      for (let j = 0; j < W; j++) {
-        const xx = j + offL;
-        const u = Math.floor(xx / sw);
-        const rx = xx - u * sw;
-        const s0 = ((b * Qh + t) * Qw + u) * C + (ry * sw + rx) * Ci;
-        dst.set(src.subarray(s0, s0 + Ci), ((b * H + i) * W + j) * Ci);
-      }
-    }
-  }
-  return out;
 }
 
 /** Registration record of our wasm `Conv2DBackpropInput` kernel (replaces the bundled one). */

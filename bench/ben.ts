@@ -10,15 +10,14 @@
  * batch-effect parameters.
  */
 import { parseArgs } from 'node:util';
-import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { initBackend } from '../src/engine/backend.ts';
-import { generateSynthetic } from '../src/data/synth/generate.ts';
-import { resolveSynthConfig, type SynthConfig } from '../src/data/synth/config.ts';
+import type { SynthConfig } from '../src/data/synth/config.ts';
+import { ensureRecipeData } from '../src/recipe/data.ts';
 import { readDataset } from '../src/data/readers/index.ts';
 import { trainSupervised } from '../src/training/supervised.ts';
-import type { Batching } from '../src/training/batches.ts';
+import type { Batching } from '../src/training/sources.ts';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
 
@@ -53,15 +52,10 @@ export const CONFIGS: BenConfig[] = [
   { id: 5, name: 'BEN, plate batches, controls', batching: 'plate', mode: 'controls' },
 ];
 
-/** Generates (once, cached) the synthetic data set and returns its directory. */
+/** The synthetic data set of `preset` (alt: {@link ALT_OVERRIDES}), generated once and cached by the recipe data stage. */
 export async function ensureSynth(preset: string, alt: boolean, dataDir: string): Promise<string> {
-  const dir = join(dataDir, `synth-${preset}${alt ? '-alt' : ''}`);
-  if (!existsSync(join(dir, 'metadata.csv'))) {
-    const cfg = resolveSynthConfig(preset, alt ? ALT_OVERRIDES : {});
-    process.stderr.write(`generating ${dir} ...\n`);
-    await generateSynthetic(cfg, dir, { preset });
-  }
-  return dir;
+  const params = alt ? (ALT_OVERRIDES as Record<string, unknown>) : {};
+  return ensureRecipeData({ source: 'synthetic', preset, params, trainSplits: ['train'], evalSplits: ['test'], skipBad: false }, { dataRoot: dataDir, log: (l) => process.stderr.write(l + '\n') });
 }
 
 const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;

@@ -12,120 +12,26 @@
  *   plate's images to fit, half to test; lower is better, chance 1 / plates).
  * One JSON line per run and a summary line on stdout; `ssl-<preset>.md` / `.json` in --out.
  *
- * CPU budget: training runs on `--crop`-pixel random resized crops (default 32) of the 64-pixel
- * images and embedding sees the whole image average-pooled to the same size, which the recipes'
- * 64-pixel setting would make ~10x slower on this machine.
+ * Each configuration is the library's `pretrain(recipe)` (data layer sampler + augmentation
+ * pipeline, runs under `--out/<objective>-<batching>-seed<k>/`), then the saved model is embedded
+ * with the training pipeline's deterministic input (whole image resized to the crop size,
+ * standardised). CPU budget: training runs on `--crop`-pixel random resized crops (default 32) of
+ * the 64-pixel images, which the recipes' 64-pixel setting would make ~4x slower on this machine.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import * as tfl from '@tensorflow/tfjs-layers';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import type { Dataset } from '../src/data/dataset.ts';
-import { readDataset } from '../src/data/readers/index.ts';
 import { embedDataset } from '../src/embedding/embedder.ts';
 import { initBackend } from '../src/engine/backend.ts';
 import { computeKnnAccuracy } from '../src/evaluation/knn.ts';
 import { computeLinearProbe, splitRows } from '../src/evaluation/linear-probe.ts';
 import type { ProfileTable } from '../src/evaluation/profile-table.ts';
-import { backbones } from '../src/models/index.ts';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
-import { objectives } from '../src/objectives/index.ts';
-import type { ObjectiveBatch } from '../src/objectives/objective.ts';
+import { ensureRecipeData, readRecipeData } from '../src/recipe/data.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
-import type { Recipe } from '../src/recipe/schema.ts';
-import { BATCHING_KEYS, GroupedBatchSampler, standardiseInto } from '../src/training/batches.ts';
-import { Trainer, type BatchSource } from '../src/training/trainer.ts';
+import { loadEmbeddingModel } from '../src/training/embedding-model.ts';
+import { pretrain } from '../src/training/pretrain.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
-import { Rng } from '../src/util/rng.ts';
-import { ensureSynth } from './ben.ts';
-
-/** Augmentation settings of {@link MultiViewBatchSource} (the recipe's `augment` section). */
-interface ViewAugment {
-  views: number;
-  cropSize: number;
-  cropScale: [number, number];
-  flip: boolean;
-  rot90: boolean;
-  intensityJitter: number;
-}
-
-/**
- * Multi-view batches for self-supervised training: the sampler picks the images (one plate per
- * batch for BEN, anything for random batches); each view of each image is standardised per
- * channel, rotated/flipped, randomly resized-cropped (area in `cropScale`, aspect 3/4-4/3) to
- * `cropSize` and jittered per channel (gain and offset). A stand-in until the data layer's
- * augmentation pipeline plugs into the same {@link BatchSource} interface.
- */
-class MultiViewBatchSource implements BatchSource {
-  private readonly sampler: GroupedBatchSampler;
-  private rng: Rng;
-  constructor(
-    private readonly ds: Dataset,
-    private readonly aug: ViewAugment,
-    batching: 'plate' | 'random',
-    batchSize: number,
-    seed: number,
-  ) {
-    this.sampler = new GroupedBatchSampler(ds.rows, BATCHING_KEYS[batching], batchSize, seed);
-    this.rng = new Rng(seed ^ 0x51ed270b);
-  }
-
-  next(): ObjectiveBatch {
-    const { rows, group } = this.sampler.next();
-    const { height: h, width: w, channels: c } = this.ds.images;
-    const B = rows.length;
-    const a = this.aug;
-    const views = Array.from({ length: a.views }, () => {
-      const px = new Float32Array(B * h * w * c);
-      const boxes = new Float32Array(B * 4);
-      const gain = new Float32Array(B * c);
-      const offset = new Float32Array(B * c);
-      rows.forEach((r, i) => {
-        const k = a.rot90 ? this.rng.int(4) : 0;
-        const flip = a.flip && this.rng.next() < 0.5;
-        standardiseInto(this.ds.images.getSync(r), h, w, c, px, i * h * w * c, k, flip);
-        const area = this.rng.uniform(a.cropScale[0], a.cropScale[1]);
-        const ratio = Math.exp(this.rng.uniform(Math.log(3 / 4), Math.log(4 / 3)));
-        const ch = Math.min(1, Math.sqrt(area / ratio));
-        const cw = Math.min(1, Math.sqrt(area * ratio));
-        const y0 = this.rng.uniform(0, 1 - ch);
-        const x0 = this.rng.uniform(0, 1 - cw);
-        boxes.set([y0, x0, y0 + ch, x0 + cw], i * 4);
-        for (let j = 0; j < c; j++) {
-          gain[i * c + j] = 1 + this.rng.uniform(-a.intensityJitter, a.intensityJitter);
-          offset[i * c + j] = this.rng.uniform(-a.intensityJitter, a.intensityJitter);
-        }
-      });
-      return tf.tidy(() => {
-        const img = tf.tensor4d(px, [B, h, w, c]);
-        const crops = tf.image.cropAndResize(img, tf.tensor2d(boxes, [B, 4]), tf.range(0, B, 1, 'int32') as tf.Tensor1D, [a.cropSize, a.cropSize]);
-        return tf.add(tf.mul(crops, tf.tensor4d(gain, [B, 1, 1, c])), tf.tensor4d(offset, [B, 1, 1, c])) as tf.Tensor4D;
-      });
-    });
-    return { views, group };
-  }
-
-  getState(): unknown {
-    return { sampler: this.sampler.getState(), rng: this.rng.getState() };
-  }
-
-  setState(s: unknown): void {
-    const st = s as { sampler: ReturnType<GroupedBatchSampler['getState']>; rng: number[] };
-    this.sampler.setState(st.sampler);
-    this.rng = Rng.fromState(st.rng);
-  }
-}
-
-/** The backbone behind an average-pooling layer that brings full images to the training size. */
-function atImageSize(backbone: tfl.LayersModel, ds: Dataset, size: number): tfl.LayersModel {
-  const { height: h, width: w, channels: c } = ds.images;
-  if (h % size !== 0 || w % size !== 0 || h / size !== w / size) throw new Error(`--crop ${size} must divide the ${h}x${w} images evenly`);
-  const input = tfl.input({ shape: [h, w, c] });
-  const f = h / size;
-  const pooled = f === 1 ? input : (tfl.layers.averagePooling2d({ poolSize: f, strides: f }).apply(input) as tfl.SymbolicTensor);
-  return tfl.model({ inputs: input, outputs: backbone.apply(pooled) as tfl.SymbolicTensor });
-}
 
 /** The three numbers of the claim, from OOD and probe-training embeddings. */
 function evaluate(ood: ProfileTable, probeTrain: ProfileTable, k: number, seed: number) {
@@ -191,8 +97,9 @@ export async function run(args: string[]): Promise<void> {
   });
   const t0 = performance.now();
   const info = await initBackend(values.backend);
-  const dir = await ensureSynth(values.preset!, false, values.data!);
-  const all = await readDataset(dir);
+  const preset = values.preset!;
+  const dataSection = { source: 'synthetic' as const, preset, params: {}, trainSplits: ['train'], evalSplits: ['test'], skipBad: false };
+  const all = await readRecipeData(dataSection, await ensureRecipeData(dataSection, { dataRoot: values.data, log: (l) => process.stderr.write(l + '\n') }));
   const train = await all.split('train').load();
   const ood = await all.split('test').load();
   // Probe training set: the first `--probe-plates` plates of every training experiment.
@@ -212,62 +119,48 @@ export async function run(args: string[]): Promise<void> {
   for (const seed of seeds) {
     for (const objName of values.objectives!.split(',')) {
       for (const batching of values.batchings!.split(',') as ('plate' | 'random')[]) {
-        const recipe: Recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`));
+        const sets = [
+          `seed=${seed}`,
+          `data.preset=${preset}`,
+          `training.steps=${steps}`,
+          `training.warmupSteps=${Math.round(steps / 10)}`,
+          `training.checkpointEvery=${steps}`,
+          `augment.cropSize=${crop}`,
+          ...(values.batch ? [`sampler.batchSize=${values.batch}`] : []),
+          ...(values.lr ? [`optimizer.lr=${values.lr}`] : []),
+        ];
+        const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
         const mode = recipe.embedding.normalization as NormalizationMode;
-        const batchSize = values.batch ? Number(values.batch) : (recipe.sampler.batchSize as number);
-        const bb = backbones.get(recipe.backbone.name);
-        const channels = train.images.channels;
-        const backbone = bb.build({ channels, size: crop, seed });
-        const objective = objectives.get(recipe.objective.name)(recipe.objective.options);
-        objective.build({ backbone, embeddingDim: bb.embeddingDim, seed, buildBackbone: () => bb.build({ channels, size: crop, seed: seed + 1000 }) });
-        const source = new MultiViewBatchSource(
-          train,
-          { ...recipe.augment, views: objective.views, cropSize: crop },
-          batching,
-          batchSize,
-          seed,
-        );
-        const trainer = new Trainer({
-          backbone,
-          objective,
-          optimizer: { name: recipe.optimizer.name, weightDecay: recipe.optimizer.weightDecay, momentum: recipe.optimizer.momentum },
-          schedule: { baseLr: values.lr ? Number(values.lr) : recipe.optimizer.lr, warmupSteps: Math.round(steps / 10) },
-          steps,
-          progress: true,
-          label: `${objName}/${batching}/seed${seed}`,
-        });
-        const tTrain = performance.now();
-        const fit = await trainer.fit(source);
-        const trainSeconds = (performance.now() - tTrain) / 1000;
-        trainer.dispose();
-        const model = atImageSize(backbone, train, crop);
+        const fit = await pretrain(recipe, { runDir: join(values.out!, `${objName}-${batching}-seed${seed}`), data: all });
+        const em = await loadEmbeddingModel(fit.modelDir);
         const tEmbed = performance.now();
-        const embOod = (await embedDataset(model, ood, { normalization: mode, batchSize: 256 })).table;
-        const embProbe = (await embedDataset(model, probeTrain, { normalization: mode, batchSize: 256 })).table;
+        const embed = async (ds: typeof ood) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess })).table;
+        const embOod = await embed(ood);
+        const embProbe = await embed(probeTrain);
         const embedSeconds = (performance.now() - tEmbed) / 1000;
+        em.dispose();
         const ev = evaluate(embOod, embProbe, recipe.evaluation.k, seed);
         const row: Row = { objective: objName, batching, seed, knnCrossPlate: await ev.knnCrossPlate, probeOod: ev.probeOod, platePredictability: ev.platePredictability };
         rows.push(row);
         console.log(
           JSON.stringify({
             suite: 'ssl',
-            preset: values.preset,
+            preset,
             ...row,
             inference: mode,
             probeChance: ev.probeChance,
             plateChance: ev.plateChance,
             steps,
-            batchSize,
+            batchSize: recipe.sampler.batchSize,
             crop,
             firstLoss: fit.losses[0],
             finalLoss: mean(fit.losses.slice(-10)),
-            trainSeconds,
+            trainSeconds: fit.seconds,
             embedSeconds,
             oodImages: embOod.n,
             probeImages: embProbe.n,
           }),
         );
-        tf.dispose(objective.trainableVariables());
       }
     }
   }

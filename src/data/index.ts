@@ -13,4 +13,5 @@ export { drawWorld, generateSynthetic, renderSite, type SynthWorld, type SynthRe
 export { PlateBatchSampler, RandomBatchSampler, samplers, type Batch, type PlateBatchSamplerOptions, type Sampler, type SamplerOptions, type SamplerState } from './samplers/index.ts';
 export { AUGMENT_PRESETS, augmentations, buildAugmentation, compose, type Augmentation, type AugmentationSpec, type AugmentPreset } from './augment/augment.ts';
 export type { Image32 } from './augment/ops.ts';
+export { maxSampleValue, modelInputBatch, modelInputInto, standardizeBatch, standardizeInto, type ModelInputOptions } from './preprocess.ts';
 export { BatchPipeline, SampledBatchSource, toObjectiveBatch, type AssembledBatch, type PipelineOptions, type SampledBatchSourceState } from './pipeline.ts';

@@ -28,7 +28,7 @@ import {
   setNormalization,
   type NormalizationMode,
 } from '../models/ben-batchnorm.ts';
-import { standardiseInto } from '../training/batches.ts';
+import { standardizeBatch } from '../data/preprocess.ts';
 import { UserError } from '../util/errors.ts';
 import { embeddingColumnNames } from './parquet.ts';
 
@@ -65,16 +65,12 @@ export type Preprocess = (images: Pixels[], shape: ImageShape) => tf.Tensor4D;
 export type PreprocessName = 'standardize' | 'scale';
 
 /**
- * Per-image, per-channel standardisation ((x - mean_c) / sqrt(var_c + 1e-6) over H x W), as BEN and
- * WILDS feed RxRx1 images. It is the trainer's own function (training/batches.ts
- * `standardiseInto`), so embedding sees exactly the input a `standardize` model was trained on.
+ * Per-image, per-channel standardisation of the image scaled to [0, 1] ((x - mean_c) / sd_c over
+ * H x W), as BEN and WILDS feed RxRx1 images. It is the data layer's `standardizeBatch`
+ * (data/preprocess.ts), the same kernels the training augmentation chain ends with, so embedding
+ * sees exactly the input a `standardize` model was trained on.
  */
-export const standardizeImages: Preprocess = (images, s) => {
-  const per = s.height * s.width * s.channels;
-  const out = new Float32Array(images.length * per);
-  images.forEach((img, b) => standardiseInto(img, s.height, s.width, s.channels, out, b * per));
-  return tf.tensor4d(out, [images.length, s.height, s.width, s.channels]);
-};
+export const standardizeImages: Preprocess = (images, s) => standardizeBatch(images, s);
 
 /** Scales samples to [0, 1] by the dtype's maximum (255 or 65535). */
 export const scaleImages: Preprocess = (images, s) => {

@@ -68,9 +68,11 @@ export const AugmentSchema = z
 
 export const BackboneSchema = z
   .object({
+    /**
+     * Backbone registry name (models/): `resnet-small`, `small-convnet`, `resnet18`, `resnet50`, or
+     * the small-image-stem variants `resnet18-cifar`, `resnet50-cifar` (the stem is part of the name).
+     */
     name: z.string().default('resnet-small'),
-    /** Small-image stem (3x3/1, no max-pool) for 32-64 px crops. */
-    smallStem: z.boolean().default(true),
   })
   .strict();
 
@@ -101,6 +103,8 @@ export const TrainingSchema = z
     logEvery: z.number().int().positive().default(10),
     /** Online kNN monitor on a held-out plate every N steps (0 = off). */
     knnMonitorEvery: z.number().int().min(0).default(0),
+    /** Split the monitor's held-out plate comes from (its first plate); falls back to the first eval split. */
+    monitorSplit: z.string().default('id_test'),
   })
   .strict();
 
@@ -127,6 +131,13 @@ export const EvaluationSchema = z
     controlColumn: z.string().default('Metadata_WellType'),
     controlValue: z.string().default('negative_control'),
     k: z.number().int().positive().default(20),
+    /**
+     * Splits whose embeddings train the linear probe (tested on `data.evalSplits`). Default
+     * `id_test`: unseen sites of the training experiments, so the probe is tested out of distribution.
+     */
+    probeTrainSplits: z.array(z.string()).default(['id_test']),
+    /** Null-distribution size of the mAP p-values. */
+    mapNullSize: z.number().int().positive().default(1000),
   })
   .strict();
 

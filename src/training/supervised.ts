@@ -1,7 +1,8 @@
 /**
  * `trainSupervised`: the library function behind `ben train --objective supervised`. Reads a data
  * set, trains a backbone + linear classifier with cross-entropy on the `label` column (batches
- * grouped by plate for BEN, by experiment, or random), then reports accuracy on named splits under
+ * from the data layer's samplers: grouped by plate for BEN, by experiment, or random; augmented by
+ * its pipeline), then reports accuracy on named splits under
  * each requested BN normalization mode (Lin & Lu 2022's supervised RxRx1 setting).
  */
 import { join } from 'node:path';
@@ -13,7 +14,9 @@ import { backbones } from '../models/index.ts';
 import { setNormalization, type NormalizationMode } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';
 import { Supervised, evaluateSupervised, type EvalResult } from '../objectives/supervised.ts';
-import { DatasetBatchSource, evalPlates, type Batching } from './batches.ts';
+import type { AugmentationSpec, AugmentPreset } from '../data/augment/augment.ts';
+import { evalPlates } from './eval-plates.ts';
+import { batchingSampler, createBatchSource, type Batching, type SamplerSpec } from './sources.ts';
 import type { OptimizerConfig } from './optimizers.ts';
 import { Trainer, type ScheduleConfig, type StepRecord } from './trainer.ts';
 
@@ -26,6 +29,10 @@ export interface TrainSupervisedOptions {
   /** How batches are formed: `plate` (BEN), `experiment` (WILDS default) or `random`. */
   batching: Batching;
   batchSize: number;
+  /** A full sampler spec instead of `batching` (recipes); wins over `batching`. */
+  sampler?: SamplerSpec;
+  /** Training augmentation (data layer preset or specs). Default `wilds` (rot90, flip, standardize). */
+  augment?: AugmentPreset | readonly AugmentationSpec[];
   steps: number;
   optimizer: OptimizerConfig;
   schedule: ScheduleConfig;
@@ -72,7 +79,8 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
   if (train.height !== train.width) throw new UserError(`training expects square images, ${all.root} has ${train.height}x${train.width}`);
   const objective = new Supervised();
   objective.build({ backbone: model, embeddingDim: backbone.embeddingDim, numClasses: all.labels.length, seed: o.seed + 1 });
-  const source = new DatasetBatchSource(train, train.classIds(), { batching: o.batching, batchSize: o.batchSize, seed: o.seed });
+  const sampler = o.sampler ?? batchingSampler(o.batching, o.batchSize);
+  const source = createBatchSource(train, { sampler, views: 1, augment: o.augment ?? 'wilds', seed: o.seed });
   const trainer = new Trainer({
     backbone: model,
     objective,
@@ -82,9 +90,9 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
     runDir: o.runDir,
     checkpointEvery: o.checkpointEvery,
     progress: o.progress,
-    label: `train supervised (${o.batching} batches)`,
+    label: `train supervised (${o.sampler ? sampler.type : o.batching} batches)`,
     onStep: o.onStep,
-    config: { objective: 'supervised', backbone: o.backbone, batching: o.batching, batchSize: o.batchSize, seed: o.seed },
+    config: { objective: 'supervised', backbone: o.backbone, sampler, seed: o.seed },
   });
   const t0 = performance.now();
   const r = await trainer.fit(source, { resume: o.resume });
@@ -100,7 +108,7 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
   };
   for (const split of evalSplits) {
     const ds = await all.split(split).load();
-    let plates = evalPlates(ds, ds.classIds(), o.evalBatchSize ?? 0).sort((a, b) => (a.key < b.key ? -1 : 1));
+    let plates = evalPlates(ds, ds.classIds(), o.evalBatchSize ?? 0);
     if (o.maxEvalPlates) plates = plates.slice(0, o.maxEvalPlates);
     out.eval[split] = {};
     for (const mode of modes) out.eval[split][mode] = await evaluateSupervised(objective, plates, mode);

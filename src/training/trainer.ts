@@ -145,17 +145,22 @@ export class Trainer {
     this.stateVars.forEach((v, i) => (tensors[`var/${i}`] = v));
     const opt = this.optimizer.getState();
     opt.slots.forEach((t, i) => (tensors[`opt/${i}`] = t));
+    // extraState() hands out fresh copies (e.g. BYOL's target weights): they are ours to dispose.
     const extra = this.o.objective.extraState?.() ?? {};
-    for (const [k, t] of Object.entries(extra)) tensors[`extra/${k}`] = t;
-    const state: TrainerState = {
-      step: this.step,
-      totalSteps: this.o.steps,
-      optimizer: { name: this.optimizer.name, iterations: opt.iterations },
-      source: source.getState(),
-      objective: this.o.objective.name,
-      config: this.o.config,
-    };
-    await saveCheckpoint(dir, state, tensors);
+    try {
+      for (const [k, t] of Object.entries(extra)) tensors[`extra/${k}`] = t;
+      const state: TrainerState = {
+        step: this.step,
+        totalSteps: this.o.steps,
+        optimizer: { name: this.optimizer.name, iterations: opt.iterations },
+        source: source.getState(),
+        objective: this.o.objective.name,
+        config: this.o.config,
+      };
+      await saveCheckpoint(dir, state, tensors);
+    } finally {
+      for (const t of Object.values(extra)) t.dispose();
+    }
   }
 
   /** Restores the state from the run directory's checkpoint into the model, optimizer and source. */

@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { Trainer, type TrainerOptions } from '../../src/training/trainer.ts';
 import { loadCheckpoint } from '../../src/training/checkpoint.ts';
 import { Supervised } from '../../src/objectives/supervised.ts';
+import { createByol } from '../../src/objectives/byol.ts';
 import { isUserError } from '../../src/util/errors.ts';
 import { tinyBackbone, ToySource } from './helpers.ts';
 
@@ -95,6 +96,42 @@ describe('Trainer', () => {
     await trainer.fit(new ToySource(2));
     expect(new Set(counts.slice(1)).size).toBe(1);
     expect(counts[0]).toBe(counts[5]);
+  });
+
+  it('checkpointing a BYOL run (extraState copies of the target) does not leak tensors', async () => {
+    const backbone = tinyBackbone(3);
+    const objective = createByol({ hiddenDim: 8, projectionDim: 4 });
+    objective.build({ backbone, embeddingDim: 8, seed: 4, buildBackbone: () => tinyBackbone(5) });
+    const counts: number[] = [];
+    const trainer = new Trainer({
+      backbone,
+      objective,
+      optimizer: { name: 'adam' },
+      schedule: { baseLr: 0.01 },
+      steps: 5,
+      runDir: join(mkdtempSync(join(tmpdir(), 'ben-tr-')), 'run'),
+      checkpointEvery: 1,
+      progress: false,
+      onStep: () => counts.push(tf.memory().numTensors),
+    });
+    const toy = new ToySource(3);
+    // BYOL takes two views: the toy image and a noisy copy.
+    const twoViews = {
+      next: () => {
+        const b = toy.next();
+        const noisy = tf.tidy(() => tf.add(b.views[0], tf.randomNormal(b.views[0].shape, 0, 0.1, 'float32', 1)) as tf.Tensor4D);
+        b.labels?.dispose();
+        return { views: [b.views[0], noisy], group: b.group };
+      },
+      getState: () => toy.getState(),
+      setState: (s: unknown) => toy.setState(s),
+    };
+    await trainer.fit(twoViews);
+    const after = tf.memory().numTensors;
+    // onStep runs before each step's checkpoint: constant counts mean every checkpoint freed its copies.
+    expect(new Set(counts.slice(1)).size).toBe(1);
+    expect(after).toBe(counts[4]);
+    trainer.dispose();
   });
 
   it('refuses --resume without a checkpoint', async () => {

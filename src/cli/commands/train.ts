@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { initBackend } from '../../engine/backend.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { trainSupervised } from '../../training/supervised.ts';
-import type { Batching } from '../../training/batches.ts';
+import type { Batching } from '../../training/sources.ts';
 import { UserError } from '../../util/errors.ts';
 
 interface TrainArgs {

@@ -1,0 +1,84 @@
+/**
+ * The recipe's `data` stage: generate the synthetic preset once into a cache folder (reused while
+ * its `synth.json` records the same parameters), or point at a real copy (RxRx1-WILDS, RxRx1,
+ * CellProfiler LoadData), then read it with the data layer's readers.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { isDeepStrictEqual } from 'node:util';
+import type { Dataset } from '../data/dataset.ts';
+import { readDataset } from '../data/readers/index.ts';
+import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';
+import { generateSynthetic } from '../data/synth/generate.ts';
+import { hashSeed } from '../data/seed.ts';
+import { UserError } from '../util/errors.ts';
+import type { Recipe } from './schema.ts';
+
+/** Default cache folder of generated synthetic data sets (one sub-folder per preset). */
+export const SYNTHETIC_DATA_ROOT = join('data', 'synthetic');
+
+/** Options of {@link ensureRecipeData}. */
+export interface DataStageOptions {
+  /** Cache folder of synthetic data sets (default `data/synthetic`). */
+  dataRoot?: string;
+  /** One-line notices (generation, reuse). */
+  log?: (line: string) => void;
+}
+
+/** Reader layout of each real `data.source`. */
+const LAYOUT: Record<Exclude<Recipe['data']['source'], 'synthetic'>, string> = { 'rxrx1-wilds': 'rxrx1-wilds', rxrx1: 'rxrx1', loaddata: 'loaddata-csv' };
+
+function stableJson(v: unknown): string {
+  if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
+  if (v && typeof v === 'object') return `{${Object.keys(v).sort().map((k) => `${JSON.stringify(k)}:${stableJson((v as Record<string, unknown>)[k])}`).join(',')}}`;
+  return JSON.stringify(v);
+}
+
+/** Cache folder of a synthetic preset: `<root>/<preset>`, or `<root>/<preset>-<hash>` with parameter overrides. */
+export function syntheticDataDir(preset: string, params: Record<string, unknown>, root = SYNTHETIC_DATA_ROOT): string {
+  if (Object.keys(params).length === 0) return join(root, preset);
+  const text = stableJson(params);
+  const h = hashSeed(...Array.from(text, (c) => c.charCodeAt(0))).toString(16).padStart(8, '0');
+  return join(root, `${preset}-${h}`);
+}
+
+/** Whether `dir` holds a synthetic data set generated with exactly `cfg`. */
+function cached(dir: string, cfg: SynthConfig): boolean {
+  const p = join(dir, 'synth.json');
+  if (!existsSync(p)) return false;
+  try {
+    const rec = JSON.parse(readFileSync(p, 'utf8')) as { config?: unknown };
+    return isDeepStrictEqual(rec.config, cfg);
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * Makes sure the recipe's data exist and returns the folder (or CSV) to read: for `synthetic`, the
+ * cache folder (generated, atomically, when missing or generated with other parameters); for real
+ * data, `data.path` (or `data.csv`), checked to exist.
+ */
+export async function ensureRecipeData(d: Recipe['data'], opts: DataStageOptions = {}): Promise<string> {
+  if (d.source === 'synthetic') {
+    const cfg = resolveSynthConfig(d.preset, d.params as Partial<Record<keyof SynthConfig, unknown>>);
+    const dir = d.path ?? syntheticDataDir(d.preset, d.params, opts.dataRoot);
+    if (cached(dir, cfg)) {
+      opts.log?.(`data: synthetic preset "${d.preset}" cached in ${dir}`);
+      return dir;
+    }
+    opts.log?.(`data: generating synthetic preset "${d.preset}" into ${dir} ...`);
+    await generateSynthetic(cfg, dir, { preset: d.preset });
+    return dir;
+  }
+  const path = d.source === 'loaddata' ? (d.csv ?? d.path) : d.path;
+  if (!path) throw new UserError(`data.path: source "${d.source}" reads a downloaded copy; set data.path to its folder${d.source === 'loaddata' ? ' (or data.csv to the LoadData CSV)' : ''}.`);
+  if (!existsSync(path)) throw new UserError(`data.path: ${resolve(path)} does not exist. Download the data set there or fix data.path (e.g. --set data.path=/data/rxrx1_v1.0).`);
+  return path;
+}
+
+/** Reads the data set of the recipe (after {@link ensureRecipeData}); pixels stay on disk until a split is loaded. */
+export async function readRecipeData(d: Recipe['data'], path: string): Promise<Dataset> {
+  const layout = d.source === 'synthetic' ? undefined : LAYOUT[d.source];
+  return readDataset(path, { layout, skipBad: d.skipBad, load: false });
+}

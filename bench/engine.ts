@@ -244,7 +244,30 @@ interface AbFeature {
   set(on: boolean): void;
 }
 
+/** Switches the wasm Identity kernel between ours (shares the buffer) and a copying one (tfjs's). */
+function setSharingIdentity(on: boolean): void {
+  const ours = (sharingIdentity ??= tf.getKernel('Identity', 'wasm')!);
+  tf.unregisterKernel('Identity', 'wasm');
+  if (on) {
+    tf.registerKernel(ours);
+    return;
+  }
+  tf.registerKernel({
+    kernelName: 'Identity',
+    backendName: 'wasm',
+    kernelFunc: ({ inputs, backend }) => {
+      const b = backend as unknown as { makeOutput(s: number[], d: string): tf.TensorInfo; typedArrayFromHeap(t: tf.TensorInfo): Float32Array };
+      const x = inputs.x as tf.TensorInfo;
+      const out = b.makeOutput(x.shape, x.dtype);
+      b.typedArrayFromHeap(out).set(b.typedArrayFromHeap(x));
+      return out;
+    },
+  });
+}
+let sharingIdentity: tf.KernelConfig | undefined;
+
 const AB_FEATURES: Record<string, AbFeature> = {
+  identity: { what: 'wasm Identity shares the buffer instead of copying', set: setSharingIdentity },
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
   stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void (LazyConv2D.lazy = on) },
   adam: { what: 'fused single-pass AdamW update kernel', set: (on) => void (fusedOptimizer = on) },

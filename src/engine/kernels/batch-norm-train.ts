@@ -20,20 +20,28 @@ function bnTrain(args: { inputs: Record<string, TensorInfo>; backend: KernelBack
   const outs = make([x.shape, [C], [C], [C]]);
   const [xv, gv, bv] = [view(x), view(gamma), view(beta)];
   const [yv, mv, vv, iv] = outs.map(view);
+  // One pass for both moments, around a per-channel shift (the first pixel) so that
+  // var = E[(x-k)^2] - E[x-k]^2 cancels no large means; float64 accumulators.
+  const shift0 = new Float64Array(C);
+  for (let c = 0; c < C; c++) shift0[c] = n > 0 ? xv[c] : 0;
   const sum = new Float64Array(C);
-  for (let i = 0, p = 0; i < n; i++) for (let c = 0; c < C; c++, p++) sum[c] += xv[p];
-  for (let c = 0; c < C; c++) mv[c] = sum[c] / n;
   const sq = new Float64Array(C);
   for (let i = 0, p = 0; i < n; i++) {
     for (let c = 0; c < C; c++, p++) {
-      const d = xv[p] - mv[c];
+      const d = xv[p] - shift0[c];
+      sum[c] += d;
       sq[c] += d * d;
     }
+  }
+  for (let c = 0; c < C; c++) {
+    const m = sum[c] / n;
+    mv[c] = shift0[c] + m;
+    sq[c] = Math.max(0, sq[c] / n - m * m);
   }
   const scale = new Float32Array(C);
   const shift = new Float32Array(C);
   for (let c = 0; c < C; c++) {
-    vv[c] = sq[c] / n;
+    vv[c] = sq[c];
     iv[c] = 1 / Math.sqrt(vv[c] + args.attrs.epsilon);
     scale[c] = gv[c] * iv[c];
     shift[c] = bv[c] - mv[c] * scale[c];

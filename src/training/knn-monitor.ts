@@ -26,7 +26,7 @@ export interface KnnMonitorOptions {
   size: number;
   /** BN statistics at inference (BEN: `plate`; baseline: `running`). Default `plate`. */
   normalization?: NormalizationMode;
-  /** Neighbours. Default 5. */
+  /** Neighbours. Default 1 (one held-out plate has few replicate wells per treatment). */
   k?: number;
   /** Standardise the input (as the training pipeline does). Default true. */
   standardize?: boolean;
@@ -48,7 +48,7 @@ export function createKnnMonitor(o: KnnMonitorOptions): TrainMonitor {
       const wellType = table.meta.Metadata_WellType;
       const r = await computeKnnAccuracy(table, {
         label: 'Metadata_Label',
-        k: o.k ?? 5,
+        k: o.k ?? 1,
         excludeSame: [['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well']],
         skipRows: (i) => wellType[i] !== 'treatment',
       });

@@ -1,6 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { initBackend } from '../../engine/backend.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
+import { loadRecipe } from '../../recipe/load.ts';
+import { pretrain } from '../../training/pretrain.ts';
 import { trainSupervised } from '../../training/supervised.ts';
 import type { Batching } from '../../training/sources.ts';
 import { UserError } from '../../util/errors.ts';
@@ -8,7 +10,9 @@ import { UserError } from '../../util/errors.ts';
 interface TrainArgs {
   backend?: string;
   objective: string;
-  data: string;
+  recipe?: string;
+  set: string[];
+  data?: string;
   'run-dir'?: string;
   backbone: string;
   batching: Batching;
@@ -30,7 +34,8 @@ interface TrainArgs {
 }
 
 /**
- * `ben train --objective supervised`: parses typed flags and calls {@link trainSupervised}
+ * `ben train --objective supervised`: parses typed flags and calls {@link trainSupervised}; or
+ * `ben train --recipe <file> [--set a.b=c]` with a supervised recipe, through {@link pretrain}
  * (self-supervised objectives run through `ben pretrain`).
  */
 export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
@@ -39,7 +44,9 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
   builder: (y) =>
     y
       .option('objective', { type: 'string', default: 'supervised', describe: 'Training objective (supervised; SSL objectives: ben pretrain)' })
-      .option('data', { type: 'string', demandOption: true, describe: 'Data set folder (rxrx1-wilds, rxrx1 layout) or LoadData CSV' })
+      .option('recipe', { type: 'string', describe: 'A supervised recipe (recipes/supervised-ben.yaml); the other flags are then ignored except --run-dir, --resume, --quiet, --json' })
+      .option('set', { type: 'string', array: true, default: [] as string[], describe: 'Override a recipe field: --set training.steps=200' })
+      .option('data', { type: 'string', describe: 'Data set folder (rxrx1-wilds, rxrx1 layout) or LoadData CSV (without --recipe)' })
       .option('run-dir', { type: 'string', describe: 'Run directory: checkpoint/, metrics.jsonl, model/, results.json' })
       .option('backbone', { type: 'string', default: 'small-convnet', describe: 'Backbone name (small-convnet, resnet-small, resnet18, ...)' })
       .option('batching', { choices: ['plate', 'experiment', 'random'] as const, default: 'plate' as Batching, describe: 'Training batches from one plate (BEN), one experiment, or random' })
@@ -59,6 +66,8 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
       .option('quiet', { type: 'boolean', describe: 'No progress bar' })
       .option('json', { type: 'boolean', describe: 'Print the results as JSON' }) as never,
   handler: async (argv) => {
+    if (argv.recipe) return trainFromRecipe(argv);
+    if (!argv.data) throw new UserError('ben train needs --data <data set> (or --recipe <file>).');
     if (argv.objective !== 'supervised') throw new UserError(`ben train runs --objective supervised; for "${argv.objective}" use ben pretrain --recipe ...`);
     if (argv.resume && !argv['run-dir']) throw new UserError('--resume needs --run-dir (the directory holding checkpoint/).');
     await initBackend(argv.backend);
@@ -89,3 +98,23 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
     }
   },
 };
+
+/** `ben train --recipe`: the recipe's supervised objective through {@link pretrain}. */
+async function trainFromRecipe(argv: TrainArgs): Promise<void> {
+  const recipe = loadRecipe(argv.recipe!, argv.set);
+  if (recipe.objective.name !== 'supervised') {
+    throw new UserError(`${argv.recipe}: objective.name is "${recipe.objective.name}"; ben train runs supervised recipes. Use ben pretrain --recipe ${argv.recipe}, or --set objective.name=supervised.`);
+  }
+  await initBackend(argv.backend);
+  const runDir = argv['run-dir'] ?? recipe.output.dir ?? `runs/${recipe.name}`;
+  const r = await pretrain(recipe, { runDir, resume: argv.resume, progress: !argv.quiet, log: argv.quiet ? undefined : (l) => console.error(l) });
+  const { losses: _l, ...summary } = r;
+  void _l;
+  if (argv.json) {
+    console.log(JSON.stringify(summary, null, 2));
+    return;
+  }
+  console.log(`trained ${r.steps}/${r.totalSteps} steps, final loss ${r.finalLoss.toFixed(4)}, ${r.imagesPerSec.toFixed(1)} img/s`);
+  for (const [split, e] of Object.entries(r.eval ?? {})) console.log(`${split} ${recipe.embedding.normalization}: accuracy ${(100 * e.accuracy).toFixed(1)}% loss ${e.loss.toFixed(3)} (${e.images} images)`);
+  console.log(`model: ${r.modelDir}`);
+}

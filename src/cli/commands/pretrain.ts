@@ -1,0 +1,46 @@
+import type { CommandModule } from 'yargs';
+import { join } from 'node:path';
+import { initBackend } from '../../engine/backend.ts';
+import { loadRecipe } from '../../recipe/load.ts';
+import { pretrain } from '../../training/pretrain.ts';
+
+interface PretrainArgs {
+  backend?: string;
+  recipe: string;
+  set: string[];
+  'run-dir'?: string;
+  resume?: boolean;
+  quiet?: boolean;
+  json?: boolean;
+}
+
+/** `ben pretrain --recipe <file> [--set a.b=c ...] [--run-dir] [--resume]`: a thin CLI over {@link pretrain}. */
+export const pretrainCommand: CommandModule<{ backend?: string }, PretrainArgs> = {
+  command: 'pretrain',
+  describe: 'Pretrain a backbone as a recipe describes (SimCLR / BYOL / supervised; BEN: plate batches); writes model/, checkpoints, metrics.jsonl',
+  builder: (y) =>
+    y
+      .option('recipe', { type: 'string', demandOption: true, describe: 'Recipe YAML (recipes/simclr-ben.yaml, recipes/byol-ben.yaml, ...)' })
+      .option('set', { type: 'string', array: true, default: [] as string[], describe: 'Override a recipe field: --set training.steps=200 (value parsed as YAML)' })
+      .option('run-dir', { type: 'string', describe: 'Run directory (default output.dir, else runs/<recipe name>)' })
+      .option('resume', { type: 'boolean', describe: 'Continue from the checkpoint in --run-dir' })
+      .option('quiet', { type: 'boolean', describe: 'No progress bar' })
+      .option('json', { type: 'boolean', describe: 'Print the result as JSON' }) as never,
+  handler: async (argv) => {
+    const recipe = loadRecipe(argv.recipe, argv.set);
+    await initBackend(argv.backend);
+    const runDir = argv['run-dir'] ?? recipe.output.dir ?? join('runs', recipe.name);
+    const log = argv.quiet ? undefined : (l: string) => console.error(l);
+    const r = await pretrain(recipe, { runDir, resume: argv.resume, progress: !argv.quiet, log });
+    const { losses: _l, ...summary } = r;
+    void _l;
+    if (argv.json) {
+      console.log(JSON.stringify(summary, null, 2));
+      return;
+    }
+    console.log(`trained ${r.steps}/${r.totalSteps} steps in ${r.seconds.toFixed(0)} s, final loss ${r.finalLoss.toFixed(4)}, ${r.imagesPerSec.toFixed(1)} img/s`);
+    if (r.monitor) console.log(`online kNN (held-out plate): ${(100 * r.monitor.knn_accuracy).toFixed(1)}%`);
+    for (const [split, e] of Object.entries(r.eval ?? {})) console.log(`${split} ${recipe.embedding.normalization}: accuracy ${(100 * e.accuracy).toFixed(1)}% loss ${e.loss.toFixed(3)} (${e.images} images)`);
+    console.log(`model: ${r.modelDir}`);
+  },
+};

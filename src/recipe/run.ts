@@ -1,0 +1,234 @@
+/**
+ * `runRecipe(recipe)`: the library function behind `ben run <recipe>` (issue 7). Executes the
+ * recipe's stages in order:
+ * - `data`: the synthetic preset generated once into `data/synthetic/<preset>` (cached), or the
+ *   real copy at `data.path`;
+ * - `train`: {@link pretrain} for every variant (e.g. `ben` and `baseline`), else `model.path`;
+ * - `embed`: the evaluation splits (and the linear probe's training splits), plate by plate with
+ *   the variant's BN normalization mode, as Parquet (per image + well aggregate);
+ * - `evaluate`: kNN across plates, linear probe, plate predictability within experiment, mAP
+ *   (recipe/evaluate.ts), written to `<variant>/eval.json`;
+ * - `report`: `writeReport(runDir)` over the variants.
+ * Everything is written inside the run directory (`runs/<recipe name>` by default), per the
+ * report's run-dir contract: `<runDir>/<variant>/{embeddings.parquet, metrics.jsonl, eval.json}`.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { mkdir } from 'node:fs/promises';
+import { loadavg } from 'node:os';
+import { join } from 'node:path';
+import type { Dataset } from '../data/dataset.ts';
+import { exportProfiles } from '../embedding/export.ts';
+import { embedDataset } from '../embedding/embedder.ts';
+import { initBackend } from '../engine/backend.ts';
+import { readProfileTable } from '../evaluation/io.ts';
+import type { ProfileTable } from '../evaluation/profile-table.ts';
+import { writeReport, type WriteReportOptions } from '../report/report.ts';
+import { RUN_FILES } from '../report/run-dir.ts';
+import { loadEmbeddingModel } from '../training/embedding-model.ts';
+import { pretrain, type PretrainResult } from '../training/pretrain.ts';
+import { runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { UserError } from '../util/errors.ts';
+import { createProgress } from '../util/progress.ts';
+import { ensureRecipeData, readRecipeData } from './data.ts';
+import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
+import { resolveVariant } from './load.ts';
+import type { Recipe } from './schema.ts';
+
+/** Options of {@link runRecipe}. */
+export interface RunRecipeOptions {
+  /** Run directory (default `recipe.output.dir`, else `runs/<recipe name>`). */
+  runDir?: string;
+  /** Cache folder of synthetic data sets (default `data/synthetic`). */
+  dataRoot?: string;
+  /** Resume: variants whose training finished are not retrained, unfinished ones continue from their checkpoint. */
+  resume?: boolean;
+  /** Progress bars (default true). */
+  progress?: boolean;
+  /** Stage notices, one line each (default stderr). */
+  log?: (line: string) => void;
+  /** Report settings (UMAP seed / points...). */
+  report?: Pick<WriteReportOptions, 'umap' | 'maxExamplePlates' | 'title'>;
+}
+
+/** What one variant produced. */
+export interface VariantResult {
+  name: string;
+  dir: string;
+  /** BN normalization at inference. */
+  normalization: string;
+  sampler: string;
+  train?: Omit<PretrainResult, 'losses'>;
+  /** Per-image embeddings of the evaluation splits. */
+  embeddings?: string;
+  evaluation?: EmbeddingEvaluation;
+}
+
+/** What {@link runRecipe} returns (also in `<runDir>/run.json`). */
+export interface RunRecipeResult {
+  runDir: string;
+  variants: VariantResult[];
+  /** The report page, when the `report` stage ran. */
+  report?: string;
+  seconds: number;
+}
+
+/** File names a variant writes besides the run-dir contract's. */
+export const VARIANT_FILES = { probeTrainEmbeddings: 'embeddings-probe-train.parquet', model: 'model' } as const;
+
+/** The variants of a recipe: its named variants, or the recipe itself under its name. */
+export function recipeVariants(recipe: Recipe): { name: string; recipe: Recipe }[] {
+  const names = Object.keys(recipe.variants);
+  if (names.length === 0) return [{ name: recipe.name, recipe }];
+  return names.map((name) => ({ name, recipe: { ...resolveVariant(recipe, name), name: `${recipe.name}/${name}` } }));
+}
+
+/** Runs the recipe's stages; see the module comment. */
+export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Promise<RunRecipeResult> {
+  const t0 = performance.now();
+  const runDir = opts.runDir ?? recipe.output.dir ?? join('runs', recipe.name);
+  const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  const stages = new Set(recipe.stages);
+  const backend = await initBackend();
+  await mkdir(runDir, { recursive: true });
+  await writeResolvedRecipe(runDir, recipe);
+  const env = await runEnvironment(backend);
+  const startedAt = new Date().toISOString();
+  const load0 = loadavg();
+  await writeRunJson(runDir, { recipe: recipe.name, status: 'running', stages: recipe.stages, startedAt, loadAverage: load0, ...env });
+  log(`ben run ${recipe.name}: stages ${recipe.stages.join(' -> ')}, run directory ${runDir}, backend ${backend.backend} (${backend.threads} threads)`);
+
+  const needsData = stages.has('data') || stages.has('train') || stages.has('embed');
+  let dataPath: string | undefined;
+  let data: Dataset | undefined;
+  if (needsData) {
+    log(`[data] ${recipe.data.source}${recipe.data.source === 'synthetic' ? ` preset ${recipe.data.preset}` : ` at ${recipe.data.path ?? recipe.data.csv}`}`);
+    dataPath = await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log: (l) => log(`[data] ${l}`) });
+    data = await readRecipeData(recipe.data, dataPath);
+    const s = data.summary();
+    log(`[data] ${s.images} images, ${s.plates} plates, ${s.labels} labels, ${s.height}x${s.width}x${s.channels.length}, splits ${JSON.stringify(s.splits)}`);
+  }
+
+  const variants: VariantResult[] = [];
+  for (const v of recipeVariants(recipe)) {
+    const vr = v.recipe;
+    const dir = join(runDir, v.name);
+    await mkdir(dir, { recursive: true });
+    const res: VariantResult = { name: v.name, dir, normalization: vr.embedding.normalization, sampler: vr.sampler.type };
+    variants.push(res);
+
+    let modelDir = vr.model.path;
+    if (stages.has('train')) {
+      const done = join(dir, VARIANT_FILES.model, 'model.json');
+      if (opts.resume && existsSync(done) && finished(dir)) {
+        log(`[train] ${v.name}: finished earlier, model in ${join(dir, VARIANT_FILES.model)}`);
+      } else {
+        log(`[train] ${v.name}: ${vr.objective.name}, ${vr.sampler.type} batches of ${vr.sampler.batchSize}, ${vr.backbone.name}, ${vr.augment.cropSize}px crops`);
+        const r = await pretrain(vr, { runDir: dir, data, resume: opts.resume && existsSync(join(dir, 'checkpoint')), progress: opts.progress, log: (l) => log(`[train] ${v.name}: ${l}`) });
+        const { losses: _l, ...summary } = r;
+        void _l;
+        res.train = summary;
+        log(`[train] ${v.name}: ${r.steps} steps in ${r.seconds.toFixed(0)} s, final loss ${r.finalLoss.toFixed(4)}${r.monitor ? `, online kNN ${(100 * r.monitor.knn_accuracy).toFixed(1)}%` : ''}`);
+      }
+      modelDir = join(dir, VARIANT_FILES.model);
+    }
+
+    let table: ProfileTable | undefined;
+    let probeTable: ProfileTable | undefined;
+    const wantProbe = stages.has('evaluate') && vr.evaluation.metrics.includes('linear-probe');
+    if (stages.has('embed')) {
+      if (!modelDir) throw new UserError(`Recipe "${recipe.name}" embeds without training: set model.path to a saved model (e.g. runs/quickstart/ben/model), or add the train stage.`);
+      const em = await loadEmbeddingModel(modelDir);
+      try {
+        const embed = async (splits: string[], file: string, what: string) => {
+          const ds = await data!.split(splits).load();
+          const bar = createProgress({ label: `[embed] ${v.name} ${what} (${vr.embedding.normalization})`, total: ds.size, unit: 'img', quiet: opts.progress === false });
+          const { table: t } = await embedDataset(em.model, ds, {
+            normalization: vr.embedding.normalization,
+            batchSize: vr.embedding.batchSize,
+            preprocess: em.preprocess,
+            onImages: (n) => bar.tick(n),
+            keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), input_size: String(em.inputSize) },
+          });
+          bar.stop();
+          await exportProfiles(join(dir, file), t, { aggregate: file === RUN_FILES.embeddings ? vr.embedding.aggregate : 'none' });
+          return t;
+        };
+        table = await embed(vr.data.evalSplits, RUN_FILES.embeddings, vr.data.evalSplits.join('+'));
+        res.embeddings = join(dir, RUN_FILES.embeddings);
+        log(`[embed] ${v.name}: ${table.n} images -> ${res.embeddings}`);
+        if (wantProbe) probeTable = await embed(vr.evaluation.probeTrainSplits, VARIANT_FILES.probeTrainEmbeddings, `probe-train ${vr.evaluation.probeTrainSplits.join('+')}`);
+      } finally {
+        em.dispose();
+      }
+    }
+
+    if (stages.has('evaluate')) {
+      table ??= await readEmbeddings(join(dir, RUN_FILES.embeddings));
+      if (wantProbe) probeTable ??= await readEmbeddings(join(dir, VARIANT_FILES.probeTrainEmbeddings));
+      const ev = await evaluateEmbeddings(table, { evaluation: vr.evaluation, probeTrain: probeTable, seed: vr.seed });
+      res.evaluation = ev;
+      await writeFileAtomic(join(dir, RUN_FILES.evaluation), JSON.stringify({ ...ev, variant: v.name, normalization: vr.embedding.normalization, sampler: vr.sampler.type }, null, 2) + '\n');
+      log(`[evaluate] ${v.name}: ${summarise(ev)}`);
+    }
+  }
+
+  let report: string | undefined;
+  if (stages.has('report')) {
+    log('[report] UMAPs, curves, metric tables');
+    const layout = data?.layout;
+    const r = await writeReport(runDir, {
+      title: opts.report?.title ?? `ben-ssl: ${recipe.name}`,
+      datasetDir: layout === 'rxrx1-wilds' ? dataPath : undefined,
+      umap: opts.report?.umap,
+      maxExamplePlates: opts.report?.maxExamplePlates,
+      quiet: opts.progress === false,
+    });
+    for (const n of r.notes) log(`[report] note: ${n}`);
+    report = r.htmlPath;
+    log(`[report] ${r.htmlPath} (${r.figures.length} figures)`);
+  }
+
+  const seconds = (performance.now() - t0) / 1000;
+  const result: RunRecipeResult = { runDir, variants, report, seconds };
+  await writeRunJson(runDir, {
+    recipe: recipe.name,
+    status: 'finished',
+    stages: recipe.stages,
+    startedAt,
+    finishedAt: new Date().toISOString(),
+    seconds,
+    loadAverage: { start: load0, end: loadavg() },
+    ...env,
+    data: dataPath,
+    variants: variants.map(({ dir: _d, ...rest }) => rest),
+    report,
+  });
+  return result;
+}
+
+/** Whether the variant's run.json says its training finished. */
+function finished(dir: string): boolean {
+  try {
+    return (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { status?: string }).status === 'finished';
+  } catch {
+    return false;
+  }
+}
+
+async function readEmbeddings(path: string): Promise<ProfileTable> {
+  if (!existsSync(path)) throw new UserError(`${path} does not exist: the evaluate stage reads the embed stage's output. Add "embed" to the recipe's stages.`);
+  return (await readProfileTable(path)).table;
+}
+
+/** One line of the headline numbers. */
+export function summarise(ev: EmbeddingEvaluation): string {
+  const pct = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : `${(100 * x).toFixed(1)}%`);
+  const parts = [];
+  if (ev.knn) parts.push(`kNN cross-plate ${pct(ev.knn.crossPlate)}`);
+  if (ev.linearProbe) parts.push(`linear probe ${pct(ev.linearProbe.accuracy)} (chance ${pct(ev.linearProbe.chance)})`);
+  if (ev.platePredictability) parts.push(`plate predictability ${pct(ev.platePredictability.accuracy)} (chance ${pct(ev.platePredictability.chance)})`);
+  if (ev.map) parts.push(`mAP ${ev.map.map.toFixed(3)}`);
+  if (ev.percentReplicating) parts.push(`percent replicating ${ev.percentReplicating.percent.toFixed(1)}%`);
+  return parts.join(', ');
+}

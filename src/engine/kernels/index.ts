@@ -2,9 +2,10 @@ import { getKernel, registerKernel, unregisterKernel, type KernelConfig } from '
 import { conv2DBackpropFilterConfig } from './conv2d-backprop-filter.ts';
 import { conv2DBackpropInputConfig } from './conv2d-backprop-input.ts';
 import { identityConfig } from './identity.ts';
+import { maxPoolGradConfig } from './max-pool-grad.ts';
 
 /** Our wasm training kernels, one per file (tfjs style). */
-export const trainingKernels: readonly KernelConfig[] = [conv2DBackpropFilterConfig, conv2DBackpropInputConfig, identityConfig];
+export const trainingKernels: readonly KernelConfig[] = [conv2DBackpropFilterConfig, conv2DBackpropInputConfig, identityConfig, maxPoolGradConfig];
 
 /**
  * Registers {@link trainingKernels} for the `wasm` backend, replacing bundled kernels of the same

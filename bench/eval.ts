@@ -1,18 +1,23 @@
 /**
  * Benchmark suite `eval`: exact cosine kNN (k = 20) of 20k queries against 100k references of
  * dimension 512, blocked (no [20k x 100k] matrix held). Prints JSON lines `{case, seconds, ...}`.
- *   npm run bench -- eval [--queries 20000] [--refs 100000] [--dim 512] [--k 20] [--numpy [--paired-only]]
+ *   npm run bench -- eval [--queries 20000] [--refs 100000] [--dim 512] [--k 20] [--engine int16|tfjs|both]
+ *                         [--numpy [--paired-only]]
+ * Engines: `int16` (default; exact int16-screened search on our wasm SIMD kernel in worker threads)
+ * and `tfjs` (float32 GEMM on the tfjs backend).
  * `--numpy` also times numpy (BLAS matmul + argpartition, same blocks) through python3 when it is
  * installed, interleaved with our kernel on the first `--pair-queries` (2048) queries against all
  * references, `--pairs` (3) times: the machine is shared, so only interleaved timings compare.
  */
 import { spawnSync } from 'node:child_process';
 import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
-import { loadavg, tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/util/rng.ts';
 import { unitRows, searchNearestJs } from '../src/evaluation/topk.ts';
 import { searchNearestTfjs } from '../src/evaluation/topk-tfjs.ts';
+import { lastInt16Stats, searchNearestInt16 } from '../src/evaluation/topk-int16.ts';
+import type { Neighbors } from '../src/evaluation/topk.ts';
 import { initBackend } from '../src/engine/backend.ts';
 
 function arg(args: string[], name: string, def: number): number {
@@ -45,7 +50,7 @@ print(time.perf_counter() - t0, time.process_time() - c0)
  * Same-load comparison with numpy: `pairs` alternating runs of ours and numpy's on the first
  * `pq` queries against all references (the machine is shared, so only interleaved timings compare).
  */
-async function pairedNumpy(q: Float32Array, r: Float32Array, nq: number, nr: number, d: number, k: number, pq: number, pairs: number): Promise<void> {
+async function pairedNumpy(engine: string, q: Float32Array, r: Float32Array, nq: number, nr: number, d: number, k: number, pq: number, pairs: number): Promise<void> {
   const dir = mkdtempSync(join(tmpdir(), 'ben-knn-'));
   try {
     const m = Math.min(pq, nq);
@@ -61,7 +66,7 @@ async function pairedNumpy(q: Float32Array, r: Float32Array, nq: number, nr: num
     for (let p = 0; p < pairs; p++) {
       const t0 = performance.now();
       const c0 = process.cpuUsage();
-      await searchNearestTfjs(q.subarray(0, m * d), r, d, { k });
+      await search(engine, q.subarray(0, m * d), r, d, k, false);
       ours.push((performance.now() - t0) / 1000);
       const c = process.cpuUsage(c0);
       oursCpu.push((c.user + c.system) / 1e6);
@@ -78,6 +83,7 @@ async function pairedNumpy(q: Float32Array, r: Float32Array, nq: number, nr: num
     console.log(
       JSON.stringify({
         case: `knn-paired-vs-numpy-${m}x${nr}x${d}-k${k}`,
+        engine,
         seconds: Number(med(ours).toFixed(2)),
         numpySeconds: Number(med(theirs).toFixed(2)),
         ratioOursToNumpy: Number((med(ours) / med(theirs)).toFixed(2)),
@@ -94,6 +100,19 @@ async function pairedNumpy(q: Float32Array, r: Float32Array, nq: number, nr: num
   }
 }
 
+/** The engine of the paired comparison (`both` pairs the default engine). */
+function engineOf(args: string[]): string {
+  const e = args.includes('--engine') ? args[args.indexOf('--engine') + 1] : 'int16';
+  return e === 'both' ? 'int16' : e;
+}
+
+/** Runs one engine. */
+function search(engine: string, q: Float32Array, r: Float32Array, d: number, k: number, progress: boolean): Promise<Neighbors> {
+  if (engine === 'int16') return searchNearestInt16(q, r, d, { k, progress });
+  if (engine === 'tfjs') return searchNearestTfjs(q, r, d, { k, progress });
+  throw new Error(`unknown engine "${engine}" (int16 | tfjs | both)`);
+}
+
 /** Runs the suite. */
 export async function run(args: string[]): Promise<void> {
   const nq = arg(args, 'queries', 20000);
@@ -106,38 +125,43 @@ export async function run(args: string[]): Promise<void> {
   const r = randomUnit(nr, d, rng);
   console.error(`kNN ${nq} x ${nr} x ${d}, k=${k}, backend ${info.backend} (${info.threads} threads)`);
   if (args.includes('--paired-only')) {
-    await pairedNumpy(q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
+    await pairedNumpy(engineOf(args), q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
     return;
   }
-  const t0 = performance.now();
-  const c0 = process.cpuUsage();
-  const nb = await searchNearestTfjs(q, r, d, { k, progress: true });
-  const seconds = (performance.now() - t0) / 1000;
-  const cpu = process.cpuUsage(c0);
-  // CPU seconds of all our threads: on a shared machine, cpuSeconds / threads estimates the quiet wall time.
-  const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-  // Check the first 64 queries against the float64 JS kernel (ties in float32 may swap, so compare scores).
-  const nCheck = Math.min(64, nq);
-  const ref = searchNearestJs(q.subarray(0, nCheck * d), r, d, { k });
-  let maxDiff = 0;
-  for (let i = 0; i < nCheck * k; i++) maxDiff = Math.max(maxDiff, Math.abs(ref.similarities[i] - nb.similarities[i]));
-  const sameIdx = ref.indices.every((v, i) => v === nb.indices[i]);
-  console.log(
-    JSON.stringify({
-      case: `knn-cosine-exact-${nq}x${nr}x${d}-k${k}`,
-      seconds: Number(seconds.toFixed(2)),
-      engine: `tfjs-${info.backend}`,
-      threads: info.threads,
-      gflops: Number(((2 * nq * nr * d) / seconds / 1e9).toFixed(1)),
-      cpuSeconds: Number(cpuSeconds.toFixed(1)),
-      checkMaxScoreDiff: maxDiff,
-      checkSameIndices: sameIdx,
-      // The issue's reference timings (this machine, quiet): sklearn 58 s, PyTorch mm+topk (2 threads) 20 s.
-      ...(nq === 20000 && nr === 100000 && d === 512 && k === 20
-        ? { speedupVsSklearn58s: Number((58 / seconds).toFixed(2)), speedupVsPytorch20s: Number((20 / seconds).toFixed(2)) }
-        : {}),
-      loadavg1: Number(loadavg()[0].toFixed(2)),
-    }),
-  );
-  if (args.includes('--numpy')) await pairedNumpy(q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
+  const engineArg = args.includes('--engine') ? args[args.indexOf('--engine') + 1] : 'int16';
+  const engines = engineArg === 'both' ? ['int16', 'tfjs'] : [engineArg];
+  for (const engine of engines) {
+    const t0 = performance.now();
+    const c0 = process.cpuUsage();
+    const nb = await search(engine, q, r, d, k, true);
+    const seconds = (performance.now() - t0) / 1000;
+    const cpu = process.cpuUsage(c0);
+    // CPU seconds of all our threads: on a shared machine, cpuSeconds / threads estimates the quiet wall time.
+    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
+    // Check the first 64 queries against the exact float64 JS kernel.
+    const nCheck = Math.min(64, nq);
+    const ref = searchNearestJs(q.subarray(0, nCheck * d), r, d, { k });
+    let maxDiff = 0;
+    for (let i = 0; i < nCheck * k; i++) maxDiff = Math.max(maxDiff, Math.abs(ref.similarities[i] - nb.similarities[i]));
+    const sameIdx = ref.indices.every((v, i) => v === nb.indices[i]);
+    console.log(
+      JSON.stringify({
+        case: `knn-cosine-exact-${nq}x${nr}x${d}-k${k}`,
+        seconds: Number(seconds.toFixed(2)),
+        engine,
+        threads: engine === 'tfjs' ? info.threads : Number(process.env.BEN_THREADS) || availableParallelism(),
+        gflops: Number(((2 * nq * nr * d) / seconds / 1e9).toFixed(1)),
+        cpuSeconds: Number(cpuSeconds.toFixed(1)),
+        ...(engine === 'int16' ? { fallbacks: lastInt16Stats.fallbacks, meanCandidates: Number(lastInt16Stats.meanCandidates.toFixed(1)) } : {}),
+        checkMaxScoreDiff: maxDiff,
+        checkSameIndices: sameIdx,
+        // The issue's reference timings (this machine, quiet): sklearn 58 s, PyTorch mm+topk (2 threads) 20 s.
+        ...(nq === 20000 && nr === 100000 && d === 512 && k === 20
+          ? { speedupVsSklearn58s: Number((58 / seconds).toFixed(2)), speedupVsPytorch20s: Number((20 / seconds).toFixed(2)) }
+          : {}),
+        loadavg1: Number(loadavg()[0].toFixed(2)),
+      }),
+    );
+  }
+  if (args.includes('--numpy')) await pairedNumpy(engineOf(args), q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
 }

@@ -31,7 +31,7 @@ export interface KnnAccuracyOptions {
    * whose compounds all sit in one batch, as Ando et al. 2017 do). Default true.
    */
   dropUnreachable?: boolean;
-  /** Search kernel; default the plain-JS exact kernel for small tables, the blocked tfjs kernel for large ones. */
+  /** Search kernel; default the plain-JS exact kernel for small tables, the int16-screened wasm kernel for large ones. */
   search?: (queries: Float32Array, refs: Float32Array, d: number, opts: { k: number; exclude?: ExclusionCodes[] }) => Neighbors | Promise<Neighbors>;
 }
 
@@ -98,8 +98,8 @@ export async function computeKnnAccuracy(t: ProfileTable, opts: KnnAccuracyOptio
     const c = Int32Array.from(rowsUsed, (i) => codes[i]);
     exclude.push({ query: c, ref: c });
   }
-  // Beyond ~2 GFLOP of dot products the tfjs (threaded wasm GEMM) kernel wins over plain JS.
-  const search = opts.search ?? (m * m * d > 2e9 ? (await import('./topk-tfjs.ts')).searchNearestTfjs : searchNearestJs);
+  // Beyond ~1e9 multiply-adds the exact int16-screened wasm kernel (worker threads) wins over plain JS.
+  const search = opts.search ?? (m * m * d > 1e9 ? (await import('./topk-int16.ts')).searchNearestInt16 : searchNearestJs);
   const nb = await search(unit, unit, d, { k, exclude });
   const reachable = new Uint8Array(m).fill(1);
   if (opts.dropUnreachable ?? true) {

@@ -11,7 +11,7 @@
  */
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
-import { buildDotI16Module } from './wasm-dot-i16.ts';
+import { buildDotI16Module, TILE_Q, TILE_R } from './wasm-dot-i16.ts';
 import { emptyNeighbors, searchNearestJs, type ExclusionCodes, type Neighbors, type SearchOptions } from './topk.ts';
 import { createProgress } from '../util/progress.ts';
 
@@ -72,9 +72,9 @@ function quantize(x: Float32Array, n: number, d: number, dPad: number, qmax: num
 /** Worker body (plain JS, run with `eval`): int scores of its query range, best `K` per query. */
 const WORKER = `
 const { parentPort, workerData } = require('node:worker_threads');
-const { module, refs, nr, nrPad, dPad, queries, q0, q1, K, bq, br, exclude } = workerData;
+const { module, refs, nr, nrPad, dPad, queries, q0, q1, K, bq, br, exclude, tq } = workerData;
 const dBytes = dPad * 2;
-const bqPad = bq + (bq & 1);
+const bqPad = Math.ceil(bq / tq) * tq;
 const refBytes = nrPad * dBytes;
 const qBytes = bqPad * dBytes;
 const outBytes = bqPad * br * 4;
@@ -91,7 +91,7 @@ const ex = exclude.map((e) => ({ query: new Int32Array(e.query), ref: new Int32A
 let lastPost = Date.now();
 for (let a0 = 0; a0 < nq; a0 += bq) {
   const m = Math.min(bq, nq - a0);
-  const mPad = m + (m & 1);
+  const mPad = Math.ceil(m / tq) * tq;
   qView.fill(0);
   qView.set(allQ.subarray((q0 + a0) * dPad, (q0 + a0 + m) * dPad));
   for (let r0 = 0; r0 < nr; r0 += br) {
@@ -139,7 +139,7 @@ export async function searchNearestInt16(queries: Float32Array, refs: Float32Arr
   const dPad = Math.ceil(d / 8) * 8;
   // |int dot| <= dPad * qmax^2 must fit in int32.
   const qmax = Math.min(32767, Math.floor(Math.sqrt(2147483647 / dPad)) - 1);
-  const nrPad = Math.ceil(nr / 4) * 4;
+  const nrPad = Math.ceil(nr / TILE_R) * TILE_R;
   const R = quantize(refs, nr, d, dPad, qmax, true);
   const Q = quantize(queries, nq, d, dPad, qmax, false);
   const refShared = new SharedArrayBuffer(nrPad * dPad * 2);
@@ -149,7 +149,7 @@ export async function searchNearestInt16(queries: Float32Array, refs: Float32Arr
   compiled ??= await WebAssembly.compile(buildDotI16Module());
   const threads = Math.max(1, Math.min(opts.threads ?? (Number(process.env.BEN_THREADS) || availableParallelism()), Math.ceil(nq / 2)));
   const bq = opts.blockQueries ?? 128;
-  const br = Math.ceil((opts.blockRefs ?? 512) / 4) * 4;
+  const br = Math.ceil((opts.blockRefs ?? 512) / TILE_R) * TILE_R;
   const bar = createProgress({ label: 'knn', total: nq, unit: 'query', quiet: !opts.progress });
   const per = Math.ceil(nq / threads);
   const done = new Array<number>(threads).fill(0);
@@ -162,7 +162,7 @@ export async function searchNearestInt16(queries: Float32Array, refs: Float32Arr
         if (q1 <= q0) return resolve({ q0, sc: new Int32Array(0), ix: new Int32Array(0) });
         const worker = new Worker(WORKER, {
           eval: true,
-          workerData: { module: compiled, refs: refShared, nr, nrPad, dPad, queries: qShared, q0, q1, K, bq, br, exclude },
+          workerData: { module: compiled, refs: refShared, nr, nrPad, dPad, queries: qShared, q0, q1, K, bq, br, exclude, tq: TILE_Q },
         });
         worker.on('message', (msg: { progress?: number; done?: boolean; sc?: Int32Array; ix?: Int32Array }) => {
           if (msg.progress !== undefined) {

@@ -5,12 +5,16 @@ import { buildDotI16Module } from '../../src/evaluation/wasm-dot-i16.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 describe('int16 wasm SIMD dot kernel', () => {
-  it('computes exact int32 inner products (2 x 4 tiles, odd values, extremes)', async () => {
-    const mod = await WebAssembly.compile(buildDotI16Module());
+  it.each([
+    [2, 4],
+    [3, 4],
+    [4, 3],
+  ])('computes exact int32 inner products (%i x %i tiles, odd values, extremes)', async (tq, tr) => {
+    const mod = await WebAssembly.compile(buildDotI16Module(tq, tr));
     const memory = new WebAssembly.Memory({ initial: 4 });
     const dot = new WebAssembly.Instance(mod, { env: { memory } }).exports.dot as (...a: number[]) => void;
-    const nq = 4;
-    const nr = 8;
+    const nq = 12;
+    const nr = 12;
     const d = 32;
     const q = new Int16Array(memory.buffer, 0, nq * d);
     const r = new Int16Array(memory.buffer, 4096, nr * d);

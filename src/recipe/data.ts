@@ -82,3 +82,15 @@ export async function readRecipeData(d: Recipe['data'], path: string): Promise<D
   const layout = d.source === 'synthetic' ? undefined : LAYOUT[d.source];
   return readDataset(path, { layout, skipBad: d.skipBad, load: false });
 }
+
+/** Decoded-pixel budget under which a split is loaded into memory (else decoded batch by batch). */
+export const IN_MEMORY_LIMIT_BYTES = 4 * 2 ** 30;
+
+/**
+ * `ds` with its pixels in memory when they fit in `limitBytes` (default 4 GiB); a larger split
+ * (the real RxRx1-WILDS) stays on disk and the pipeline and embedder decode it on demand.
+ */
+export async function loadIfSmall(ds: Dataset, limitBytes = IN_MEMORY_LIMIT_BYTES): Promise<Dataset> {
+  const bytes = ds.size * ds.height * ds.width * ds.images.channels * (ds.dtype === 'uint16' ? 2 : 1);
+  return bytes <= limitBytes ? ds.load() : ds;
+}

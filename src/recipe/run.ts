@@ -30,7 +30,7 @@ import { runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/r
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { createProgress } from '../util/progress.ts';
-import { ensureRecipeData, readRecipeData } from './data.ts';
+import { ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
 import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
 import { resolveVariant } from './load.ts';
 import type { Recipe } from './schema.ts';
@@ -59,6 +59,8 @@ export interface VariantResult {
   normalization: string;
   sampler: string;
   train?: Omit<PretrainResult, 'losses'>;
+  /** Supervised objective: classifier accuracy per evaluation split (with the variant's normalization). */
+  classifier?: Record<string, { accuracy: number; loss: number; images: number }>;
   /** Per-image embeddings of the evaluation splits. */
   embeddings?: string;
   evaluation?: EmbeddingEvaluation;
@@ -128,6 +130,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
         const { losses: _l, ...summary } = r;
         void _l;
         res.train = summary;
+        if (r.eval) res.classifier = Object.fromEntries(Object.entries(r.eval).map(([k, e]) => [k, { accuracy: e.accuracy, loss: e.loss, images: e.images }]));
         log(`[train] ${v.name}: ${r.steps} steps in ${r.seconds.toFixed(0)} s, final loss ${r.finalLoss.toFixed(4)}${r.monitor ? `, online kNN ${(100 * r.monitor.knn_accuracy).toFixed(1)}%` : ''}`);
       }
       modelDir = join(dir, VARIANT_FILES.model);
@@ -141,7 +144,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
       const em = await loadEmbeddingModel(modelDir);
       try {
         const embed = async (splits: string[], file: string, what: string) => {
-          const ds = await data!.split(splits).load();
+          const ds = await loadIfSmall(data!.split(splits));
           const bar = createProgress({ label: `[embed] ${v.name} ${what} (${vr.embedding.normalization})`, total: ds.size, unit: 'img', quiet: opts.progress === false });
           const { table: t } = await embedDataset(em.model, ds, {
             normalization: vr.embedding.normalization,
@@ -168,7 +171,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
       if (wantProbe) probeTable ??= await readEmbeddings(join(dir, VARIANT_FILES.probeTrainEmbeddings));
       const ev = await evaluateEmbeddings(table, { evaluation: vr.evaluation, probeTrain: probeTable, seed: vr.seed });
       res.evaluation = ev;
-      await writeFileAtomic(join(dir, RUN_FILES.evaluation), JSON.stringify({ ...ev, variant: v.name, normalization: vr.embedding.normalization, sampler: vr.sampler.type }, null, 2) + '\n');
+      await writeFileAtomic(join(dir, RUN_FILES.evaluation), JSON.stringify({ ...ev, ...(res.classifier ? { classifier: res.classifier } : {}), variant: v.name, normalization: vr.embedding.normalization, sampler: vr.sampler.type }, null, 2) + '\n');
       log(`[evaluate] ${v.name}: ${summarise(ev)}`);
     }
   }

@@ -12,13 +12,14 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { Dataset } from '../data/dataset.ts';
+import { hashSeed } from '../data/seed.ts';
 import { initBackend } from '../engine/backend.ts';
 import { backbones } from '../models/index.ts';
 import { setNormalization } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';
 import { objectives } from '../objectives/index.ts';
 import { evaluateSupervised, Supervised, type EvalResult } from '../objectives/supervised.ts';
-import { ensureRecipeData, readRecipeData } from '../recipe/data.ts';
+import { ensureRecipeData, loadIfSmall, readRecipeData } from '../recipe/data.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig } from '../recipe/wire.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -104,7 +105,7 @@ export async function pretrain(recipe: Recipe, opts: PretrainOptions): Promise<P
   await writeRunJson(runDir, { recipe: recipe.name, status: 'running', startedAt, ...env });
 
   const all = opts.data ?? (await readRecipeData(recipe.data, await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log })));
-  const train = await all.split(recipe.data.trainSplits).load();
+  const train = await loadIfSmall(all.split(recipe.data.trainSplits));
   if (train.height !== train.width) throw new UserError(`training expects square images; ${all.root} has ${train.height}x${train.width}. Set augment.cropSize to crop square views.`);
   const size = recipe.augment.cropSize;
   const channels = train.images.channels;
@@ -116,13 +117,16 @@ export async function pretrain(recipe: Recipe, opts: PretrainOptions): Promise<P
   }
   const bb = backbones.get(recipe.backbone.name);
   const seed = recipe.seed;
-  const backbone = bb.build({ channels, size, seed });
+  // Never 0: tfjs initializers treat a seed of 0 as "no seed" (Math.random), which breaks
+  // same-seed-same-numbers for the first layer of a backbone built with seed 0.
+  const initSeed = (salt: number) => (hashSeed(seed, salt) % 0x7ffffffe) + 1;
+  const backbone = bb.build({ channels, size, seed: initSeed(0xb0b) });
   objective.build({
     backbone,
     embeddingDim: bb.embeddingDim,
     numClasses: all.labels.length,
-    seed: seed + 1,
-    buildBackbone: () => bb.build({ channels, size, seed: seed + 1000 }),
+    seed: initSeed(0x4ead),
+    buildBackbone: () => bb.build({ channels, size, seed: initSeed(0x7a6) }),
   });
   const source = createBatchSource(train, {
     sampler: samplerSpec(recipe.sampler),
@@ -224,6 +228,7 @@ async function evaluateSupervisedSplits(objective: Supervised, all: Dataset, rec
   const out: Record<string, EvalResult> = {};
   for (const split of recipe.data.evalSplits) {
     const ds = await all.split(split).load();
+    // evalPlates reads pixels synchronously: this split is loaded whatever its size.
     out[split] = await evaluateSupervised(objective, evalPlates(ds, ds.classIds(), 0, size), recipe.embedding.normalization);
   }
   return out;

@@ -9,6 +9,7 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { Dataset } from '../data/dataset.ts';
+import { hashSeed } from '../data/seed.ts';
 import { readDataset } from '../data/readers/index.ts';
 import { backbones } from '../models/index.ts';
 import { setNormalization, type NormalizationMode } from '../models/ben-batchnorm.ts';
@@ -75,10 +76,12 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
   const modes = o.evalModes ?? ['running', 'batch', 'plate'];
   const train = await all.split(trainSplit).load();
   const backbone = backbones.get(o.backbone);
-  const model = backbone.build({ channels: train.images.channels, size: train.height, seed: o.seed });
+  // Never 0: tfjs initializers treat a seed of 0 as "no seed" (Math.random).
+  const initSeed = (salt: number) => (hashSeed(o.seed, salt) % 0x7ffffffe) + 1;
+  const model = backbone.build({ channels: train.images.channels, size: train.height, seed: initSeed(0xb0b) });
   if (train.height !== train.width) throw new UserError(`training expects square images, ${all.root} has ${train.height}x${train.width}`);
   const objective = new Supervised();
-  objective.build({ backbone: model, embeddingDim: backbone.embeddingDim, numClasses: all.labels.length, seed: o.seed + 1 });
+  objective.build({ backbone: model, embeddingDim: backbone.embeddingDim, numClasses: all.labels.length, seed: initSeed(0x4ead) });
   const sampler = o.sampler ?? batchingSampler(o.batching, o.batchSize);
   const source = createBatchSource(train, { sampler, views: 1, augment: o.augment ?? 'wilds', seed: o.seed });
   const trainer = new Trainer({

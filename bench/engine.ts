@@ -20,6 +20,7 @@ import { backbones } from '../src/models/index.ts';
 import { Rng } from '../src/util/rng.ts';
 import { BenBatchNorm } from '../src/models/ben-batchnorm.ts';
 import { LazyConv2D } from '../src/engine/lazy-conv2d.ts';
+import { simdOptions } from '../src/engine/kernels/simd.ts';
 import { createOptimizer, type TrainOptimizer } from '../src/training/optimizers.ts';
 
 interface BenchCase {
@@ -270,6 +271,7 @@ const AB_FEATURES: Record<string, AbFeature> = {
   identity: { what: 'wasm Identity shares the buffer instead of copying', set: setSharingIdentity },
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
   stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void (LazyConv2D.lazy = on) },
+  simd: { what: 'SIMD wasm loops in the fused BatchNorm and AdamW kernels (vs their JS loops)', set: (on) => void (simdOptions.enabled = on) },
   adam: { what: 'fused single-pass AdamW update kernel', set: (on) => void (fusedOptimizer = on) },
 };
 

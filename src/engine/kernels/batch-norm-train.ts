@@ -1,5 +1,6 @@
 import { registerKernel, getKernel, type KernelConfig, type KernelFunc, type TensorInfo, type KernelBackend } from '@tensorflow/tfjs-core';
 import { typedIO } from './typed-io.ts';
+import { wasmHeap, type WasmHeap } from './simd.ts';
 
 /**
  * Fused BatchNorm training kernels over the channel (last) axis, for the wasm and cpu backends,
@@ -9,8 +10,78 @@ import { typedIO } from './typed-io.ts';
  *   y = gamma * (x - mean) * invStd + beta, mean [C], variance [C] (biased), invStd [C].
  * - `BenBatchNormTrainGrad`: inputs dy, x, mean, invStd, gamma; outputs dx, dgamma, dbeta with
  *   dx = gamma * invStd / N * (N dy - sum(dy) - xhat * sum(dy * xhat)) (Ioffe & Szegedy 2015).
- * Per-channel sums are accumulated in float64.
+ * Per-channel sums are accumulated in float64. On wasm with C a multiple of 4 the passes run as
+ * SIMD loops on the heap (simd.ts: sums in f32 over blocks of 32 rows, then float64); otherwise
+ * as JS loops.
  */
+
+/** Per-channel scratch on the wasm heap: `f32` arrays then `f64` arrays of C values each. */
+function scratch(heap: WasmHeap, C: number, f32s: number, f64s: number) {
+  const ptr = heap.malloc((f32s * 4 + f64s * 8) * C + 16);
+  const base = (ptr + 15) & ~15;
+  const f32 = Array.from({ length: f32s }, (_, k) => base + k * 4 * C);
+  const f64 = Array.from({ length: f64s }, (_, k) => base + f32s * 4 * C + k * 8 * C);
+  return { ptr, f32, f64 };
+}
+
+function bnTrainSimd(heap: WasmHeap, x: TensorInfo, gamma: TensorInfo, beta: TensorInfo, epsilon: number, outs: TensorInfo[], n: number, C: number): void {
+  const s = scratch(heap, C, 4, 2); // shift, P, Q, R; sum, sq
+  const [SH, P, Q, R] = s.f32;
+  const [SUM, SQ] = s.f64;
+  const xp = heap.offset(x.dataId);
+  const [mv, vv, iv] = outs.slice(1).map((t) => heap.f32(heap.offset(t.dataId), C));
+  const xv = heap.f32(xp, n * C);
+  const [gv, bv] = [gamma, beta].map((t) => heap.f32(heap.offset(t.dataId), C));
+  // Moments around the first pixel of each channel (see the JS path).
+  const sh = heap.f32(SH, C);
+  sh.set(xv.subarray(0, C));
+  heap.f64(SUM, C).fill(0);
+  heap.f64(SQ, C).fill(0);
+  heap.simd.moments(xp, xp, n, C, SH, SH, SUM, SQ);
+  const [sum, sq] = [heap.f64(SUM, C), heap.f64(SQ, C)];
+  const [pv, qv, rv] = [heap.f32(P, C), heap.f32(Q, C), heap.f32(R, C)];
+  for (let c = 0; c < C; c++) {
+    const m = sum[c] / n;
+    mv[c] = sh[c] + m;
+    vv[c] = Math.max(0, sq[c] / n - m * m);
+    iv[c] = 1 / Math.sqrt(vv[c] + epsilon);
+    pv[c] = gv[c] * iv[c];
+    qv[c] = 0;
+    rv[c] = bv[c] - mv[c] * pv[c];
+  }
+  heap.simd.affine2(xp, xp, heap.offset(outs[0].dataId), n, C, P, Q, R);
+  heap.free(s.ptr);
+}
+
+function bnTrainGradSimd(heap: WasmHeap, ins: Record<string, TensorInfo>, outs: TensorInfo[], n: number, C: number): void {
+  const { dy, x, mean, invStd, gamma } = ins;
+  const s = scratch(heap, C, 4, 2); // zeros, A, Cc, Bc; sdy, sdyxc
+  const [Z, A, CC, BC] = s.f32;
+  const [SDY, SDYX] = s.f64;
+  const [mv, iv, gv] = [mean, invStd, gamma].map((t) => heap.f32(heap.offset(t.dataId), C));
+  heap.f32(Z, C).fill(0);
+  heap.f64(SDY, C).fill(0);
+  heap.f64(SDYX, C).fill(0);
+  const dyp = heap.offset(dy.dataId);
+  const xp = heap.offset(x.dataId);
+  heap.simd.moments(dyp, xp, n, C, Z, heap.offset(mean.dataId), SDY, SDYX); // sum dy, sum dy (x - mean)
+  const [sdy, sdyxc] = [heap.f64(SDY, C), heap.f64(SDYX, C)];
+  const [dgv, dbv] = [outs[1], outs[2]].map((t) => heap.f32(heap.offset(t.dataId), C));
+  const [av, cv, bcv] = [heap.f32(A, C), heap.f32(CC, C), heap.f32(BC, C)];
+  for (let c = 0; c < C; c++) {
+    const sdyx = sdyxc[c] * iv[c];
+    dbv[c] = sdy[c];
+    dgv[c] = sdyx;
+    // dx = k (dy - sdy/n - (x - m) iv sdyx/n) = k dy + cc x + bc, k = gamma iv.
+    const k = gv[c] * iv[c];
+    const t = (k * iv[c] * sdyx) / n;
+    av[c] = k;
+    cv[c] = -t;
+    bcv[c] = -(k * sdy[c]) / n + mv[c] * t;
+  }
+  heap.simd.affine2(dyp, xp, heap.offset(outs[0].dataId), n, C, A, CC, BC);
+  heap.free(s.ptr);
+}
 
 function bnTrain(args: { inputs: Record<string, TensorInfo>; backend: KernelBackend; attrs: { epsilon: number } }): TensorInfo[] {
   const { x, gamma, beta } = args.inputs;
@@ -18,6 +89,11 @@ function bnTrain(args: { inputs: Record<string, TensorInfo>; backend: KernelBack
   const n = x.shape.reduce((a, c) => a * c, 1) / C;
   const { make, view } = typedIO(args.backend);
   const outs = make([x.shape, [C], [C], [C]]);
+  const heap = C % 4 === 0 && n > 0 ? wasmHeap(args.backend) : undefined;
+  if (heap) {
+    bnTrainSimd(heap, x, gamma, beta, args.attrs.epsilon, outs, n, C);
+    return outs;
+  }
   const [xv, gv, bv] = [view(x), view(gamma), view(beta)];
   const [yv, mv, vv, iv] = outs.map(view);
   // One pass for both moments, around a per-channel shift (the first pixel) so that
@@ -56,6 +132,11 @@ function bnTrainGrad(args: { inputs: Record<string, TensorInfo>; backend: Kernel
   const n = x.shape.reduce((a, c) => a * c, 1) / C;
   const { make, view } = typedIO(args.backend);
   const outs = make([x.shape, [C], [C]]);
+  const heap = C % 4 === 0 && n > 0 ? wasmHeap(args.backend) : undefined;
+  if (heap) {
+    bnTrainGradSimd(heap, args.inputs, outs, n, C);
+    return outs;
+  }
   const [dyv, xv, mv, iv, gv] = [view(dy), view(x), view(mean), view(invStd), view(gamma)];
   const [dxv, dgv, dbv] = outs.map(view);
   const sdy = new Float64Array(C);

@@ -271,7 +271,7 @@ const AB_FEATURES: Record<string, AbFeature> = {
   identity: { what: 'wasm Identity shares the buffer instead of copying', set: setSharingIdentity },
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
   stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void (LazyConv2D.lazy = on) },
-  simd: { what: 'SIMD wasm loops in the fused BatchNorm and AdamW kernels (vs their JS loops)', set: (on) => void (simdOptions.enabled = on) },
+  simd: { what: 'SIMD wasm loops in the BatchNorm (training and inference) and AdamW kernels (vs JS loops and the bundled FusedBatchNorm)', set: (on) => void (simdOptions.enabled = on) },
   adam: { what: 'fused single-pass AdamW update kernel', set: (on) => void (fusedOptimizer = on) },
 };
 

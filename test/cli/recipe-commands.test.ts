@@ -1,0 +1,65 @@
+/**
+ * The recipe commands as a user runs them: `ben pretrain --recipe`, `ben train --recipe`,
+ * `ben run <recipe>` with `--set` overrides (tiny synthetic preset generated into a temp dir),
+ * their outputs, and their errors (exit code 2, the field named, no stack trace).
+ */
+import { describe, expect, it } from 'vitest';
+import { spawnSync } from 'node:child_process';
+import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+
+const cli = (...args: string[]) => spawnSync('npx', ['tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, BEN_QUIET: '1' } });
+const root = mkdtempSync(join(tmpdir(), 'ben-cli-recipes-'));
+const tiny = ['--set', `data.preset=tiny`, `data.path=${join(root, 'tiny')}`, 'training.steps=2', 'training.warmupSteps=1', 'sampler.batchSize=8', 'augment.cropSize=16', 'backbone.name=small-convnet'];
+
+describe('ben pretrain / train / run with recipes', () => {
+  it('ben pretrain --recipe writes model/, checkpoint, metrics.jsonl, resolved recipe and run.json; --resume of a finished run is a no-op', () => {
+    const runDir = join(root, 'pretrain');
+    const r = cli('pretrain', '--recipe', 'recipes/simclr-ben.yaml', ...tiny, 'objective.options.projectorHiddenDim=16', '--run-dir', runDir, '--quiet', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out).toMatchObject({ steps: 2, totalSteps: 2, inputSize: 16 });
+    for (const f of ['model/model.json', 'checkpoint/checkpoint.json', 'metrics.jsonl', 'resolved-recipe.yaml', 'run.json']) expect(existsSync(join(runDir, f)), f).toBe(true);
+    expect(readFileSync(join(runDir, 'resolved-recipe.yaml'), 'utf8')).toMatch(/preset: tiny/);
+    expect(JSON.parse(readFileSync(join(runDir, 'run.json'), 'utf8'))).toMatchObject({ status: 'finished', backend: { name: expect.any(String) }, git: { revision: expect.any(String) } });
+    const lines = readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length;
+    const again = cli('pretrain', '--recipe', 'recipes/simclr-ben.yaml', ...tiny, 'objective.options.projectorHiddenDim=16', '--run-dir', runDir, '--resume', '--quiet', '--json');
+    expect(again.status, again.stderr).toBe(0);
+    expect(JSON.parse(again.stdout).steps).toBe(2);
+    // Nothing retrained: no new step records.
+    expect(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n').length).toBe(lines);
+  }, 120_000);
+
+  it('errors name the field and the fix, without a stack trace', () => {
+    const bad = cli('pretrain', '--recipe', 'recipes/simclr-ben.yaml', '--set', 'sampler.type=plates');
+    expect(bad.status).toBe(2);
+    expect(bad.stderr).toMatch(/sampler\.type.*"plate".*"random"/s);
+    expect(bad.stderr).not.toMatch(/\n\s+at /);
+    const ssl = cli('train', '--recipe', 'recipes/simclr-ben.yaml');
+    expect(ssl.status).toBe(2);
+    expect(ssl.stderr).toMatch(/ben pretrain --recipe recipes\/simclr-ben\.yaml/);
+    const missing = cli('run', 'recipes/rxrx1-wilds.yaml', '--set', `data.path=${join(root, 'nowhere')}`);
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/data\.path: .*nowhere does not exist/);
+  }, 120_000);
+
+  it('ben train --recipe trains the supervised recipe and reports accuracy', () => {
+    const runDir = join(root, 'supervised');
+    const r = cli('train', '--recipe', 'recipes/supervised-ben.yaml', ...tiny, '--run-dir', runDir, '--quiet', '--json');
+    expect(r.status, r.stderr).toBe(0);
+    const out = JSON.parse(r.stdout);
+    expect(out.eval.test.images).toBeGreaterThan(0);
+    expect(out.eval.test.accuracy).toBeGreaterThanOrEqual(0);
+    expect(existsSync(join(runDir, 'results.json'))).toBe(true);
+  }, 120_000);
+
+  it('ben run <recipe> runs the stages and prints the headline numbers', () => {
+    const runDir = join(root, 'run');
+    const r = cli('run', 'recipes/quickstart.yaml', ...tiny, 'stages=[data,train,embed,evaluate]', 'evaluation.mapNullSize=50', 'training.knnMonitorEvery=0', '--run-dir', runDir, '--quiet');
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/ben \(plate batches, plate inference\): kNN cross-plate [\d.]+%/);
+    expect(r.stdout).toMatch(/baseline \(random batches, running inference\): kNN cross-plate [\d.]+%/);
+    for (const v of ['ben', 'baseline']) for (const f of ['embeddings.parquet', 'metrics.jsonl', 'eval.json']) expect(existsSync(join(runDir, v, f)), `${v}/${f}`).toBe(true);
+  }, 180_000);
+});

@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/engine/backend.ts';
 import { conv2DBackpropFilterConfig } from '../../src/engine/kernels/conv2d-backprop-filter.ts';
-import { conv2DBackpropInputConfig } from '../../src/engine/kernels/conv2d-backprop-input.ts';
+import { conv2DBackpropInputConfig, gemmOptions } from '../../src/engine/kernels/conv2d-backprop-input.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** One conv configuration: input [b, h, w, cin], filter k x k -> cout. */
@@ -106,6 +106,13 @@ describe('wasm conv2d backprop kernels vs the cpu backend', () => {
       const got = grads(c, x, f, dy);
       expect(relErr(got.dx, ref.dx)).toBeLessThan(1e-4);
       expect(relErr(got.df, ref.df)).toBeLessThan(1e-4);
+      // The same input gradient through the GEMM + col2im path, forced.
+      gemmOptions.ratio = 0;
+      try {
+        expect(relErr(grads(c, x, f, dy).dx, ref.dx)).toBeLessThan(1e-4);
+      } finally {
+        gemmOptions.ratio = 16;
+      }
     });
   }
 });

@@ -40,6 +40,10 @@ function conv2DBackpropInput(args: {
   const { inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = ci;
   const { outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
   const { top: pT, left: pL } = ci.padInfo;
+  const N = ci.batchSize * Ho * Wo;
+  // Big filters over few output pixels (ResNet's last stage): every convolution above would
+  // transform and pack the whole filter; as a GEMM the filter is only read.
+  if (gemmOptions.enabled && KH * KW * Ci >= gemmOptions.ratio * N) return viaGemm(backend, dy, filter, ci);
   if (sh * sw > 1) return perPhase(backend, dy, filter, ci);
 
   // Stride 1: a correlation of dy with the spatially flipped, transposed filter, padded so that
@@ -70,6 +74,60 @@ function conv2DBackpropInput(args: {
   );
   release(backend, f);
   if (dyc !== dy) release(backend, dyc);
+  return out;
+}
+
+/**
+ * When {@link viaGemm} is chosen: KH*KW*Ci >= ratio * N (N = B*Ho*Wo output pixels). Measured on
+ * ResNet-18 shapes: 36 (2 px, 512 ch) wins 43 -> ~25 ms, 4.5 (4 px, 256 ch) loses 22 -> ~28 ms.
+ * `enabled: false` never chooses it (A/B benchmarks); tests force it with ratio 0.
+ */
+export const gemmOptions = { enabled: true, ratio: 16 };
+
+/**
+ * dx as one matrix product and a scatter: col^T [KH*KW*Ci, N] = W [KH*KW*Ci, Co] x dy^T [Co, N]
+ * (W in its own HWIO layout as the left operand: nothing is transposed or packed but dy^T, which
+ * is small when N = B*Ho*Wo is), then col2im: dx[b, oh*s+kh-pT, ow*s+kw-pL, ci] +=
+ * col^T[(kh,kw,ci), (b,oh,ow)] for the pixels inside the input. Any stride and padding.
+ */
+function viaGemm(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = ci;
+  const { outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top: pT, left: pL } = ci.padInfo;
+  const N = B * Ho * Wo;
+  const K = KH * KW * Ci;
+  const dyT = wasmOp(backend, 'Transpose', { x: { ...dy, shape: [N, Co] } }, { perm: [1, 0] });
+  const colT = wasmOp(
+    backend,
+    'BatchMatMul',
+    { a: { ...filter, shape: [1, K, Co] }, b: { ...dyT, shape: [1, Co, N] } },
+    { transposeA: false, transposeB: false },
+  );
+  release(backend, dyT);
+  const out = backend.makeOutput([B, H, W, Ci], 'float32');
+  const col = heapF32(backend, colT);
+  const dx = heapF32(backend, out);
+  dx.fill(0);
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      // Output columns whose input column ow*sw + kw - pL lies in [0, W).
+      const ow0 = Math.max(0, Math.ceil((pL - kw) / sw));
+      const ow1 = Math.min(Wo, Math.floor((W - 1 + pL - kw) / sw) + 1);
+      for (let c = 0; c < Ci; c++) {
+        const row = ((kh * KW + kw) * Ci + c) * N;
+        for (let b = 0; b < B; b++) {
+          for (let oh = 0; oh < Ho; oh++) {
+            const ih = oh * sh + kh - pT;
+            if (ih < 0 || ih >= H) continue;
+            const src = row + (b * Ho + oh) * Wo;
+            const dst = ((b * H + ih) * W + kw - pL) * Ci + c;
+            for (let ow = ow0; ow < ow1; ow++) dx[dst + ow * sw * Ci] += col[src + ow];
+          }
+        }
+      }
+    }
+  }
+  release(backend, colT);
   return out;
 }
 

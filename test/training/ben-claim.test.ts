@@ -12,7 +12,8 @@ import { trainSupervised } from '../../src/training/supervised.ts';
 /**
  * The quick variant of `npm run bench -- ben` (issue 5): on the tiny preset, a few steps, BEN
  * (plate batches, plate statistics at inference) has a lower OOD-test loss than the usual
- * baseline (random batches, running statistics).
+ * baseline (random batches, running statistics), averaged over 3 seeds (one seed of a 72-image
+ * OOD set is too noisy to call: at HEAD 5588940 the per-seed BEN/baseline losses were 1.66/1.79, 1.68/1.99, 1.88/1.77).
  */
 describe('BEN vs BN, quick variant (tiny preset)', () => {
   let data: Dataset;
@@ -24,23 +25,27 @@ describe('BEN vs BN, quick variant (tiny preset)', () => {
     await data.load();
   }, 120_000);
 
-  it('BEN OOD loss < baseline OOD loss', async () => {
-    const common = {
-      data,
-      backbone: 'small-convnet',
-      batchSize: 16,
-      steps: 40,
-      seed: 0,
-      optimizer: { name: 'adam' as const, weightDecay: 1e-4 },
-      schedule: { baseLr: 0.003, warmupSteps: 2 },
-      evalSplits: ['test'],
-      progress: false,
-    };
-    const base = await trainSupervised({ ...common, batching: 'random', evalModes: ['running'] });
-    const ben = await trainSupervised({ ...common, batching: 'plate', evalModes: ['plate'] });
-    const baseLoss = base.eval['test'].running!.loss;
-    const benLoss = ben.eval['test'].plate!.loss;
-    expect(Number.isFinite(baseLoss) && Number.isFinite(benLoss)).toBe(true);
+  it('BEN OOD loss < baseline OOD loss (mean over 3 seeds)', async () => {
+    let baseLoss = 0;
+    let benLoss = 0;
+    for (const seed of [0, 1, 2]) {
+      const common = {
+        data,
+        backbone: 'small-convnet',
+        batchSize: 16,
+        steps: 40,
+        seed,
+        optimizer: { name: 'adam' as const, weightDecay: 1e-4 },
+        schedule: { baseLr: 0.003, warmupSteps: 2 },
+        evalSplits: ['test'],
+        progress: false,
+      };
+      const base = await trainSupervised({ ...common, batching: 'random', evalModes: ['running'] });
+      const ben = await trainSupervised({ ...common, batching: 'plate', evalModes: ['plate'] });
+      expect(Number.isFinite(base.eval['test'].running!.loss) && Number.isFinite(ben.eval['test'].plate!.loss)).toBe(true);
+      baseLoss += base.eval['test'].running!.loss / 3;
+      benLoss += ben.eval['test'].plate!.loss / 3;
+    }
     expect(benLoss).toBeLessThan(baseLoss);
-  }, 180_000);
+  }, 300_000);
 });

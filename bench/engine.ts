@@ -1,21 +1,25 @@
 /**
  * `npm run bench -- engine [--backend wasm|cpu|...] [--threads N] [--steps N] [--case NAME]
  * [--profile]`: training and inference throughput of the engine on the issue's cases, one JSON
- * line per case on stdout: {case, backend, threads, phase, batch, imagesPerSec, msPerStep, steps}.
+ * line per case on stdout: {case, backend, threads, phase, batch, imagesPerSec, msPerStep,
+ * bestImagesPerSec, cpuMsPerStep, load1 (1-minute load average when the case started), steps}.
  * `--profile` adds, on stderr, the time per kernel of one training step.
  * `--threads-ab` instead measures 1 vs N wasm threads on matmul and conv inside one process,
  * alternating the two backends so that load from other processes hits both alike.
- * `--ab FEATURE` (bn, ...) runs each selected case with the feature off and on side by side
- * (see AB_FEATURES).
+ * `--ab FEATURE` (threads, identity, stem, bn, simd, adam) runs each selected case with the
+ * feature off and on side by side, alternating steps (see AB_FEATURES).
  * `--bn-ab` measures training-mode BatchNorm forward+backward over ResNet-18's BN shapes (64 px,
  * batch 32): tfjs ops (as autodiff or a hand gradient composes them) vs the fused kernels.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
+import { loadavg } from 'node:os';
 import { initBackend } from '../src/engine/backend.ts';
 import { createThreadedWasmBackend } from '../src/engine/wasm-threads.ts';
 import { batchNormTrain } from '../src/engine/ops/batch-norm-train.ts';
+import { registerAdamUpdateKernels } from '../src/engine/kernels/adam-update.ts';
+import { registerBatchNormTrainKernels } from '../src/engine/kernels/batch-norm-train.ts';
 import { backbones } from '../src/models/index.ts';
 import { Rng } from '../src/util/rng.ts';
 import { BenBatchNorm } from '../src/models/ben-batchnorm.ts';
@@ -99,9 +103,17 @@ async function runCase(c: BenchCase, steps: number, warmup: number, profile: boo
   const { x, y } = batchData(c, new Rng(3));
   const step = c.phase === 'train' ? () => trainStep(model, opt, params, x, y) : () => inferStep(model, x);
   for (let i = 0; i < warmup; i++) step();
+  const load1 = loadavg()[0];
+  const times: number[] = [];
+  const c0 = process.cpuUsage();
   const t0 = performance.now();
-  for (let i = 0; i < steps; i++) step();
+  for (let i = 0; i < steps; i++) {
+    const ts = performance.now();
+    step();
+    times.push(performance.now() - ts);
+  }
   const ms = (performance.now() - t0) / steps;
+  const cu = process.cpuUsage(c0);
   console.log(
     JSON.stringify({
       case: c.name,
@@ -111,6 +123,10 @@ async function runCase(c: BenchCase, steps: number, warmup: number, profile: boo
       batch: c.batch,
       imagesPerSec: +((1000 * c.batch) / ms).toFixed(2),
       msPerStep: +ms.toFixed(1),
+      // Best step and process cpu time: less sensitive to other processes on a shared machine.
+      bestImagesPerSec: +((1000 * c.batch) / Math.min(...times)).toFixed(2),
+      cpuMsPerStep: +((cu.user + cu.system) / 1e3 / steps).toFixed(1),
+      load1: +load1.toFixed(2),
       steps,
     }),
   );
@@ -156,10 +172,21 @@ function medianMs(fn: () => tf.Tensor, reps: number): number {
   return ts[Math.floor(reps / 2)];
 }
 
-/** 1 vs N threads, interleaved: matmul 1024^2, conv 3x3 on two ResNet shapes, and their backprops. */
-async function threadsAB(threads: number, reps: number): Promise<void> {
+/**
+ * Registers `wasm-1t`: the same threaded wasm build with a pool of 1 thread, with every wasm
+ * kernel (ours included), so 1 and N threads can alternate inside one process.
+ */
+function registerOneThreadBackend(): void {
+  if (tf.findBackendFactory('wasm-1t')) return;
+  registerAdamUpdateKernels();
+  registerBatchNormTrainKernels();
   for (const k of tf.getKernelsForBackend('wasm')) tf.registerKernel({ ...k, backendName: 'wasm-1t' });
   tf.registerBackend('wasm-1t', () => createThreadedWasmBackend(1));
+}
+
+/** 1 vs N threads, interleaved: matmul 1024^2, conv 3x3 on two ResNet shapes, and their backprops. */
+async function threadsAB(threads: number, reps: number): Promise<void> {
+  registerOneThreadBackend();
   const ops: { name: string; gflop: number; make: () => () => tf.Tensor }[] = [];
   const mm = () => {
     const a = tf.randomNormal([1024, 1024], 0, 1, 'float32', 1);
@@ -242,7 +269,7 @@ function bnAB(reps: number): void {
  */
 interface AbFeature {
   what: string;
-  set(on: boolean): void;
+  set(on: boolean): void | Promise<void>;
 }
 
 /** Switches the wasm Identity kernel between ours (shares the buffer) and a copying one (tfjs's). */
@@ -268,6 +295,13 @@ function setSharingIdentity(on: boolean): void {
 let sharingIdentity: tf.KernelConfig | undefined;
 
 const AB_FEATURES: Record<string, AbFeature> = {
+  threads: {
+    what: 'N wasm threads (on) vs 1 (off), two backends in one process',
+    set: async (on) => {
+      registerOneThreadBackend();
+      await tf.setBackend(on ? 'wasm' : 'wasm-1t');
+    },
+  },
   identity: { what: 'wasm Identity shares the buffer instead of copying', set: setSharingIdentity },
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
   stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void (LazyConv2D.lazy = on) },
@@ -283,20 +317,24 @@ const AB_FEATURES: Record<string, AbFeature> = {
 async function abCase(c: BenchCase, feature: string, steps: number, warmup: number, info: { backend: string; threads: number }) {
   const f = AB_FEATURES[feature];
   if (!f) throw new Error(`unknown --ab feature "${feature}"; known: ${Object.keys(AB_FEATURES).join(', ')}`);
-  const { x, y } = batchData(c, new Rng(3));
-  const variants = [false, true].map((on) => {
-    f.set(on);
+  const disposers: (() => void)[] = [];
+  const variants: { on: boolean; model: tfl.LayersModel; opt: TrainOptimizer; step: () => number; ms: number[]; cpu: number[]; loss: number[] }[] = [];
+  for (const on of [false, true]) {
+    await f.set(on);
     const model = classifier(c);
     const params = trainableVariables(model);
     const opt = makeOptimizer(params);
-    const step = c.phase === 'train' ? () => trainStep(model, opt, params, x, y) : () => (inferStep(model, x), 0);
-    return { on, model, opt, step, ms: [] as number[], cpu: [] as number[], loss: [] as number[] };
-  });
+    // Each variant's data lives on its own backend (the `threads` feature switches backends).
+    const data = batchData(c, new Rng(3));
+    const step = c.phase === 'train' ? () => trainStep(model, opt, params, data.x, data.y) : () => (inferStep(model, data.x), 0);
+    variants.push({ on, model, opt, step, ms: [], cpu: [], loss: [] });
+    disposers.push(() => tf.dispose([data.x, data.y]));
+  }
   for (let i = 0; i < warmup + steps; i++) {
     // Alternate which variant goes first so neither always follows the other.
     const order = i % 2 === 0 ? variants : [...variants].reverse();
     for (const v of order) {
-      f.set(v.on);
+      await f.set(v.on);
       const c0 = process.cpuUsage();
       const t0 = performance.now();
       v.loss.push(v.step());
@@ -308,7 +346,7 @@ async function abCase(c: BenchCase, feature: string, steps: number, warmup: numb
       }
     }
   }
-  f.set(true);
+  await f.set(true);
   const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
   for (const v of variants) {
     const ms = median(v.ms);
@@ -318,7 +356,7 @@ async function abCase(c: BenchCase, feature: string, steps: number, warmup: numb
         ab: feature,
         variant: v.on ? 'on' : 'off',
         backend: info.backend,
-        threads: info.threads,
+        threads: feature === 'threads' && !v.on ? 1 : info.threads,
         phase: c.phase,
         batch: c.batch,
         imagesPerSec: +((1000 * c.batch) / ms).toFixed(2),
@@ -337,8 +375,7 @@ async function abCase(c: BenchCase, feature: string, steps: number, warmup: numb
     `${c.name} ${c.phase} --ab ${feature} (${f.what}): on/off speed-up ${(median(off.ms) / median(on.ms)).toFixed(2)}x wall (median), ` +
       `${(Math.min(...off.ms) / Math.min(...on.ms)).toFixed(2)}x (best), ${(median(off.cpu) / median(on.cpu)).toFixed(2)}x cpu time`,
   );
-  x.dispose();
-  y.dispose();
+  for (const d of disposers) d();
 }
 
 /** Entry point called by bench/main.ts. */

@@ -6,7 +6,7 @@
  * `--profile` adds, on stderr, the time per kernel of one training step.
  * `--threads-ab` instead measures 1 vs N wasm threads on matmul and conv inside one process,
  * alternating the two backends so that load from other processes hits both alike.
- * `--ab FEATURE` (threads, identity, stem, bn, simd, adam) runs each selected case with the
+ * `--ab FEATURE` (threads, relu, identity, stem, bn, simd, adam) runs each selected case with the
  * feature off and on side by side, alternating steps (see AB_FEATURES).
  * `--bn-ab` measures training-mode BatchNorm forward+backward over ResNet-18's BN shapes (64 px,
  * batch 32): tfjs ops (as autodiff or a hand gradient composes them) vs the fused kernels.
@@ -25,6 +25,7 @@ import { Rng } from '../src/util/rng.ts';
 import { BenBatchNorm } from '../src/models/ben-batchnorm.ts';
 import { LazyConv2D } from '../src/engine/lazy-conv2d.ts';
 import { simdOptions } from '../src/engine/kernels/simd.ts';
+import { reluGradOptions } from '../src/engine/gradients.ts';
 import { createOptimizer, type TrainOptimizer } from '../src/training/optimizers.ts';
 
 interface BenchCase {
@@ -302,6 +303,7 @@ const AB_FEATURES: Record<string, AbFeature> = {
       await tf.setBackend(on ? 'wasm' : 'wasm-1t');
     },
   },
+  relu: { what: 'one-pass ReLU gradient kernel (vs Step, Cast, Multiply)', set: (on) => void (reluGradOptions.fused = on) },
   identity: { what: 'wasm Identity shares the buffer instead of copying', set: setSharingIdentity },
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
   stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void (LazyConv2D.lazy = on) },

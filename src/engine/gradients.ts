@@ -1,4 +1,6 @@
 import { register } from 'node:module';
+import * as tf from '@tensorflow/tfjs-core';
+import { RELU_GRAD, registerReluGradKernels } from './kernels/relu-grad.ts';
 
 /**
  * Registers tfjs-core's gradient functions (Conv2D, Relu, FusedBatchNorm, Sum, ...).
@@ -28,11 +30,33 @@ export async function resolve(specifier, context, next) {
 
 let loaded: Promise<void> | undefined;
 
-/** Loads tfjs-core's gradient registrations once (idempotent). */
+/** Whether ReLU's gradient uses the one-pass kernel (default true; false: tfjs's, for A/B benchmarks). */
+export const reluGradOptions = { fused: true };
+
+/**
+ * Loads tfjs-core's gradient registrations once (idempotent), then replaces ReLU's gradient with
+ * one that runs our one-pass kernel where the backend has it (wasm, cpu) and tfjs's
+ * `dy * step(x)` elsewhere.
+ */
 export function registerGradients(): Promise<void> {
   loaded ??= (async () => {
     register(`data:text/javascript,${encodeURIComponent(hook)}`);
     await import('@tensorflow/tfjs-core/dist/register_all_gradients.js');
+    registerReluGradKernels();
+    tf.registerGradient({
+      kernelName: tf.Relu,
+      inputsToSave: ['x'],
+      gradFunc: (dy, saved) => {
+        const [x] = saved;
+        const dyT = dy as tf.Tensor;
+        return {
+          x: () =>
+            reluGradOptions.fused && tf.getKernel(RELU_GRAD, tf.getBackend())
+              ? (tf.engine().runKernel(RELU_GRAD, { dy: dyT, x }) as tf.Tensor)
+              : tf.mul(dyT, tf.cast(tf.step(x), 'float32')),
+        };
+      },
+    });
   })();
   return loaded;
 }

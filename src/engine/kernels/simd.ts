@@ -17,6 +17,7 @@
  *   out1[c] += sum (u - su[c]), out2[c] += sum (u - su[c]) (v - sv[c]); out1/out2 are float64
  *   (accumulated in f32 over blocks of 32 rows, then in f64).
  * - `affine2(u, v, out, n, C, P, Q, R)`: out = P[c] u + Q[c] v + R[c] per channel c.
+ * - `reluGrad(dy, x, out, n4)`: out = x > 0 ? dy : 0 over n4 vectors.
  */
 
 const I32 = 0x7f;
@@ -185,9 +186,26 @@ function affine2Fn(): Fn {
   return { name: 'affine2', params: [I32, I32, I32, I32, I32, I32, I32, I32], locals: [I32, I32, I32, I32], body };
 }
 
+function reluGradFn(): Fn {
+  const [dy, x, out, n4] = [0, 1, 2, 3];
+  const [i, end] = [4, 5];
+  const at = (ptr: number) => [...get(ptr), ...get(i), ...i32add];
+  const body = [
+    ...get(n4), ...i32c(4), 0x74, ...set(end),
+    ...whileLt(i, end, [
+      ...at(out),
+      ...at(x), ...load, ...zero, ...simd(0x44) /* f32x4.gt */,
+      ...at(dy), ...load, ...simd(0x4e) /* v128.and */,
+      ...store,
+      ...inc(i, 16),
+    ]),
+  ];
+  return { name: 'reluGrad', params: [I32, I32, I32, I32], locals: [I32, I32], body };
+}
+
 /** The module's bytes; `shared` memories are imported as shared with their maximum. */
 function moduleBytes(shared: boolean, minPages: number, maxPages: number): Uint8Array<ArrayBuffer> {
-  const fns = [adamFn(), momentsFn(), affine2Fn()];
+  const fns = [adamFn(), momentsFn(), affine2Fn(), reluGradFn()];
   const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0x00]);
   const limits = shared ? [0x03, ...uleb(minPages), ...uleb(maxPages)] : [0x00, ...uleb(minPages)];
   const imports = vec([[...str('env'), ...str('memory'), 0x02, ...limits]]);
@@ -216,6 +234,7 @@ export interface SimdKernels {
     b1: number, b2: number, c1: number, c2: number, step: number, eps: number, keep: number): void;
   moments(u: number, v: number, n: number, C: number, su: number, sv: number, out1: number, out2: number): void;
   affine2(u: number, v: number, out: number, n: number, C: number, P: number, Q: number, R: number): void;
+  reluGrad(dy: number, x: number, out: number, n4: number): void;
 }
 
 const cache = new WeakMap<WebAssembly.Memory, SimdKernels>();

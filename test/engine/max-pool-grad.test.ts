@@ -30,6 +30,12 @@ const cases: Case[] = [
   { shape: [2, 11, 10, 3], k: 3, s: 3, pad: 'valid' },
   // Overlapping windows and many equal values: the first maximum of each window wins.
   { shape: [2, 8, 8, 3], k: 3, s: 2, pad: 'same', ties: true },
+  // C a multiple of 4: the SIMD path.
+  { shape: [2, 9, 7, 8], k: 3, s: 2, pad: 'same' },
+  { shape: [1, 10, 11, 12], k: 2, s: 2, pad: 'valid' },
+  { shape: [2, 6, 5, 4], k: 3, s: 1, pad: 'same' },
+  { shape: [2, 9, 9, 8], k: 3, s: 2, pad: 'same', ties: true },
+  { shape: [1, 7, 8, 16], k: 3, s: 3, pad: 'valid', ties: true },
 ];
 
 describe('wasm MaxPoolGrad vs the cpu backend', () => {

@@ -8,17 +8,19 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { heapF32 } from './wasm-ops.ts';
+import { wasmHeap } from './simd.ts';
 
 /**
  * Gradient of 2-D max pooling (NHWC) for wasm as one pass over the pooling windows: each window's
  * first maximum in row-major order (as tfjs's cpu backend picks it) receives the window's dy,
  * dx[b, ih, iw, c] += dy[b, oh, ow, c]. The bundled kernel is a scalar loop that costs ~50 ms on
- * ResNet-18's stem pool (3x3/2 over [32, 32, 32, 64]); this one reads each window once with the
- * channels innermost.
+ * ResNet-18's stem pool (3x3/2 over [32, 32, 32, 64]). With C a multiple of 4 it runs as a SIMD
+ * loop (simd.ts) that marks the first window position equal to the pooled output y (the same
+ * position), else as a JS loop over the windows with the channels innermost.
  */
-function maxPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; backend: BackendWasm; attrs: MaxPoolGradAttrs }): TensorInfo {
+function maxPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo; output: TensorInfo }; backend: BackendWasm; attrs: MaxPoolGradAttrs }): TensorInfo {
   const { inputs, backend, attrs } = args;
-  const { dy, input } = inputs;
+  const { dy, input, output } = inputs;
   const ci = backend_util.computePool2DInfo(
     input.shape as [number, number, number, number],
     attrs.filterSize,
@@ -31,6 +33,13 @@ function maxPoolGrad(args: { inputs: { dy: TensorInfo; input: TensorInfo }; back
   const { strideHeight: sh, strideWidth: sw, filterHeight: KH, filterWidth: KW } = ci;
   const { top: pT, left: pL } = ci.padInfo;
   const out = backend.makeOutput(input.shape, 'float32');
+  const heap = C % 4 === 0 && output ? wasmHeap(backend) : undefined;
+  if (heap) {
+    heapF32(backend, out).fill(0);
+    const [xp, yp, dyp, dxp] = [input, output, dy, out].map((t) => heap.offset(t.dataId));
+    heap.simd.maxPoolGrad(xp, yp, dyp, dxp, B, H, W, C, Ho, Wo, KH, KW, sh, sw, pT, pL);
+    return out;
+  }
   const xv = heapF32(backend, input);
   const dyv = heapF32(backend, dy);
   const dx = heapF32(backend, out);

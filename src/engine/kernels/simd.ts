@@ -18,6 +18,9 @@
  *   (accumulated in f32 over blocks of 32 rows, then in f64).
  * - `affine2(u, v, out, n, C, P, Q, R)`: out = P[c] u + Q[c] v + R[c] per channel c.
  * - `reluGrad(dy, x, out, n4)`: out = x > 0 ? dy : 0 over n4 vectors.
+ * - `maxPoolGrad(x, y, dy, dx, B, H, W, C, Ho, Wo, KH, KW, sh, sw, pT, pL)`: NHWC max-pool
+ *   gradient, dx (zeroed by the caller) += dy at the first position of each window (row-major)
+ *   whose value equals the window's maximum y.
  */
 
 const I32 = 0x7f;
@@ -203,9 +206,67 @@ function reluGradFn(): Fn {
   return { name: 'reluGrad', params: [I32, I32, I32, I32], locals: [I32, I32], body };
 }
 
+function maxPoolGradFn(): Fn {
+  const [x, y, dy, dx, B, H, W, C, Ho, Wo, KH, KW, sh, sw, pT, pL] = Array.from({ length: 16 }, (_, k) => k);
+  const L = 16;
+  const [b, oh, ow, h, w, h0, h1, w0, w1, cb, yo, pixB, rowB, imgB, base, rowp, p] = Array.from({ length: 17 }, (_, k) => L + k);
+  const [Y, D, A, M, X] = [33, 34, 35, 36, 37];
+  const mul = [0x6c];
+  const sub = [0x6b];
+  const gtS = [0x4a];
+  const ltS = [0x48];
+  const select = [0x1b];
+  // max(0, v) and min(lim, v) for a value on the stack, through a scratch local.
+  const clampLo = (dst: number) => [...set(dst), ...get(dst), ...i32c(0), ...get(dst), ...i32c(0), ...gtS, ...select, ...set(dst)];
+  const clampHi = (dst: number, lim: number) => [...set(dst), ...get(dst), ...get(lim), ...get(dst), ...get(lim), ...ltS, ...select, ...set(dst)];
+  const forRange = (v: number, from: number[], to: number, body: number[]) => [...from, ...set(v), ...block(loop([...get(v), ...get(to), 0x4e /* i32.ge_s */, ...brIf(1), ...body, ...inc(v, 1), ...br(0)]))];
+  const body = [
+    ...get(C), ...i32c(4), ...mul, ...set(pixB),
+    ...get(W), ...get(pixB), ...mul, ...set(rowB),
+    ...get(H), ...get(rowB), ...mul, ...set(imgB),
+    ...forRange(b, i32c(0), B, [
+      ...get(b), ...get(imgB), ...mul, ...set(base),
+      ...forRange(oh, i32c(0), Ho, [
+        ...get(oh), ...get(sh), ...mul, ...get(pT), ...sub, ...clampLo(h0),
+        ...get(oh), ...get(sh), ...mul, ...get(pT), ...sub, ...get(KH), ...i32add, ...clampHi(h1, H),
+        ...forRange(ow, i32c(0), Wo, [
+          ...get(ow), ...get(sw), ...mul, ...get(pL), ...sub, ...clampLo(w0),
+          ...get(ow), ...get(sw), ...mul, ...get(pL), ...sub, ...get(KW), ...i32add, ...clampHi(w1, W),
+          ...i32c(0), ...set(cb),
+          ...whileLt(cb, pixB, [
+            ...get(y), ...get(yo), ...i32add, ...get(cb), ...i32add, ...load, ...set(Y),
+            ...get(dy), ...get(yo), ...i32add, ...get(cb), ...i32add, ...load, ...set(D),
+            ...zero, ...set(A),
+            ...forRange(h, get(h0), h1, [
+              ...get(base), ...get(h), ...get(rowB), ...mul, ...i32add, ...get(cb), ...i32add, ...set(rowp),
+              ...forRange(w, get(w0), w1, [
+                ...get(rowp), ...get(w), ...get(pixB), ...mul, ...i32add, ...set(p),
+                ...get(x), ...get(p), ...i32add, ...load, ...set(X),
+                ...get(X), ...get(Y), ...simd(0x41) /* f32x4.eq */, ...get(A), ...simd(0x4f) /* v128.andnot */, ...set(M),
+                ...get(dx), ...get(p), ...i32add,
+                ...get(dx), ...get(p), ...i32add, ...load, ...get(M), ...get(D), ...simd(0x4e) /* v128.and */, ...fadd,
+                ...store,
+                ...get(A), ...get(M), ...simd(0x50) /* v128.or */, ...set(A),
+              ]),
+            ]),
+            ...inc(cb, 16),
+          ]),
+          ...inc(yo, [...get(pixB)]),
+        ]),
+      ]),
+    ]),
+  ];
+  return {
+    name: 'maxPoolGrad',
+    params: new Array(16).fill(I32),
+    locals: [...new Array(17).fill(I32), ...new Array(5).fill(V128)],
+    body,
+  };
+}
+
 /** The module's bytes; `shared` memories are imported as shared with their maximum. */
 function moduleBytes(shared: boolean, minPages: number, maxPages: number): Uint8Array<ArrayBuffer> {
-  const fns = [adamFn(), momentsFn(), affine2Fn(), reluGradFn()];
+  const fns = [adamFn(), momentsFn(), affine2Fn(), reluGradFn(), maxPoolGradFn()];
   const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0x00]);
   const limits = shared ? [0x03, ...uleb(minPages), ...uleb(maxPages)] : [0x00, ...uleb(minPages)];
   const imports = vec([[...str('env'), ...str('memory'), 0x02, ...limits]]);
@@ -235,6 +296,8 @@ export interface SimdKernels {
   moments(u: number, v: number, n: number, C: number, su: number, sv: number, out1: number, out2: number): void;
   affine2(u: number, v: number, out: number, n: number, C: number, P: number, Q: number, R: number): void;
   reluGrad(dy: number, x: number, out: number, n4: number): void;
+  maxPoolGrad(x: number, y: number, dy: number, dx: number, B: number, H: number, W: number, C: number, Ho: number, Wo: number,
+    KH: number, KW: number, sh: number, sw: number, pT: number, pL: number): void;
 }
 
 const cache = new WeakMap<WebAssembly.Memory, SimdKernels>();

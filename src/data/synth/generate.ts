@@ -6,7 +6,8 @@ import { toCsv } from '../csv.ts';
 import { encodePng, encodeTiff } from '../decode.ts';
 import type { WellType } from '../types.ts';
 import { FEATURES, synthImageCount, type SynthConfig } from './config.ts';
-import { SYNTH_CHANNELS, applyMicroscope, renderCells, type PlateTechnical } from './render.ts';
+import { SYNTH_CHANNELS, opticalSignal, recordSignal, renderCells, type PlateTechnical } from './render.ts';
+import { matchRecordedMoments, recordedMoments } from './match.ts';
 import { hashSeed } from '../seed.ts';
 import { wildsSplit } from '../readers/rxrx1-wilds.ts';
 
@@ -124,17 +125,30 @@ export interface SynthSite {
   site: number;
 }
 
-/** Feature vector and pixels (HWC, uint8/uint16) of one site. Deterministic in (config, site). */
+/**
+ * Pixels (HWC, uint8/uint16) of one site. Deterministic in (config, site). A treated site's
+ * optical signal gets, per channel, the mean and std of an untreated field of the same plate and
+ * well (its "twin", `cfg.intensityMatch` of the way): the treatment then changes where the signal
+ * is, not the image-level intensity statistics, which only the plate's shifts move.
+ */
 export function renderSite(cfg: SynthConfig, world: SynthWorld, s: SynthSite): Uint8Array | Uint16Array {
   const plate = world.plates[s.plateIndex];
   const well = plate.wells[s.wellIndex];
   const wr = new Rng(hashSeed(cfg.seed, 5, s.plateIndex, s.wellIndex));
   const eff = world.labels[well.label].effect;
-  const feat = plate.baseline.map((b, i) => b + eff[i] + wr.normal(0, cfg.wellShift));
+  const wellNoise = plate.baseline.map(() => wr.normal(0, cfg.wellShift));
+  const feat = plate.baseline.map((b, i) => b + eff[i] + wellNoise[i]);
+  const wellFeat = plate.baseline.map((b, i) => b + wellNoise[i]);
   const rng = new Rng(hashSeed(cfg.seed, 6, s.plateIndex, s.wellIndex, s.site));
-  const planes = renderCells(feat, cfg, rng);
+  const planes = opticalSignal(renderCells(feat, cfg, rng), plate.technical, cfg);
   const tech = { ...plate.technical, gain: plate.technical.gain.map((g) => g * Math.exp(rng.normal(0, cfg.siteGainJitter))) };
-  return applyMicroscope(planes, tech, cfg, rng);
+  if (cfg.intensityMatch > 0 && eff.some((v) => v !== 0)) {
+    // The untreated twin: another field of the same well without the treatment, same microscope.
+    const twin = opticalSignal(renderCells(wellFeat, cfg, new Rng(hashSeed(cfg.seed, 7, s.plateIndex, s.wellIndex, s.site))), plate.technical, cfg);
+    const rec = tech.gain.map((gain, c) => ({ gain, offset: tech.offset[c] }));
+    matchRecordedMoments(planes, twin.map((p, c) => recordedMoments(p, rec[c])), rec, cfg.intensityMatch);
+  }
+  return recordSignal(planes, tech, cfg, rng);
 }
 
 /** Summary returned by {@link generateSynthetic}. */

@@ -202,15 +202,13 @@ export function blurPlane(plane: Float32Array, H: number, W: number, sigma: numb
 }
 
 /**
- * Passes true signal planes through the plate's microscope: illumination field, blur, gamma,
- * gain and offset, signal-dependent noise, quantisation. Returns HWC samples (uint8 or uint16).
+ * The optics of the plate's microscope, in place on true signal planes [C][H*W]: illumination
+ * field, optical blur and the detector's per-channel gamma (returns new float64 planes). What is left is the signal the camera
+ * records before gain, offset, noise and quantisation ({@link recordSignal}).
  */
-export function applyMicroscope(planes: Float32Array[], tech: PlateTechnical, cfg: SynthConfig, rng: Rng): Uint8Array | Uint16Array {
+export function opticalSignal(planes: Float32Array[], tech: PlateTechnical, cfg: SynthConfig): Float64Array[] {
   const H = cfg.height;
   const W = cfg.width;
-  const C = planes.length;
-  const maxv = cfg.bitDepth === 16 ? 65535 : 255;
-  const out = cfg.bitDepth === 16 ? new Uint16Array(H * W * C) : new Uint8Array(H * W * C);
   const { falloff, cx, cy, gradient, angle } = tech.illum;
   const ga = Math.cos(angle);
   const gb = Math.sin(angle);
@@ -222,6 +220,26 @@ export function applyMicroscope(planes: Float32Array[], tech: PlateTechnical, cf
       illum[y * W + x] = Math.max(0.1, 1 - falloff * 2 * (dx * dx + dy * dy) + gradient * ((x / W - 0.5) * ga + (y / H - 0.5) * gb));
     }
   }
+  return planes.map((p, c) => {
+    for (let i = 0; i < H * W; i++) p[i] *= illum[i];
+    blurPlane(p, H, W, tech.blur);
+    const g = tech.gamma[c];
+    const out = new Float64Array(H * W); // float64 from here on, as the camera's arithmetic
+    for (let i = 0; i < H * W; i++) out[i] = Math.pow(Math.max(p[i], 0), g);
+    return out;
+  });
+}
+
+/**
+ * The camera: per-channel gain and offset, signal-dependent noise, quantisation, on the output of
+ * {@link opticalSignal}. Returns HWC samples (uint8 or uint16).
+ */
+export function recordSignal(planes: Float64Array[], tech: PlateTechnical, cfg: SynthConfig, rng: Rng): Uint8Array | Uint16Array {
+  const H = cfg.height;
+  const W = cfg.width;
+  const C = planes.length;
+  const maxv = cfg.bitDepth === 16 ? 65535 : 255;
+  const out = cfg.bitDepth === 16 ? new Uint16Array(H * W * C) : new Uint8Array(H * W * C);
   let spare = NaN;
   const normal = () => {
     if (!Number.isNaN(spare)) {
@@ -238,16 +256,22 @@ export function applyMicroscope(planes: Float32Array[], tech: PlateTechnical, cf
   };
   for (let c = 0; c < C; c++) {
     const p = planes[c];
-    for (let i = 0; i < H * W; i++) p[i] *= illum[i];
-    blurPlane(p, H, W, tech.blur);
-    const g = tech.gamma[c];
     const gain = tech.gain[c];
     const off = tech.offset[c];
     for (let i = 0; i < H * W; i++) {
-      let v = gain * Math.pow(Math.max(p[i], 0), g) + off;
+      let v = gain * p[i] + off;
       v += tech.noise * (0.5 + 0.5 * Math.sqrt(Math.max(v, 0))) * normal();
       out[i * C + c] = clamp(Math.round(v * maxv), 0, maxv);
     }
   }
   return out;
+}
+
+/**
+ * Passes true signal planes through the plate's microscope ({@link opticalSignal} then
+ * {@link recordSignal}): illumination field, blur, gamma, gain and offset, signal-dependent noise,
+ * quantisation. Returns HWC samples (uint8 or uint16).
+ */
+export function applyMicroscope(planes: Float32Array[], tech: PlateTechnical, cfg: SynthConfig, rng: Rng): Uint8Array | Uint16Array {
+  return recordSignal(opticalSignal(planes, tech, cfg), tech, cfg, rng);
 }

@@ -7,7 +7,8 @@ import {
   type TensorInfo,
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
-import { cropNHWC, release, wasmOp } from './wasm-ops.ts';
+import { cropNHWC, heapF32, release, wasmOp } from './wasm-ops.ts';
+import { gemmOptions } from './conv2d-backprop-input.ts';
 
 /**
  * Filter gradient of a 2-D convolution (missing from tfjs-backend-wasm 4.22), as one
@@ -39,6 +40,7 @@ function conv2DBackpropFilter(args: {
   const { inHeight: H, inWidth: W, outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW } = ci;
   const { strideHeight: sh, strideWidth: sw } = ci;
   const { top, left } = ci.padInfo;
+  if (gemmOptions.enabled && KH * KW * ci.inChannels >= gemmOptions.ratio * ci.batchSize * Ho * Wo) return viaGemm(backend, x, dy, ci);
   // Padding that makes the dilated "filter" dy^T land exactly KH x KW times; a negative bottom
   // or right pad means trailing input rows/columns the forward conv never read: crop them.
   const bottom = (Ho - 1) * sh + KH - H - top;
@@ -66,6 +68,49 @@ function conv2DBackpropFilter(args: {
   release(backend, xt, dyt, conv);
   if (xc !== xt) release(backend, xc);
   return dw;
+}
+
+/**
+ * dW for big filters over few output pixels (the same rule as the input gradient's GEMM path):
+ * dW [KH*KW*Ci, Co] = col^T [KH*KW*Ci, N] x dy [N, Co], with col^T[(kh,kw,ci), (b,oh,ow)] =
+ * x[b, oh*s+kh-pT, ow*s+kw-pL, ci] (0 outside) gathered in JS. The product comes out in the
+ * filter's HWIO layout, so the convolution path's transposes (of x, dy and the result, each a
+ * pass over a large tensor for ResNet's last stage) and its filter packing all go.
+ */
+function viaGemm(backend: BackendWasm, x: TensorInfo, dy: TensorInfo, ci: backend_util.Conv2DInfo): TensorInfo {
+  const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = ci;
+  const { outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
+  const { top: pT, left: pL } = ci.padInfo;
+  const N = B * Ho * Wo;
+  const K = KH * KW * Ci;
+  const colT = backend.makeOutput([1, K, N], 'float32');
+  const xv = heapF32(backend, x);
+  const col = heapF32(backend, colT);
+  for (let kh = 0; kh < KH; kh++) {
+    for (let kw = 0; kw < KW; kw++) {
+      for (let c = 0; c < Ci; c++) {
+        let q = ((kh * KW + kw) * Ci + c) * N;
+        for (let b = 0; b < B; b++) {
+          for (let oh = 0; oh < Ho; oh++) {
+            const ih = oh * sh + kh - pT;
+            if (ih < 0 || ih >= H) {
+              col.fill(0, q, q + Wo);
+              q += Wo;
+              continue;
+            }
+            const rowBase = (b * H + ih) * W;
+            for (let ow = 0; ow < Wo; ow++, q++) {
+              const iw = ow * sw + kw - pL;
+              col[q] = iw >= 0 && iw < W ? xv[(rowBase + iw) * Ci + c] : 0;
+            }
+          }
+        }
+      }
+    }
+  }
+  const dw = wasmOp(backend, 'BatchMatMul', { a: colT, b: { ...dy, shape: [1, N, Co] } }, { transposeA: false, transposeB: false });
+  release(backend, colT);
+  return { ...dw, shape: [KH, KW, Ci, Co] };
 }
 
 /** Registration record of the wasm `Conv2DBackpropFilter` kernel. */

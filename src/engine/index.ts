@@ -2,5 +2,9 @@
 export { initBackend, BACKEND_ORDER, type BackendInfo, type BackendName, type InitBackendOptions } from './backend.ts';
 export { registerTrainingKernels, trainingKernels } from './kernels/index.ts';
 export { batchNormTrain, batchNormTrainSupported, type BatchNormTrainResult } from './ops/batch-norm-train.ts';
-export { registerGradients } from './gradients.ts';
+export { adamUpdate, adamUpdateSupported } from './ops/adam-update.ts';
+export type { AdamUpdateAttrs } from './kernels/adam-update.ts';
+export { registerGradients, reluGradOptions } from './gradients.ts';
+export { simdOptions } from './kernels/simd.ts';
+export { gemmOptions } from './kernels/conv2d-backprop-input.ts';
 export { LazyConv2D, lazyConv2d } from './lazy-conv2d.ts';

@@ -6,7 +6,7 @@
  * `--profile` adds, on stderr, the time per kernel of one training step.
  * `--threads-ab` instead measures 1 vs N wasm threads on matmul and conv inside one process,
  * alternating the two backends so that load from other processes hits both alike.
- * `--ab FEATURE` (threads, relu, identity, stem, bn, simd, adam) runs each selected case with the
+ * `--ab FEATURE` (threads, all, gemm, relu, identity, stem, bn, simd, adam) runs each selected case with the
  * feature off and on side by side, alternating steps (see AB_FEATURES).
  * `--bn-ab` measures training-mode BatchNorm forward+backward over ResNet-18's BN shapes (64 px,
  * batch 32): tfjs ops (as autodiff or a hand gradient composes them) vs the fused kernels.
@@ -25,6 +25,7 @@ import { Rng } from '../src/util/rng.ts';
 import { BenBatchNorm } from '../src/models/ben-batchnorm.ts';
 import { LazyConv2D } from '../src/engine/lazy-conv2d.ts';
 import { simdOptions } from '../src/engine/kernels/simd.ts';
+import { gemmOptions } from '../src/engine/kernels/conv2d-backprop-input.ts';
 import { reluGradOptions } from '../src/engine/gradients.ts';
 import { createOptimizer, type TrainOptimizer } from '../src/training/optimizers.ts';
 
@@ -303,6 +304,13 @@ const AB_FEATURES: Record<string, AbFeature> = {
       await tf.setBackend(on ? 'wasm' : 'wasm-1t');
     },
   },
+  all: {
+    what: 'every switchable change of this engine work together (relu, identity, stem, bn, simd, adam, gemm)',
+    set: async (on) => {
+      for (const k of ['relu', 'identity', 'stem', 'bn', 'simd', 'adam', 'gemm']) await AB_FEATURES[k].set(on);
+    },
+  },
+  gemm: { what: 'GEMM paths of the conv backprops for big filters over few pixels', set: (on) => void (gemmOptions.enabled = on) },
   relu: { what: 'one-pass ReLU gradient kernel (vs Step, Cast, Multiply)', set: (on) => void (reluGradOptions.fused = on) },
   identity: { what: 'wasm Identity shares the buffer instead of copying', set: setSharingIdentity },
   bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },

@@ -65,6 +65,11 @@ const fixed: Case[] = [
   { b: 1, h: 11, w: 12, cin: 4, cout: 3, kh: 5, kw: 3, stride: 3, pad: 'same' },
   { b: 2, h: 10, w: 8, cin: 3, cout: 5, kh: 5, kw: 5, stride: [3, 2], pad: 'valid' },
   { b: 2, h: 1, w: 2, cin: 3, cout: 2, kh: 3, kw: 3, stride: 2, pad: 'same' },
+  // Batch and channels multiples of 4: the SIMD transposes (filter, batch-to-channels, dy^T).
+  { b: 4, h: 6, w: 5, cin: 8, cout: 12, kh: 3, kw: 3, stride: 1, pad: 'same' },
+  { b: 8, h: 5, w: 7, cin: 4, cout: 8, kh: 3, kw: 3, stride: 1, pad: 'valid' },
+  { b: 4, h: 9, w: 9, cin: 8, cout: 4, kh: 1, kw: 1, stride: 2, pad: 'same' },
+  { b: 4, h: 11, w: 10, cin: 4, cout: 8, kh: 7, kw: 7, stride: 2, pad: 'same' },
 ];
 
 function randomCases(n: number, rng: Rng): Case[] {

@@ -9,6 +9,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { cropNHWC, heapF32, release, wasmOp } from './wasm-ops.ts';
 import { gemmOptions } from './conv2d-backprop-input.ts';
+import { batchToChannels, swapOuter } from './fast-transpose.ts';
 
 /**
  * Filter gradient of a 2-D convolution (missing from tfjs-backend-wasm 4.22), as one
@@ -45,9 +46,9 @@ function conv2DBackpropFilter(args: {
   // or right pad means trailing input rows/columns the forward conv never read: crop them.
   const bottom = (Ho - 1) * sh + KH - H - top;
   const right = (Wo - 1) * sw + KW - W - left;
-  const xt = wasmOp(backend, 'Transpose', { x }, { perm: [3, 1, 2, 0] });
+  const xt = batchToChannels(backend, x) ?? wasmOp(backend, 'Transpose', { x }, { perm: [3, 1, 2, 0] });
   const xc = cropNHWC(backend, xt, 0, 0, H + Math.min(0, bottom), W + Math.min(0, right));
-  const dyt = wasmOp(backend, 'Transpose', { x: dy }, { perm: [1, 2, 0, 3] });
+  const dyt = swapOuter(backend, dy, ci.batchSize, Ho * Wo, ci.outChannels, [Ho, Wo, ci.batchSize, ci.outChannels]);
   const conv = wasmOp(
     backend,
     'Conv2D',
@@ -64,7 +65,7 @@ function conv2DBackpropFilter(args: {
       dataFormat: 'NHWC',
     },
   );
-  const dw = wasmOp(backend, 'Transpose', { x: conv }, { perm: [1, 2, 0, 3] });
+  const dw = swapOuter(backend, conv, ci.inChannels, KH * KW, ci.outChannels, [KH, KW, ci.inChannels, ci.outChannels]);
   release(backend, xt, dyt, conv);
   if (xc !== xt) release(backend, xc);
   return dw;

@@ -8,6 +8,8 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { cropNHWC, heapF32, release, wasmOp } from './wasm-ops.ts';
+import { transpose2D, transposeFilter, transposeFilterTap } from './fast-transpose.ts';
+import { wasmHeap } from './simd.ts';
 
 /**
  * Input gradient of a 2-D convolution through XNNPACK convolutions (the bundled wasm kernel is a
@@ -96,7 +98,7 @@ function viaGemm(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: b
   const { top: pT, left: pL } = ci.padInfo;
   const N = B * Ho * Wo;
   const K = KH * KW * Ci;
-  const dyT = wasmOp(backend, 'Transpose', { x: { ...dy, shape: [N, Co] } }, { perm: [1, 0] });
+  const dyT = transpose2D(backend, dy, N, Co) ?? wasmOp(backend, 'Transpose', { x: { ...dy, shape: [N, Co] } }, { perm: [1, 0] });
   const colT = wasmOp(
     backend,
     'BatchMatMul',
@@ -148,7 +150,9 @@ function perPhase(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: 
   const { batchSize: B, inHeight: H, inWidth: W, inChannels: Ci, outChannels: Co } = ci;
   const { outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW, strideHeight: sh, strideWidth: sw } = ci;
   const { top: pT, left: pL } = ci.padInfo;
-  const wt = wasmOp(backend, 'Transpose', { x: filter }, { perm: [0, 1, 3, 2] }); // [KH, KW, Co, Ci]
+  // [KH, KW, Co, Ci]; not needed when the sub-filters are cut by SIMD transposes straight from w.
+  const direct = Ci % 4 === 0 && Co % 4 === 0 && wasmHeap(backend) !== undefined;
+  const wt = direct ? undefined : wasmOp(backend, 'Transpose', { x: filter }, { perm: [0, 1, 3, 2] });
   const parts: { ry: number; rx: number; qa: number; ua: number; nq: number; nu: number; conv: TensorInfo }[] = [];
   let covered = 0;
   for (let ry = 0; ry < Math.min(sh, KH); ry++) {
@@ -159,7 +163,7 @@ function perPhase(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: 
       const [ua, ub] = phaseRange(rx, sw, pL, W);
       if (ub < ua) continue;
       const Mw = Math.ceil((KW - rx) / sw);
-      const f = subFilter(backend, wt, KW, Ci, Co, ry, rx, sh, sw, Mh, Mw);
+      const f = wt ? subFilter(backend, wt, KW, Ci, Co, ry, rx, sh, sw, Mh, Mw) : subFilterDirect(backend, filter, ry, rx, sh, sw, Mh, Mw);
       // Output j = q - qa reads dy rows q - Mh + 1 .. q: pad (or crop) dy to rows qa-Mh+1 .. qb.
       const padT = Mh - 1 - qa;
       const padB = qb - (Ho - 1);
@@ -190,7 +194,7 @@ function perPhase(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: 
       covered += (qb - qa + 1) * (ub - ua + 1);
     }
   }
-  release(backend, wt);
+  if (wt) release(backend, wt);
   // Views are taken after the last allocation (a heap growth detaches earlier ones).
   const out = backend.makeOutput([B, H, W, Ci], 'float32');
   const dst = heapF32(backend, out);
@@ -208,6 +212,18 @@ function perPhase(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: 
     release(backend, conv);
   }
   return out;
+}
+
+/** {@link subFilter} cut from w [KH, KW, Ci, Co] itself, one SIMD block transpose per tap. */
+function subFilterDirect(backend: BackendWasm, filter: TensorInfo, ry: number, rx: number, sh: number, sw: number, Mh: number, Mw: number): TensorInfo {
+  const [, , Ci, Co] = filter.shape;
+  const f = backend.makeOutput([Mh, Mw, Co, Ci], 'float32');
+  for (let jy = 0; jy < Mh; jy++) {
+    for (let jx = 0; jx < Mw; jx++) {
+      transposeFilterTap(backend, filter, ry + sh * (Mh - 1 - jy), rx + sw * (Mw - 1 - jx), f, jy * Mw + jx);
+    }
+  }
+  return f;
 }
 
 /**
@@ -244,6 +260,8 @@ function subFilter(
 
 /** The flipped, transposed filter F [KH, KW, Co, Ci]: F[kh, kw] = w^T[KH-1-kh, KW-1-kw], whole [Co, Ci] blocks. */
 function flippedFilter(backend: BackendWasm, filter: TensorInfo, KH: number, KW: number, Ci: number, Co: number): TensorInfo {
+  const fast = transposeFilter(backend, filter, true);
+  if (fast) return fast;
   const wt = wasmOp(backend, 'Transpose', { x: filter }, { perm: [0, 1, 3, 2] });
   const f = backend.makeOutput([KH, KW, Co, Ci], 'float32');
   const src = heapF32(backend, wt);

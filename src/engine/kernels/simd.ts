@@ -18,6 +18,9 @@
  *   (accumulated in f32 over blocks of 32 rows, then in f64).
  * - `affine2(u, v, out, n, C, P, Q, R)`: out = P[c] u + Q[c] v + R[c] per channel c.
  * - `reluGrad(dy, x, out, n4)`: out = x > 0 ? dy : 0 over n4 vectors.
+ * - `transpose(src, dst, R, C, sS, dS, count, sStep, dStep)`: `count` 2-D transposes of R x C
+ *   blocks (R, C multiples of 4; strides in floats): dst[k*dStep + c*dS + r] = src[k*sStep +
+ *   r*sS + c], by 4x4 register tiles (tfjs's Transpose is a scalar loop with strided writes).
  * - `maxPoolGrad(x, y, dy, dx, B, H, W, C, Ho, Wo, KH, KW, sh, sw, pT, pL)`: NHWC max-pool
  *   gradient, dx (zeroed by the caller) += dy at the first position of each window (row-major)
  *   whose value equals the window's maximum y.
@@ -264,9 +267,59 @@ function maxPoolGradFn(): Fn {
   };
 }
 
+function transposeFn(): Fn {
+  const [src, dst, R, C, sS, dS, count, sStep, dStep] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
+  const [sB, dB, k, i, j, sp, dp, a, b, kS, kD] = [9, 10, 11, 12, 13, 14, 15, 16, 17, 18, 19];
+  const [r0, r1, r2, r3, t0, t1, t2, t3] = [20, 21, 22, 23, 24, 25, 26, 27];
+  const mul = [0x6c];
+  const shl2 = [...i32c(2), 0x74];
+  const lanes = (...ls: number[]) => ls.flatMap((l) => [l * 4, l * 4 + 1, l * 4 + 2, l * 4 + 3]);
+  const shuffle = (x: number, y: number, ls: number[]) => [...get(x), ...get(y), ...simd(0x0d, ...lanes(...ls))];
+  const addr = (base: number, stride: number, n: number) => [...get(base), ...get(stride), ...i32c(n), ...mul, ...i32add];
+  const body = [
+    ...get(sS), ...shl2, ...set(sB),
+    ...get(dS), ...shl2, ...set(dB),
+    ...get(sStep), ...shl2, ...set(kS),
+    ...get(dStep), ...shl2, ...set(kD),
+    ...whileLt(k, count, [
+      ...i32c(0), ...set(i),
+      ...whileLt(i, R, [
+        ...get(src), ...get(k), ...get(kS), ...mul, ...i32add, ...get(i), ...get(sB), ...mul, ...i32add, ...set(sp),
+        ...get(dst), ...get(k), ...get(kD), ...mul, ...i32add, ...get(i), ...shl2, ...i32add, ...set(dp),
+        ...i32c(0), ...set(j),
+        ...whileLt(j, C, [
+          ...get(sp), ...get(j), ...shl2, ...i32add, ...set(a),
+          ...addr(a, sB, 0), ...load, ...set(r0),
+          ...addr(a, sB, 1), ...load, ...set(r1),
+          ...addr(a, sB, 2), ...load, ...set(r2),
+          ...addr(a, sB, 3), ...load, ...set(r3),
+          ...shuffle(r0, r1, [0, 4, 1, 5]), ...set(t0),
+          ...shuffle(r0, r1, [2, 6, 3, 7]), ...set(t1),
+          ...shuffle(r2, r3, [0, 4, 1, 5]), ...set(t2),
+          ...shuffle(r2, r3, [2, 6, 3, 7]), ...set(t3),
+          ...get(dp), ...get(j), ...get(dB), ...mul, ...i32add, ...set(b),
+          ...addr(b, dB, 0), ...shuffle(t0, t2, [0, 1, 4, 5]), ...store,
+          ...addr(b, dB, 1), ...shuffle(t0, t2, [2, 3, 6, 7]), ...store,
+          ...addr(b, dB, 2), ...shuffle(t1, t3, [0, 1, 4, 5]), ...store,
+          ...addr(b, dB, 3), ...shuffle(t1, t3, [2, 3, 6, 7]), ...store,
+          ...inc(j, 4),
+        ]),
+        ...inc(i, 4),
+      ]),
+      ...inc(k, 1),
+    ]),
+  ];
+  return {
+    name: 'transpose',
+    params: new Array(9).fill(I32),
+    locals: [...new Array(11).fill(I32), ...new Array(8).fill(V128)],
+    body,
+  };
+}
+
 /** The module's bytes; `shared` memories are imported as shared with their maximum. */
 function moduleBytes(shared: boolean, minPages: number, maxPages: number): Uint8Array<ArrayBuffer> {
-  const fns = [adamFn(), momentsFn(), affine2Fn(), reluGradFn(), maxPoolGradFn()];
+  const fns = [adamFn(), momentsFn(), affine2Fn(), reluGradFn(), maxPoolGradFn(), transposeFn()];
   const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0x00]);
   const limits = shared ? [0x03, ...uleb(minPages), ...uleb(maxPages)] : [0x00, ...uleb(minPages)];
   const imports = vec([[...str('env'), ...str('memory'), 0x02, ...limits]]);
@@ -296,6 +349,7 @@ export interface SimdKernels {
   moments(u: number, v: number, n: number, C: number, su: number, sv: number, out1: number, out2: number): void;
   affine2(u: number, v: number, out: number, n: number, C: number, P: number, Q: number, R: number): void;
   reluGrad(dy: number, x: number, out: number, n4: number): void;
+  transpose(src: number, dst: number, R: number, C: number, sS: number, dS: number, count: number, sStep: number, dStep: number): void;
   maxPoolGrad(x: number, y: number, dy: number, dx: number, B: number, H: number, W: number, C: number, Ho: number, Wo: number,
     KH: number, KW: number, sh: number, sw: number, pT: number, pL: number): void;
 }

@@ -60,8 +60,8 @@ export function drawWorld(cfg: SynthConfig): SynthWorld {
   const effRng = new Rng(hashSeed(cfg.seed, 1));
   const labels: SynthWorld['labels'] = [];
   const pad = String(cfg.treatments).length < 2 ? 2 : String(cfg.treatments).length;
-  // Treatments act mostly on shape and texture; their effect on coverage (size, density), which
-  // moves whole-image intensity statistics, is scaled by coverageEffectWeight.
+  // The treatment's effect on coverage (size, density) is scaled by coverageEffectWeight (coverage
+  // moves whole-image intensity statistics unless intensityMatch removes that).
   const w = FEATURES.map((f) => (f === 'cellSize' || f === 'density' ? cfg.coverageEffectWeight : 1));
   const effect = (std: number) => normals(effRng, D, std).map((v, i) => round4(v * w[i]));
   for (let t = 0; t < cfg.treatments; t++) labels.push({ name: `siRNA-${String(t + 1).padStart(pad, '0')}`, wellType: 'treatment', effect: effect(cfg.treatmentEffect) });
@@ -252,7 +252,17 @@ export async function generateSynthetic(
     } else {
       await writeFile(join(tmp, 'metadata.csv'), toCsv(['site_id', 'well_id', 'cell_type', 'dataset', 'experiment', 'plate', 'well', 'site', 'well_type', 'sirna', 'sirna_id'], metaRows));
     }
-    const record = { generator: 'ben-ssl synthetic microscopy v1', preset: opts.preset ?? null, config: cfg, images: sites.length, channels: SYNTH_CHANNELS, world };
+    const record = {
+      generator: 'ben-ssl synthetic microscopy v2',
+      preset: opts.preset ?? null,
+      config: cfg,
+      intensityStatistics: cfg.intensityMatch > 0
+        ? `treated sites get ${cfg.intensityMatch === 1 ? 'the' : `${cfg.intensityMatch} of the way to the`} recorded per-channel mean/std of an untreated field of the same well: treatments change spatial structure, plates the means/stds`
+        : 'not matched: treatments also move the per-channel means/stds',
+      images: sites.length,
+      channels: SYNTH_CHANNELS,
+      world,
+    };
     await writeFile(join(tmp, 'synth.json'), JSON.stringify(record, null, 1) + '\n');
   });
   return { out, images: sites.length, plates: world.plates.length, seconds: (performance.now() - t0) / 1000 };

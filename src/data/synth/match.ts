@@ -63,8 +63,8 @@ class SortedValues {
     return lo;
   }
 
-  /** Mean and std of clamp(a * x + b, lo, hi), a > 0. */
-  moments(a: number, b: number, lo: number, hi: number): ChannelMoments {
+  /** Mean and std of clamp(a * x + b, lo, hi), a > 0, and the fraction of values not clamped. */
+  moments(a: number, b: number, lo: number, hi: number): ChannelMoments & { free: number } {
     const n = this.x.length;
     const i0 = this.below((lo - b) / a); // values mapped to <= lo
     const i1 = Math.max(i0, this.below((hi - b) / a)); // values from i1 on mapped to >= hi
@@ -74,42 +74,71 @@ class SortedValues {
     const sum = i0 * lo + (n - i1) * hi + a * s1 + b * m;
     const sum2 = i0 * lo * lo + (n - i1) * hi * hi + a * a * s2 + 2 * a * b * s1 + b * b * m;
     const mean = sum / n;
-    return { mean, std: Math.sqrt(Math.max(0, sum2 / n - mean * mean)) };
+    return { mean, std: Math.sqrt(Math.max(0, sum2 / n - mean * mean)), free: m / n };
   }
 }
 
 /**
  * The monotone map `p -> max(a * p + b, offset)` of the record (before the top clamp) that gives
  * the recorded channel `clamp(max(a * p + b, offset), 0, 1)` the target mean and std; returns
- * [a, b]. For a fixed slope the mean rises with `b` (inner bisection); at a matched mean a steeper
- * slope is a mean-preserving spread, so the std rises with `a` (outer bisection, log scale).
+ * [a, b]. For a fixed slope the mean rises with `b`, piecewise linearly (safeguarded Newton inside
+ * a bisection bracket); at a matched mean a steeper slope is a mean-preserving spread, so the std
+ * rises with `a` (Illinois false position on log a, inside a bracket).
  */
 function solveClampedAffine(v: SortedValues, target: ChannelMoments, lo: number, hi: number): [number, number] {
   const x = v.x;
+  const n = x.length;
   const xmin = x[0];
-  const xmax = x[x.length - 1];
-  const meanAt = (a: number): number => {
+  const xmax = x[n - 1];
+  const spread = xmax - xmin;
+  if (!(spread > 0)) return [1, target.mean - xmin]; // a flat plane can only be shifted
+  const xmean = v.moments(1, 0, xmin - 1, xmax + 1).mean;
+  const tol = 1e-13;
+  const bFor = (a: number): number => {
     // Mean of clamp(a x + b) runs from lo (b = lo - a xmax) to hi (b = hi - a xmin).
     let bl = lo - a * xmax;
     let bh = hi - a * xmin;
-    for (let it = 0; it < 60; it++) {
-      const b = (bl + bh) / 2;
-      if (v.moments(a, b, lo, hi).mean < target.mean) bl = b;
+    let b = Math.min(bh, Math.max(bl, target.mean - a * xmean));
+    for (let it = 0; it < 100 && bh - bl > tol * (1 + Math.abs(b)); it++) {
+      const m = v.moments(a, b, lo, hi);
+      const f = m.mean - target.mean;
+      if (Math.abs(f) < tol) break;
+      if (f < 0) bl = b;
       else bh = b;
+      const next = m.free > 0 ? b - f / m.free : NaN; // d mean / d b = unclamped fraction
+      b = next > bl && next < bh ? next : (bl + bh) / 2;
     }
-    return (bl + bh) / 2;
+    return b;
   };
-  const spread = xmax - xmin;
-  if (!(spread > 0)) return [1, target.mean - xmin]; // a flat plane can only be shifted
+  const g = (la: number) => v.moments(Math.exp(la), bFor(Math.exp(la)), lo, hi).std - target.std;
   let la = Math.log(1e-6 / spread);
   let ha = Math.log(1e6 / spread);
-  for (let it = 0; it < 60; it++) {
-    const a = Math.exp((la + ha) / 2);
-    if (v.moments(a, meanAt(a), lo, hi).std < target.std) la = (la + ha) / 2;
-    else ha = (la + ha) / 2;
+  let gl = g(la);
+  let gh = g(ha);
+  if (gl >= 0) ha = la; // target std at or below the flattest map: take it
+  else if (gh <= 0) la = ha; // above the steepest (two-level) map: take that
+  let side = 0;
+  for (let it = 0; it < 200 && ha - la > 1e-12; it++) {
+    const c = (la * gh - ha * gl) / (gh - gl);
+    const gc = g(c);
+    if (Math.abs(gc) < tol) {
+      la = ha = c;
+      break;
+    }
+    if (gc < 0) {
+      la = c;
+      gl = gc;
+      if (side === -1) gh /= 2; // Illinois: halve the stale end so the bracket shrinks on both sides
+      side = -1;
+    } else {
+      ha = c;
+      gh = gc;
+      if (side === 1) gl /= 2;
+      side = 1;
+    }
   }
   const a = Math.exp((la + ha) / 2);
-  return [a, meanAt(a)];
+  return [a, bFor(a)];
 }
 
 /**

@@ -225,7 +225,7 @@ export function opticalSignal(planes: Float32Array[], tech: PlateTechnical, cfg:
     blurPlane(p, H, W, tech.blur);
     const g = tech.gamma[c];
     const out = new Float64Array(H * W); // float64 from here on, as the camera's arithmetic
-    for (let i = 0; i < H * W; i++) out[i] = Math.pow(Math.max(p[i], 0), g);
+    for (let i = 0; i < H * W; i++) out[i] = p[i] > 0 ? Math.pow(p[i], g) : 0; // pow(0, g > 0) = 0
     return out;
   });
 }

@@ -114,10 +114,11 @@ const base: SynthConfig = {
 };
 
 /**
- * Size presets (generation time on the shared 2-core machine under load, one thread):
- * `tiny`: tests, 144 images of 32x32, 8 plates, 5 labels (~0.3 s). `small`: quickstart, 1,152
- * images of 64x64, 24 plates (8 experiments x 3), 8 labels (~3 s). `bench`: 19,840 images of
- * 64x64, 80 plates (20 experiments x 4: 12 train, 4 val, 4 test), 13 labels (~85 s).
+ * Size presets (generation time on the shared 2-core machine under load, one thread; the
+ * untreated twin of every treated site that intensityMatch renders costs about 1.6x):
+ * `tiny`: tests, 144 images of 32x32, 8 plates, 5 labels (~0.4 s). `small`: quickstart, 1,152
+ * images of 64x64, 24 plates (8 experiments x 3), 8 labels (~4.5 s). `bench`: 19,840 images of
+ * 64x64, 80 plates (20 experiments x 4: 12 train, 4 val, 4 test), 13 labels (~65 s).
  */
 export const SYNTH_PRESETS: Record<'tiny' | 'small' | 'bench', SynthConfig> = {
   tiny: {

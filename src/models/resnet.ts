@@ -1,6 +1,7 @@
 import * as tfl from '@tensorflow/tfjs-layers';
 import type { Backbone, BackboneOptions } from './backbone.ts';
 import { createNorm } from './norm.ts';
+import { seedSequence } from './init-seeds.ts';
 import { lazyConv2d } from '../engine/lazy-conv2d.ts';
 
 /**
@@ -37,8 +38,8 @@ export function resnetEmbeddingDim(o: Pick<ResNetOptions, 'block' | 'widths'>): 
 /** Builds a ResNet: images [B, size, size, channels] -> embeddings [B, resnetEmbeddingDim]. */
 export function buildResNet(o: ResNetOptions): tfl.LayersModel {
   const name = o.name ?? 'resnet';
-  let seed = o.seed ?? 0;
-  const init = () => tfl.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'normal', seed: seed++ });
+  const nextSeed = seedSequence(o.seed);
+  const init = () => tfl.initializers.varianceScaling({ scale: 2, mode: 'fanOut', distribution: 'normal', seed: nextSeed() });
   // The stem conv reads the images: LazyConv2D skips their (unused) input gradient in training.
   const conv = (x: tfl.SymbolicTensor, filters: number, k: number, s: number, lname: string) =>
     (x === input ? lazyConv2d : tfl.layers.conv2d)({ name: lname, filters, kernelSize: k, strides: s, padding: 'same', useBias: false, kernelInitializer: init() })

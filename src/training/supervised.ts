@@ -44,7 +44,7 @@ export interface TrainSupervisedOptions {
   evalSplits?: string[];
   /** Normalization modes to evaluate with. Default [`running`, `batch`, `plate`]. */
   evalModes?: NormalizationMode[];
-  /** Evaluate at most this many plates per split (the first ones in sorted order; 0: all). Default 0. */
+  /** Evaluate at most this many plates per split (evenly spaced in sorted key order, so every experiment is represented; 0: all). Default 0. */
   maxEvalPlates?: number;
   /** Evaluation batch size for `batch` mode and plate passes (0: whole plate). Default 0. */
   evalBatchSize?: number;
@@ -112,7 +112,13 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
   for (const split of evalSplits) {
     const ds = await all.split(split).load();
     let plates = evalPlates(ds, ds.classIds(), o.evalBatchSize ?? 0);
-    if (o.maxEvalPlates) plates = plates.slice(0, o.maxEvalPlates);
+    // Evenly spaced over the sorted keys, so a subset spans every experiment (cell type) rather than
+    // the first experiment's plates only.
+    if (o.maxEvalPlates && o.maxEvalPlates < plates.length) {
+      const sorted = plates;
+      const n = o.maxEvalPlates;
+      plates = Array.from({ length: n }, (_, i) => sorted[Math.floor((i * sorted.length) / n)]);
+    }
     out.eval[split] = {};
     for (const mode of modes) out.eval[split][mode] = await evaluateSupervised(objective, plates, mode);
   }

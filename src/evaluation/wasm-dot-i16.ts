@@ -11,30 +11,7 @@
  * row-major. The caller keeps |sum| < 2^31 (|values| <= sqrt((2^31 - 1) / d)).
  */
 
-const uleb = (n: number): number[] => {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-};
-const sleb = (n: number): number[] => {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-};
-const str = (s: string) => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+import { section, sleb, str, uleb } from '../engine/wasm-encode.ts';
 
 // Opcodes.
 const BLOCK = 0x02, LOOP = 0x03, END = 0x0b, BR = 0x0c, BR_IF = 0x0d, VOID = 0x40;

@@ -3,29 +3,19 @@ import { join } from 'node:path';
 import { initBackend } from '../../engine/backend.ts';
 import { loadRecipe } from '../../recipe/load.ts';
 import { pretrain } from '../../training/pretrain.ts';
+import { withRecipeRunOptions, type RecipeRunArgs } from '../recipe-options.ts';
 
-interface PretrainArgs {
-  backend?: string;
-  recipe: string;
-  set: string[];
-  'run-dir'?: string;
-  resume?: boolean;
-  quiet?: boolean;
-  json?: boolean;
-}
+type PretrainArgs = RecipeRunArgs;
 
 /** `ben pretrain --recipe <file> [--set a.b=c ...] [--run-dir] [--resume]`: a thin CLI over {@link pretrain}. */
 export const pretrainCommand: CommandModule<{ backend?: string }, PretrainArgs> = {
   command: 'pretrain',
   describe: 'Pretrain a backbone as a recipe describes (SimCLR / BYOL / supervised; BEN: plate batches); writes model/, checkpoints, metrics.jsonl',
   builder: (y) =>
-    y
-      .option('recipe', { type: 'string', demandOption: true, describe: 'Recipe YAML (recipes/simclr-ben.yaml, recipes/byol-ben.yaml, ...)' })
-      .option('set', { type: 'string', array: true, default: [] as string[], describe: 'Override a recipe field: --set training.steps=200 (value parsed as YAML)' })
-      .option('run-dir', { type: 'string', describe: 'Run directory (default output.dir, else runs/<recipe name>)' })
-      .option('resume', { type: 'boolean', describe: 'Continue from the checkpoint in --run-dir' })
-      .option('quiet', { type: 'boolean', describe: 'No progress bar' })
-      .option('json', { type: 'boolean', describe: 'Print the result as JSON' }) as never,
+    withRecipeRunOptions(
+      y.option('recipe', { type: 'string', demandOption: true, describe: 'Recipe YAML (recipes/simclr-ben.yaml, recipes/byol-ben.yaml, ...)' }),
+      'Continue from the checkpoint in --run-dir',
+    ) as never,
   handler: async (argv) => {
     const recipe = loadRecipe(argv.recipe, argv.set);
     await initBackend(argv.backend);

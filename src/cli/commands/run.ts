@@ -2,29 +2,19 @@ import type { CommandModule } from 'yargs';
 import { initBackend } from '../../engine/backend.ts';
 import { loadRecipe } from '../../recipe/load.ts';
 import { runRecipe, summarise } from '../../recipe/run.ts';
+import { withRecipeRunOptions, type RecipeRunArgs } from '../recipe-options.ts';
 
-interface RunArgs {
-  backend?: string;
-  recipe: string;
-  set: string[];
-  'run-dir'?: string;
-  resume?: boolean;
-  quiet?: boolean;
-  json?: boolean;
-}
+type RunArgs = RecipeRunArgs;
 
 /** `ben run <recipe> [--set a.b=c ...]`: a thin CLI over {@link runRecipe}. */
 export const runCommand: CommandModule<{ backend?: string }, RunArgs> = {
   command: 'run <recipe>',
   describe: 'Run a recipe end to end: data -> train (each variant) -> embed -> evaluate -> report',
   builder: (y) =>
-    y
-      .positional('recipe', { type: 'string', demandOption: true, describe: 'Recipe YAML (e.g. recipes/quickstart.yaml)' })
-      .option('set', { type: 'string', array: true, default: [] as string[], describe: 'Override a recipe field: --set training.steps=50 (value parsed as YAML)' })
-      .option('run-dir', { type: 'string', describe: 'Run directory (default output.dir, else runs/<recipe name>)' })
-      .option('resume', { type: 'boolean', describe: 'Keep finished variants, continue unfinished ones from their checkpoints' })
-      .option('quiet', { type: 'boolean', describe: 'No progress output' })
-      .option('json', { type: 'boolean', describe: 'Print the result as JSON' }) as never,
+    withRecipeRunOptions(
+      y.positional('recipe', { type: 'string', demandOption: true, describe: 'Recipe YAML (e.g. recipes/quickstart.yaml)' }),
+      'Keep finished variants, continue unfinished ones from their checkpoints',
+    ) as never,
   handler: async (argv) => {
     const recipe = loadRecipe(argv.recipe, argv.set);
     await initBackend(argv.backend);

@@ -26,37 +26,12 @@
  *   whose value equals the window's maximum y.
  */
 
+import { section, sleb, str, uleb, vec } from '../wasm-encode.ts';
+
 const I32 = 0x7f;
 const F32 = 0x7d;
 const V128 = 0x7b;
 
-function uleb(n: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = n & 0x7f;
-    n >>>= 7;
-    if (n !== 0) b |= 0x80;
-    out.push(b);
-  } while (n !== 0);
-  return out;
-}
-
-function sleb(n: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = n & 0x7f;
-    n >>= 7;
-    if ((n === 0 && (b & 0x40) === 0) || (n === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const str = (s: string) => [...uleb(s.length), ...Buffer.from(s, 'utf8')];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
 
 // Instructions.
 const get = (i: number) => [0x20, ...uleb(i)];

@@ -55,9 +55,29 @@ function conv2DBackpropInput(args: {
   const padBottom = H - 1 + pT - (Ho - 1);
   const padLeft = KW - 1 - pL;
   const padRight = W - 1 + pL - (Wo - 1);
-  const cutT = Math.max(0, -padTop);
-  const cutL = Math.max(0, -padLeft);
-  const dyc = cropNHWC(backend, dy, cutT, cutL, Ho - cutT - Math.max(0, -padBottom), Wo - cutL - Math.max(0, -padRight));
+  const out = correlatePadded(backend, dy, f, Ho, Wo, padTop, padBottom, padLeft, padRight);
+  release(backend, f);
+  return out;
+}
+
+/**
+ * Stride-1 correlation of dy [B, Ho, Wo, Co] with filter f, with the given (possibly negative)
+ * padding on each side: a negative pad crops dy instead (XNNPACK takes non-negative pads only).
+ */
+function correlatePadded(
+  backend: BackendWasm,
+  dy: TensorInfo,
+  f: TensorInfo,
+  Ho: number,
+  Wo: number,
+  padT: number,
+  padB: number,
+  padL: number,
+  padR: number,
+): TensorInfo {
+  const cutT = Math.max(0, -padT);
+  const cutL = Math.max(0, -padL);
+  const dyc = cropNHWC(backend, dy, cutT, cutL, Ho - cutT - Math.max(0, -padB), Wo - cutL - Math.max(0, -padR));
   const out = wasmOp(
     backend,
     'Conv2D',
@@ -67,14 +87,13 @@ function conv2DBackpropInput(args: {
       dilations: [1, 1],
       pad: [
         [0, 0],
-        [Math.max(0, padTop), Math.max(0, padBottom)],
-        [Math.max(0, padLeft), Math.max(0, padRight)],
+        [Math.max(0, padT), Math.max(0, padB)],
+        [Math.max(0, padL), Math.max(0, padR)],
         [0, 0],
       ],
       dataFormat: 'NHWC',
     },
   );
-  release(backend, f);
   if (dyc !== dy) release(backend, dyc);
   return out;
 }
@@ -169,27 +188,8 @@ function perPhase(backend: BackendWasm, dy: TensorInfo, filter: TensorInfo, ci: 
       const padB = qb - (Ho - 1);
       const padL = Mw - 1 - ua;
       const padR = ub - (Wo - 1);
-      const cutT = Math.max(0, -padT);
-      const cutL = Math.max(0, -padL);
-      const dyc = cropNHWC(backend, dy, cutT, cutL, Ho - cutT - Math.max(0, -padB), Wo - cutL - Math.max(0, -padR));
-      const conv = wasmOp(
-        backend,
-        'Conv2D',
-        { x: dyc, filter: f },
-        {
-          strides: [1, 1],
-          dilations: [1, 1],
-          pad: [
-            [0, 0],
-            [Math.max(0, padT), Math.max(0, padB)],
-            [Math.max(0, padL), Math.max(0, padR)],
-            [0, 0],
-          ],
-          dataFormat: 'NHWC',
-        },
-      );
+      const conv = correlatePadded(backend, dy, f, Ho, Wo, padT, padB, padL, padR);
       release(backend, f);
-      if (dyc !== dy) release(backend, dyc);
       parts.push({ ry, rx, qa, ua, nq: qb - qa + 1, nu: ub - ua + 1, conv });
       covered += (qb - qa + 1) * (ub - ua + 1);
     }

@@ -19,17 +19,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Writable } from 'node:stream';
 import type { Vector } from 'apache-arrow';
+import { EMBEDDING_META_COLUMNS } from '../src/embedding/embedder.ts';
 
-const META = [
-  'Metadata_Experiment',
-  'Metadata_Plate',
-  'Metadata_Well',
-  'Metadata_Site',
-  'Metadata_CellType',
-  'Metadata_Label',
-  'Metadata_WellType',
-  'Metadata_Split',
-] as const;
+/** The embedding files' metadata columns, as `ben embed` writes them. */
+const META = EMBEDDING_META_COLUMNS;
 
 /** Deterministic feature value of row i, column j (float32), computable anywhere for checks. */
 function featureValue(i: number, j: number): number {

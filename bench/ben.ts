@@ -5,13 +5,16 @@
  * experiments with random batches, experiment batches (WILDS default) and plate batches (BEN), and
  * reports ID-test and OOD-test (unseen experiments) accuracy for the five configurations:
  * 1 BN random/running, 2 BN experiment/running, 3 BEN batch (whole-plate batches), 4 BEN plate,
- * 5 BEN controls. Mean and spread over seeds; one JSON line per run and a summary line on stdout,
- * `ben.md` + `ben.json` in --out. `--alt` uses a second generator configuration with different
- * batch-effect parameters.
+ * 5 BEN controls. Mean and sample SD over seeds; one JSON line per run and a summary line on stdout,
+ * `ben-<preset>[-alt].md` + `.json` in --out (with wall minutes and load averages: the machine is
+ * shared). `--alt` uses a second generator configuration with different batch-effect parameters.
+ * `--eval-plates N` evaluates N plates per split, evenly spaced so every experiment is represented
+ * (0, the default: all plates).
  */
 import { parseArgs } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
+import { loadavg } from 'node:os';
 import { initBackend } from '../src/engine/backend.ts';
 import type { SynthConfig } from '../src/data/synth/config.ts';
 import { ensureRecipeData } from '../src/recipe/data.ts';
@@ -87,6 +90,8 @@ export async function run(args: string[]): Promise<void> {
   const steps = Number(values.steps);
   const batchSize = Number(values.batch);
   const results: Record<number, { seed: number; idAcc: number; oodAcc: number; idLoss: number; oodLoss: number }[]> = {};
+  // The machine is shared: record the load average with the timings.
+  const loadStart = loadavg();
   const t0 = performance.now();
   for (const seed of seeds) {
     for (const batching of ['random', 'experiment', 'plate'] as const) {
@@ -115,6 +120,8 @@ export async function run(args: string[]): Promise<void> {
     }
   }
   const minutes = (performance.now() - t0) / 60000;
+  const loadEnd = loadavg();
+  const la = (l: number[]) => l.map((x) => x.toFixed(2)).join(' ');
   const summary = CONFIGS.map((c) => {
     const rs = results[c.id] ?? [];
     const f = (k: 'idAcc' | 'oodAcc' | 'oodLoss') => ({ mean: mean(rs.map((r) => r[k])), sd: sd(rs.map((r) => r[k])) });
@@ -122,7 +129,7 @@ export async function run(args: string[]): Promise<void> {
   });
   const pct = (x: { mean: number; sd: number }) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`;
   const md = [
-    `BEN vs BN, supervised, synthetic preset \`${values.preset}\`${values.alt ? ' (alt batch effects)' : ''}, ${values.backbone}, ${steps} steps x ${batchSize}, ${seeds.length} seed(s), ${Number(values['eval-plates']) || 'all'} eval plates per split, backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
+    `BEN vs BN, supervised, synthetic preset \`${values.preset}\`${values.alt ? ' (alt batch effects)' : ''}, ${values.backbone}, ${steps} steps x ${batchSize}, ${seeds.length} seed(s), ${Number(values['eval-plates']) || 'all'} eval plates per split, backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min (load average ${la(loadStart)} at start, ${la(loadEnd)} at end); mean ± sample SD over seeds`,
     '',
     '| # | configuration | ID-test acc (%) | OOD-test acc (%) | OOD-test loss |',
     '|---|---|---|---|---|',
@@ -132,7 +139,7 @@ export async function run(args: string[]): Promise<void> {
   await mkdir(values.out!, { recursive: true });
   const tag = `${values.preset}${values.alt ? '-alt' : ''}`;
   await writeFileAtomic(join(values.out!, `ben-${tag}.md`), md);
-  await writeFileAtomic(join(values.out!, `ben-${tag}.json`), JSON.stringify({ preset: values.preset, alt: values.alt, steps, batchSize, seeds, backend: info.backend, minutes, summary, runs: results }, null, 2));
+  await writeFileAtomic(join(values.out!, `ben-${tag}.json`), JSON.stringify({ preset: values.preset, alt: values.alt, steps, batchSize, seeds, backend: info.backend, minutes, loadavgStart: loadStart, loadavgEnd: loadEnd, evalPlates: Number(values['eval-plates']), summary, runs: results }, null, 2));
   process.stderr.write(md + '\n');
   console.log(JSON.stringify({ suite: 'ben', summary: true, preset: values.preset, alt: values.alt, minutes, configs: summary }));
 }

@@ -23,6 +23,7 @@ import { trainSupervised } from '../src/training/supervised.ts';
 import type { Batching } from '../src/training/sources.ts';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
+import { mean, sd } from './stats.ts';
 
 /** The second generator configuration: other batch-effect strengths and another world seed. */
 export const ALT_OVERRIDES: Partial<SynthConfig> = {
@@ -61,8 +62,6 @@ export async function ensureSynth(preset: string, alt: boolean, dataDir: string)
   return ensureRecipeData({ source: 'synthetic', preset, params, trainSplits: ['train'], evalSplits: ['test'], skipBad: false }, { dataRoot: dataDir, log: (l) => process.stderr.write(l + '\n') });
 }
 
-const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-const sd = (a: number[]) => (a.length > 1 ? Math.sqrt(a.reduce((s, v) => s + (v - mean(a)) ** 2, 0) / (a.length - 1)) : 0);
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({

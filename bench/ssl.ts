@@ -32,6 +32,7 @@ import { loadRecipe } from '../src/recipe/load.ts';
 import { loadEmbeddingModel } from '../src/training/embedding-model.ts';
 import { pretrain } from '../src/training/pretrain.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
+import { mean, sd } from './stats.ts';
 
 /** The three numbers of the claim, from OOD and probe-training embeddings. */
 function evaluate(ood: ProfileTable, probeTrain: ProfileTable, k: number, seed: number) {
@@ -72,8 +73,6 @@ function evaluate(ood: ProfileTable, probeTrain: ProfileTable, k: number, seed: 
   };
 }
 
-const mean = (a: number[]) => a.reduce((s, v) => s + v, 0) / a.length;
-const sd = (a: number[]) => (a.length > 1 ? Math.sqrt(a.reduce((s, v) => s + (v - mean(a)) ** 2, 0) / (a.length - 1)) : 0);
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({

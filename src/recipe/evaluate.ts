@@ -8,7 +8,8 @@
  * - `plate-predictability`: WITHIN each experiment, a linear probe for the plate (half of every
  *   plate's images to fit, half to test), averaged over experiments; lower is better, chance is
  *   1 / plates per experiment. Within an experiment the plates share their biology, so what the
- *   probe finds is the technical plate effect;
+ *   probe finds is the technical plate effect. Also reported: the same probe over all plates at
+ *   once (`acrossExperiments`), which also finds the experiment's biology (e.g. its cell type);
  * - `map`: copairs mAP of treatment replicates on different plates against other treatments;
  * - `percent-replicating`: median replicate correlation above a non-replicate null.
  */
@@ -25,7 +26,14 @@ export interface EmbeddingEvaluation {
   plates: number;
   knn?: { crossPlate: number; crossExperiment: number; k: number; queries: number };
   linearProbe?: { accuracy: number; chance: number; trainImages: number; testImages: number };
-  platePredictability?: { accuracy: number; chance: number; experiments: number };
+  platePredictability?: {
+    /** Mean over experiments of the within-experiment probe accuracy. */
+    accuracy: number;
+    chance: number;
+    experiments: number;
+    /** One probe over every plate of the evaluation splits (chance 1 / plates). */
+    acrossExperiments: { accuracy: number; chance: number };
+  };
   map?: { map: number; fractionRetrieved: number };
   percentReplicating?: { percent: number };
 }
@@ -109,7 +117,12 @@ export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddi
       chance += 1 / new Set(pk).size;
       used++;
     }
-    if (used > 0) out.platePredictability = { accuracy: acc / used, chance: chance / used, experiments: used };
+    if (used > 0) {
+      const all = splitRows(t.n, plates, { testFraction: 0.5, seed: seed + 7 });
+      const across = computeLinearProbe(t.features, t.d, plates, all.train, all.test, { maxIter: 100 });
+      const acrossExperiments = { accuracy: across.testAccuracy, chance: 1 / new Set(plates).size };
+      out.platePredictability = { accuracy: acc / used, chance: chance / used, experiments: used, acrossExperiments };
+    }
   }
 
   if (want.has('map') || want.has('percent-replicating')) {

@@ -6,10 +6,15 @@
  * embeds the OOD-test experiments (BEN: `plate` inference; random baseline: `running`) and reports,
  * per seed and as mean ± sd over seeds:
  * - `knnCrossPlate`: kNN treatment accuracy, neighbours restricted to other plates (treatment wells);
+ *   `knnCrossExperiment`: restricted to other experiments;
  * - `probeOod`: linear-probe treatment accuracy, probe fitted on training-experiment embeddings
  *   (`--probe-plates` plates per experiment, same inference mode) and tested on the OOD experiments;
- * - `platePredictability`: linear-probe accuracy for the plate on the OOD embeddings (half of each
- *   plate's images to fit, half to test; lower is better, chance 1 / plates).
+ * - `platePredictability`: linear-probe accuracy for the plate within each OOD experiment (half of
+ *   each plate's images to fit, half to test; lower is better), averaged over experiments: the
+ *   plates of one experiment share their biology, so this is the technical plate effect;
+ *   `platePredictabilityAll`: one probe over all OOD plates (also finds the experiment's cell type).
+ * All metrics are the recipe evaluate stage's (src/recipe/evaluate.ts). `--reuse` evaluates the
+ * finished runs already in --out instead of training them again.
  * One JSON line per run and a summary line on stdout; `ssl-<preset>.md` / `.json` in --out.
  *
  * Each configuration is the library's `pretrain(recipe)` (data layer sampler + augmentation
@@ -23,56 +28,32 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { embedDataset } from '../src/embedding/embedder.ts';
 import { initBackend } from '../src/engine/backend.ts';
-import { computeKnnAccuracy } from '../src/evaluation/knn.ts';
-import { computeLinearProbe, splitRows } from '../src/evaluation/linear-probe.ts';
-import type { ProfileTable } from '../src/evaluation/profile-table.ts';
+import { existsSync, readFileSync } from 'node:fs';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
 import { ensureRecipeData, readRecipeData } from '../src/recipe/data.ts';
+import { evaluateEmbeddings } from '../src/recipe/evaluate.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
 import { loadEmbeddingModel } from '../src/training/embedding-model.ts';
 import { pretrain } from '../src/training/pretrain.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
 import { mean, sd } from './stats.ts';
 
-/** The three numbers of the claim, from OOD and probe-training embeddings. */
-function evaluate(ood: ProfileTable, probeTrain: ProfileTable, k: number, seed: number) {
-  const isTreatment = (t: ProfileTable) => (i: number) => t.meta.Metadata_WellType[i] === 'treatment';
-  const knn = computeKnnAccuracy(ood, {
-    label: 'Metadata_Label',
-    k,
-    excludeSame: [['Metadata_Experiment', 'Metadata_Plate']],
-    skipRows: (i) => !isTreatment(ood)(i),
-  });
-  // Linear probe: training-experiment treatment images -> OOD treatment images.
-  const d = ood.d;
-  const trainRows = [...Array(probeTrain.n).keys()].filter(isTreatment(probeTrain));
-  const testRows = [...Array(ood.n).keys()].filter(isTreatment(ood));
-  const x = new Float32Array((trainRows.length + testRows.length) * d);
-  const labels: string[] = [];
-  [...trainRows.map((i) => [probeTrain, i] as const), ...testRows.map((i) => [ood, i] as const)].forEach(([t, i], r) => {
-    x.set(t.features.subarray(i * d, (i + 1) * d), r * d);
-    labels.push(t.meta.Metadata_Label[i]);
-  });
-  const probe = computeLinearProbe(
-    x,
-    d,
-    labels,
-    trainRows.map((_, r) => r),
-    testRows.map((_, r) => trainRows.length + r),
-  );
-  // Plate predictability on the OOD embeddings: half of each plate's images fit, half test.
-  const plates = ood.meta.Metadata_Plate.map((p, i) => `${ood.meta.Metadata_Experiment[i]}/${p}`);
-  const split = splitRows(ood.n, plates, { testFraction: 0.5, seed: seed + 7 });
-  const plate = computeLinearProbe(ood.features, d, plates, split.train, split.test);
-  return {
-    knnCrossPlate: knn.then((r) => r.accuracy),
-    probeOod: probe.testAccuracy,
-    probeChance: probe.chanceAccuracy,
-    platePredictability: plate.testAccuracy,
-    plateChance: 1 / new Set(plates).size,
-  };
+/**
+ * `--reuse`: a finished run in `runDir` with the requested step count (its losses read back from
+ * metrics.jsonl) instead of training again; undefined when there is none.
+ */
+function finishedRun(runDir: string, steps: number): { modelDir: string; losses: number[]; seconds: number } | undefined {
+  const p = join(runDir, 'run.json');
+  if (!existsSync(p)) return undefined;
+  const info = JSON.parse(readFileSync(p, 'utf8')) as { status: string; result?: { modelDir: string; steps: number; seconds: number } };
+  if (info.status !== 'finished' || info.result?.steps !== steps) return undefined;
+  const byStep = new Map<number, number>();
+  for (const line of readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')) {
+    const r = JSON.parse(line) as { step?: number; loss?: number };
+    if (typeof r.step === 'number' && typeof r.loss === 'number') byStep.set(r.step, r.loss);
+  }
+  return { modelDir: info.result.modelDir, losses: [...byStep.keys()].sort((a, b) => a - b).map((k) => byStep.get(k)!), seconds: info.result.seconds };
 }
-
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -92,6 +73,7 @@ export async function run(args: string[]): Promise<void> {
       data: { type: 'string', default: 'data/synthetic' },
       out: { type: 'string', default: 'runs/bench-ssl' },
       backend: { type: 'string' },
+      reuse: { type: 'boolean', default: false },
     },
   });
   const t0 = performance.now();
@@ -113,8 +95,10 @@ export async function run(args: string[]): Promise<void> {
   const crop = Number(values.crop);
   const steps = Number(values.steps);
   const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => Number(values['first-seed']) + i);
-  type Row = { objective: string; batching: string; seed: number; knnCrossPlate: number; probeOod: number; platePredictability: number };
+  type Metric = 'knnCrossPlate' | 'knnCrossExperiment' | 'probeOod' | 'platePredictability' | 'platePredictabilityAll';
+  type Row = { objective: string; batching: string; seed: number } & Record<Metric, number>;
   const rows: Row[] = [];
+  let chance = '';
   for (const seed of seeds) {
     for (const objName of values.objectives!.split(',')) {
       for (const batching of values.batchings!.split(',') as ('plate' | 'random')[]) {
@@ -130,7 +114,8 @@ export async function run(args: string[]): Promise<void> {
         ];
         const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
         const mode = recipe.embedding.normalization as NormalizationMode;
-        const fit = await pretrain(recipe, { runDir: join(values.out!, `${objName}-${batching}-seed${seed}`), data: all });
+        const runDir = join(values.out!, `${objName}-${batching}-seed${seed}`);
+        const fit = (values.reuse && finishedRun(runDir, steps)) || (await pretrain(recipe, { runDir, data: all }));
         const em = await loadEmbeddingModel(fit.modelDir);
         const tEmbed = performance.now();
         const embed = async (ds: typeof ood) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess })).table;
@@ -138,17 +123,33 @@ export async function run(args: string[]): Promise<void> {
         const embProbe = await embed(probeTrain);
         const embedSeconds = (performance.now() - tEmbed) / 1000;
         em.dispose();
-        const ev = evaluate(embOod, embProbe, recipe.evaluation.k, seed);
-        const row: Row = { objective: objName, batching, seed, knnCrossPlate: await ev.knnCrossPlate, probeOod: ev.probeOod, platePredictability: ev.platePredictability };
+        const ev = await evaluateEmbeddings(embOod, {
+          evaluation: { ...recipe.evaluation, metrics: ['knn', 'linear-probe', 'plate-predictability'] },
+          probeTrain: embProbe,
+          seed,
+        });
+        const row: Row = {
+          objective: objName,
+          batching,
+          seed,
+          knnCrossPlate: ev.knn!.crossPlate,
+          knnCrossExperiment: ev.knn!.crossExperiment,
+          probeOod: ev.linearProbe!.accuracy,
+          platePredictability: ev.platePredictability!.accuracy,
+          platePredictabilityAll: ev.platePredictability!.acrossExperiments.accuracy,
+        };
         rows.push(row);
+        const c = (x: number) => `${(100 * x).toFixed(1)} %`;
+        chance = `linear probe ${c(ev.linearProbe!.chance)} (most frequent treatment), plate within experiment ${c(ev.platePredictability!.chance)}, all plates ${c(ev.platePredictability!.acrossExperiments.chance)}`;
         console.log(
           JSON.stringify({
             suite: 'ssl',
             preset,
             ...row,
             inference: mode,
-            probeChance: ev.probeChance,
-            plateChance: ev.plateChance,
+            probeChance: ev.linearProbe!.chance,
+            plateChance: ev.platePredictability!.chance,
+            plateChanceAll: ev.platePredictability!.acrossExperiments.chance,
             steps,
             batchSize: recipe.sampler.batchSize,
             crop,
@@ -167,16 +168,30 @@ export async function run(args: string[]): Promise<void> {
   const groups = [...new Set(rows.map((r) => `${r.objective}/${r.batching}`))];
   const summary = groups.map((g) => {
     const rs = rows.filter((r) => `${r.objective}/${r.batching}` === g);
-    const f = (k: 'knnCrossPlate' | 'probeOod' | 'platePredictability') => ({ mean: mean(rs.map((r) => r[k])), sd: sd(rs.map((r) => r[k])) });
-    return { objective: rs[0].objective, batching: rs[0].batching, seeds: rs.length, knnCrossPlate: f('knnCrossPlate'), probeOod: f('probeOod'), platePredictability: f('platePredictability') };
+    const f = (k: Metric) => ({ mean: mean(rs.map((r) => r[k])), sd: sd(rs.map((r) => r[k])) });
+    return {
+      objective: rs[0].objective,
+      batching: rs[0].batching,
+      seeds: rs.length,
+      knnCrossPlate: f('knnCrossPlate'),
+      knnCrossExperiment: f('knnCrossExperiment'),
+      probeOod: f('probeOod'),
+      platePredictability: f('platePredictability'),
+      platePredictabilityAll: f('platePredictabilityAll'),
+    };
   });
   const pct = (x: { mean: number; sd: number }) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`;
   const md = [
     `Self-supervised pretraining, BEN vs random batches, synthetic preset \`${values.preset}\`, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
     '',
-    '| objective | batches (inference) | kNN cross-plate acc (%) | linear probe OOD acc (%) | plate predictability (%) ↓ |',
-    '|---|---|---|---|---|',
-    ...summary.map((s) => `| ${s.objective} | ${s.batching === 'plate' ? 'plate, BEN (plate)' : 'random (running)'} | ${pct(s.knnCrossPlate)} | ${pct(s.probeOod)} | ${pct(s.platePredictability)} |`),
+    '| objective | batches (inference) | kNN other plates (%) | kNN other experiments (%) | linear probe OOD (%) | plate predictability within experiment (%) ↓ | plate predictability, all plates (%) ↓ |',
+    '|---|---|---|---|---|---|---|',
+    ...summary.map(
+      (s) =>
+        `| ${s.objective} | ${s.batching === 'plate' ? 'plate, BEN (plate)' : 'random (running)'} | ${pct(s.knnCrossPlate)} | ${pct(s.knnCrossExperiment)} | ${pct(s.probeOod)} | ${pct(s.platePredictability)} | ${pct(s.platePredictabilityAll)} |`,
+    ),
+    '',
+    `Chance: ${chance}. Mean ± sample SD over seeds.${values.reuse ? ' Trained models reused (--reuse): the time excludes their training.' : ''}`,
     '',
   ].join('\n');
   await mkdir(values.out!, { recursive: true });

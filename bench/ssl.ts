@@ -1,6 +1,6 @@
 /**
- * `npm run bench -- ssl [--preset bench] [--seeds 2] [--first-seed 0] [--steps 300] [--batch 64] [--crop 32]
- * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl]`:
+ * `npm run bench -- ssl [--preset bench] [--seeds 2] [--first-seed 0] [--steps 1000] [--batch 64] [--crop 32]
+ * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl] [--reuse]`:
  * issue 6's claim. Pretrains SimCLR and BYOL from `recipes/<objective>-<ben|random>.yaml`, each with
  * plate batches (BEN) and with random batches, on the synthetic preset's training experiments;
  * embeds the OOD-test experiments (BEN: `plate` inference; random baseline: `running`) and reports,
@@ -25,7 +25,8 @@
  */
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { parseArgs } from 'node:util';
+import { isDeepStrictEqual, parseArgs } from 'node:util';
+import { parse as parseYaml } from 'yaml';
 import { embedDataset } from '../src/embedding/embedder.ts';
 import { initBackend } from '../src/engine/backend.ts';
 import { existsSync, readFileSync } from 'node:fs';
@@ -33,20 +34,23 @@ import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
 import { ensureRecipeData, readRecipeData } from '../src/recipe/data.ts';
 import { evaluateEmbeddings } from '../src/recipe/evaluate.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
+import type { Recipe } from '../src/recipe/schema.ts';
 import { loadEmbeddingModel } from '../src/training/embedding-model.ts';
 import { pretrain } from '../src/training/pretrain.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
 import { mean, sd } from './stats.ts';
 
 /**
- * `--reuse`: a finished run in `runDir` with the requested step count (its losses read back from
+ * `--reuse`: a finished run in `runDir` of the same resolved recipe (its losses read back from
  * metrics.jsonl) instead of training again; undefined when there is none.
  */
-function finishedRun(runDir: string, steps: number): { modelDir: string; losses: number[]; seconds: number } | undefined {
+function finishedRun(runDir: string, recipe: Recipe): { modelDir: string; losses: number[]; seconds: number } | undefined {
   const p = join(runDir, 'run.json');
-  if (!existsSync(p)) return undefined;
+  const r = join(runDir, 'resolved-recipe.yaml');
+  if (!existsSync(p) || !existsSync(r)) return undefined;
   const info = JSON.parse(readFileSync(p, 'utf8')) as { status: string; result?: { modelDir: string; steps: number; seconds: number } };
-  if (info.status !== 'finished' || info.result?.steps !== steps) return undefined;
+  if (info.status !== 'finished' || !info.result) return undefined;
+  if (!isDeepStrictEqual(parseYaml(readFileSync(r, 'utf8')), JSON.parse(JSON.stringify(recipe)))) return undefined;
   const byStep = new Map<number, number>();
   for (const line of readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')) {
     const r = JSON.parse(line) as { step?: number; loss?: number };
@@ -62,7 +66,7 @@ export async function run(args: string[]): Promise<void> {
       preset: { type: 'string', default: 'bench' },
       seeds: { type: 'string', default: '2' },
       'first-seed': { type: 'string', default: '0' },
-      steps: { type: 'string', default: '300' },
+      steps: { type: 'string', default: '1000' },
       batch: { type: 'string' },
       crop: { type: 'string', default: '32' },
       lr: { type: 'string' },
@@ -115,7 +119,7 @@ export async function run(args: string[]): Promise<void> {
         const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
         const mode = recipe.embedding.normalization as NormalizationMode;
         const runDir = join(values.out!, `${objName}-${batching}-seed${seed}`);
-        const fit = (values.reuse && finishedRun(runDir, steps)) || (await pretrain(recipe, { runDir, data: all }));
+        const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data: all }));
         const em = await loadEmbeddingModel(fit.modelDir);
         const tEmbed = performance.now();
         const embed = async (ds: typeof ood) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess })).table;

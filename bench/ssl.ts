@@ -6,7 +6,8 @@
  * embeds the OOD-test experiments (BEN: `plate` inference; random baseline: `running`) and reports,
  * per seed and as mean ± sd over seeds:
  * - `knnCrossPlate`: kNN treatment accuracy, neighbours restricted to other plates (treatment wells);
- *   `knnCrossExperiment`: restricted to other experiments;
+ *   `knnCrossExperiment`: restricted to other experiments; `nearestSameExperiment`: share of queries
+ *   whose nearest other-plate neighbour is in their own experiment (experiment clustering);
  * - `probeOod`: linear-probe treatment accuracy, probe fitted on training-experiment embeddings
  *   (`--probe-plates` plates per experiment, same inference mode) and tested on the OOD experiments;
  * - `platePredictability`: linear-probe accuracy for the plate within each OOD experiment (half of
@@ -99,7 +100,7 @@ export async function run(args: string[]): Promise<void> {
   const crop = Number(values.crop);
   const steps = Number(values.steps);
   const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => Number(values['first-seed']) + i);
-  type Metric = 'knnCrossPlate' | 'knnCrossExperiment' | 'probeOod' | 'platePredictability' | 'platePredictabilityAll';
+  type Metric = 'knnCrossPlate' | 'knnCrossExperiment' | 'nearestSameExperiment' | 'probeOod' | 'platePredictability' | 'platePredictabilityAll';
   type Row = { objective: string; batching: string; seed: number } & Record<Metric, number>;
   const rows: Row[] = [];
   let chance = '';
@@ -138,13 +139,14 @@ export async function run(args: string[]): Promise<void> {
           seed,
           knnCrossPlate: ev.knn!.crossPlate,
           knnCrossExperiment: ev.knn!.crossExperiment,
+          nearestSameExperiment: ev.knn!.nearestSameExperiment!.observed,
           probeOod: ev.linearProbe!.accuracy,
           platePredictability: ev.platePredictability!.accuracy,
           platePredictabilityAll: ev.platePredictability!.acrossExperiments.accuracy,
         };
         rows.push(row);
         const c = (x: number) => `${(100 * x).toFixed(1)} %`;
-        chance = `linear probe ${c(ev.linearProbe!.chance)} (most frequent treatment), plate within experiment ${c(ev.platePredictability!.chance)}, all plates ${c(ev.platePredictability!.acrossExperiments.chance)}`;
+        chance = `own-experiment neighbour at random ${c(ev.knn!.nearestSameExperiment!.random)}, linear probe ${c(ev.linearProbe!.chance)} (most frequent treatment), plate within experiment ${c(ev.platePredictability!.chance)}, all plates ${c(ev.platePredictability!.acrossExperiments.chance)}`;
         console.log(
           JSON.stringify({
             suite: 'ssl',
@@ -179,6 +181,7 @@ export async function run(args: string[]): Promise<void> {
       seeds: rs.length,
       knnCrossPlate: f('knnCrossPlate'),
       knnCrossExperiment: f('knnCrossExperiment'),
+      nearestSameExperiment: f('nearestSameExperiment'),
       probeOod: f('probeOod'),
       platePredictability: f('platePredictability'),
       platePredictabilityAll: f('platePredictabilityAll'),
@@ -188,11 +191,11 @@ export async function run(args: string[]): Promise<void> {
   const md = [
     `Self-supervised pretraining, BEN vs random batches, synthetic preset \`${values.preset}\`, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
     '',
-    '| objective | batches (inference) | kNN other plates (%) | kNN other experiments (%) | linear probe OOD (%) | plate predictability within experiment (%) ↓ | plate predictability, all plates (%) ↓ |',
-    '|---|---|---|---|---|---|---|',
+    '| objective | batches (inference) | kNN other plates (%) | kNN other experiments (%) | nearest other-plate neighbour in own experiment (%) | linear probe OOD (%) | plate predictability within experiment (%) ↓ | plate predictability, all plates (%) ↓ |',
+    '|---|---|---|---|---|---|---|---|',
     ...summary.map(
       (s) =>
-        `| ${s.objective} | ${s.batching === 'plate' ? 'plate, BEN (plate)' : 'random (running)'} | ${pct(s.knnCrossPlate)} | ${pct(s.knnCrossExperiment)} | ${pct(s.probeOod)} | ${pct(s.platePredictability)} | ${pct(s.platePredictabilityAll)} |`,
+        `| ${s.objective} | ${s.batching === 'plate' ? 'plate, BEN (plate)' : 'random (running)'} | ${pct(s.knnCrossPlate)} | ${pct(s.knnCrossExperiment)} | ${pct(s.nearestSameExperiment)} | ${pct(s.probeOod)} | ${pct(s.platePredictability)} | ${pct(s.platePredictabilityAll)} |`,
     ),
     '',
     `Chance: ${chance}. Mean ± sample SD over seeds.${values.reuse ? ' Trained models reused (--reuse): the time excludes their training.' : ''}`,

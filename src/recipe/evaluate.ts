@@ -24,7 +24,18 @@ import type { Recipe } from './schema.ts';
 export interface EmbeddingEvaluation {
   images: number;
   plates: number;
-  knn?: { crossPlate: number; crossExperiment: number; k: number; queries: number };
+  knn?: {
+    crossPlate: number;
+    crossExperiment: number;
+    k: number;
+    queries: number;
+    /**
+     * How far the embedding clusters by experiment: the fraction of cross-plate queries whose nearest
+     * other-plate neighbour is in the query's own experiment, and that fraction if neighbours were
+     * drawn at random from the admissible references (an experiment-free embedding sits near it).
+     */
+    nearestSameExperiment?: { observed: number; random: number };
+  };
   linearProbe?: { accuracy: number; chance: number; trainImages: number; testImages: number };
   platePredictability?: {
     /** Mean over experiments of the within-experiment probe accuracy. */
@@ -55,6 +66,31 @@ function withPlateKey(t: ProfileTable, e: Recipe['evaluation']): ProfileTable {
   return { ...t, meta: { ...t.meta, [PLATE_KEY]: plate.map((p, i) => (batch ? `${batch[i]}/${p}` : p)) } };
 }
 
+/** See `EmbeddingEvaluation.knn.nearestSameExperiment`. */
+function nearestSameBatch(rows: { index: number; nearest: number }[], batches: string[], plates: string[], isRef: (i: number) => boolean): { observed: number; random: number } {
+  // References per plate and per batch, to get each query's share of same-batch admissible references.
+  const perPlate = new Map<string, number>();
+  const perBatch = new Map<string, number>();
+  let total = 0;
+  plates.forEach((p, i) => {
+    if (!isRef(i)) return;
+    perPlate.set(p, (perPlate.get(p) ?? 0) + 1);
+    perBatch.set(batches[i], (perBatch.get(batches[i]) ?? 0) + 1);
+    total++;
+  });
+  let observed = 0;
+  let random = 0;
+  let n = 0;
+  for (const r of rows) {
+    if (r.nearest < 0) continue;
+    const ownPlate = perPlate.get(plates[r.index]) ?? 0;
+    random += ((perBatch.get(batches[r.index]) ?? 0) - ownPlate) / (total - ownPlate);
+    if (batches[r.nearest] === batches[r.index]) observed++;
+    n++;
+  }
+  return { observed: n ? observed / n : NaN, random: n ? random / n : NaN };
+}
+
 /** Runs the recipe's `evaluation.metrics` on `table` (the evaluation splits' embeddings). */
 export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddingsOptions): Promise<EmbeddingEvaluation> {
   const e = o.evaluation;
@@ -76,6 +112,8 @@ export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddi
     const cross = await computeKnnAccuracy(t, { label: e.labelColumn, k, excludeSame: [[PLATE_KEY]], skipRows: skip });
     const crossExp = t.meta[e.batchColumn] ? await computeKnnAccuracy(t, { label: e.labelColumn, k, excludeSame: [[e.batchColumn]], skipRows: skip }) : undefined;
     out.knn = { crossPlate: cross.accuracy, crossExperiment: crossExp?.accuracy ?? NaN, k, queries: cross.nQueries };
+    const batches = t.meta[e.batchColumn];
+    if (batches) out.knn.nearestSameExperiment = nearestSameBatch(cross.rows, batches, plates, (i) => !skip(i));
   }
 
   if (want.has('linear-probe') && o.probeTrain) {

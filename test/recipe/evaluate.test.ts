@@ -15,7 +15,7 @@ const evaluation = EvaluationSchema.parse({ metrics: ['knn', 'plate-predictabili
 /** Rows: per experiment e, plate p, treatment t (4) x 6 images + 4 control images; d = 8. */
 const gaussian = (rng: Rng) => () => Math.sqrt(-2 * Math.log(1 - rng.next())) * Math.cos(2 * Math.PI * rng.next());
 
-function table(seed: number, plateSignal: number, treatmentSignal: number): ProfileTable {
+function table(seed: number, plateSignal: number, treatmentSignal: number, experimentSignal = 0): ProfileTable {
   const gauss = gaussian(new Rng(seed));
   const d = 8;
   const rows: { e: string; p: string; label: string; type: string; x: number[] }[] = [];
@@ -24,10 +24,11 @@ function table(seed: number, plateSignal: number, treatmentSignal: number): Prof
   const dirs = (n: number) => Array.from({ length: n }, () => Array.from({ length: d }, fixed));
   const tDir = dirs(4);
   const pDir = dirs(6);
+  const eDir = dirs(2);
   for (let e = 0; e < 2; e++)
     for (let p = 0; p < 3; p++) {
       const add = (label: string, type: string, t: number) => {
-        const x = Array.from({ length: d }, (_, j) => gauss() + plateSignal * pDir[e * 3 + p][j] + (t >= 0 ? treatmentSignal * tDir[t][j] : 0));
+        const x = Array.from({ length: d }, (_, j) => gauss() + plateSignal * pDir[e * 3 + p][j] + experimentSignal * eDir[e][j] + (t >= 0 ? treatmentSignal * tDir[t][j] : 0));
         rows.push({ e: `E${e}`, p: `P${p}`, label, type, x });
       };
       for (let t = 0; t < 4; t++) for (let r = 0; r < 6; r++) add(`T${t}`, 'treatment', t);
@@ -87,6 +88,17 @@ describe('evaluateEmbeddings', () => {
     expect(ev.knn!.queries).toBe(2 * 3 * 24);
     // The treatment signal is there: far above chance (0.25).
     expect(ev.knn!.crossPlate).toBeGreaterThan(0.6);
+  });
+
+  it('nearest other-plate neighbour in the same experiment: ~1 with an experiment signal, near the random share without', async () => {
+    const clustered = (await evaluateEmbeddings(table(5, 0, 0.3, 4), { evaluation })).knn!.nearestSameExperiment!;
+    const mixed = (await evaluateEmbeddings(table(5, 0, 0.3, 0), { evaluation })).knn!.nearestSameExperiment!;
+    // 2 other plates of 24 treatment images in the own experiment out of 5 admissible plates.
+    expect(clustered.random).toBeCloseTo(48 / 120, 12);
+    expect(mixed.random).toBeCloseTo(48 / 120, 12);
+    expect(clustered.observed).toBeGreaterThan(0.97);
+    expect(mixed.observed).toBeGreaterThan(0.25);
+    expect(mixed.observed).toBeLessThan(0.55);
   });
 
   it('plate predictability: high with a plate signal, near chance without one', async () => {

@@ -228,7 +228,7 @@ async function readEmbeddings(path: string): Promise<ProfileTable> {
 export function summarise(ev: EmbeddingEvaluation): string {
   const pct = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : `${(100 * x).toFixed(1)}%`);
   const parts = [];
-  if (ev.knn) parts.push(`kNN cross-plate ${pct(ev.knn.crossPlate)}`);
+  if (ev.knn) parts.push(`kNN cross-plate ${pct(ev.knn.crossPlate)} (cross-experiment ${pct(ev.knn.crossExperiment)})`);
   if (ev.linearProbe) parts.push(`linear probe ${pct(ev.linearProbe.accuracy)} (chance ${pct(ev.linearProbe.chance)})`);
   if (ev.platePredictability) parts.push(`plate predictability ${pct(ev.platePredictability.accuracy)} (chance ${pct(ev.platePredictability.chance)})`);
   if (ev.map) parts.push(`mAP ${ev.map.map.toFixed(3)}`);

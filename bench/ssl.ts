@@ -1,6 +1,6 @@
 /**
  * `npm run bench -- ssl [--preset bench] [--seeds 2] [--first-seed 0] [--steps 1000] [--batch 64] [--crop 32]
- * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl] [--reuse]`:
+ * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl] [--reuse] [--inference MODE]`:
  * issue 6's claim. Pretrains SimCLR and BYOL from `recipes/<objective>-<ben|random>.yaml`, each with
  * plate batches (BEN) and with random batches, on the synthetic preset's training experiments;
  * embeds the OOD-test experiments (BEN: `plate` inference; random baseline: `running`) and reports,
@@ -15,8 +15,9 @@
  *   plates of one experiment share their biology, so this is the technical plate effect;
  *   `platePredictabilityAll`: one probe over all OOD plates (also finds the experiment's cell type).
  * All metrics are the recipe evaluate stage's (src/recipe/evaluate.ts). `--reuse` evaluates the
- * finished runs already in --out instead of training them again.
- * One JSON line per run and a summary line on stdout; `ssl-<preset>.md` / `.json` in --out.
+ * finished runs already in --out instead of training them again; `--inference` embeds every model
+ * with one BN mode (running|batch|plate|controls) instead of its recipe's.
+ * One JSON line per run and a summary line on stdout; `ssl-<preset>[-<mode>-inference].md` / `.json` in --out.
  *
  * Each configuration is the library's `pretrain(recipe)` (data layer sampler + augmentation
  * pipeline, runs under `--out/<objective>-<batching>-seed<k>/`), then the saved model is embedded
@@ -79,6 +80,7 @@ export async function run(args: string[]): Promise<void> {
       out: { type: 'string', default: 'runs/bench-ssl' },
       backend: { type: 'string' },
       reuse: { type: 'boolean', default: false },
+      inference: { type: 'string' },
     },
   });
   const t0 = performance.now();
@@ -118,7 +120,8 @@ export async function run(args: string[]): Promise<void> {
           ...(values.lr ? [`optimizer.lr=${values.lr}`] : []),
         ];
         const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
-        const mode = recipe.embedding.normalization as NormalizationMode;
+        // --inference: one BN mode for every model (ablation: e.g. random-batch models with plate statistics).
+        const mode = (values.inference ?? recipe.embedding.normalization) as NormalizationMode;
         const runDir = join(values.out!, `${objName}-${batching}-seed${seed}`);
         const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data: all }));
         const em = await loadEmbeddingModel(fit.modelDir);
@@ -195,15 +198,16 @@ export async function run(args: string[]): Promise<void> {
     '|---|---|---|---|---|---|---|---|',
     ...summary.map(
       (s) =>
-        `| ${s.objective} | ${s.batching === 'plate' ? 'plate, BEN (plate)' : 'random (running)'} | ${pct(s.knnCrossPlate)} | ${pct(s.knnCrossExperiment)} | ${pct(s.nearestSameExperiment)} | ${pct(s.probeOod)} | ${pct(s.platePredictability)} | ${pct(s.platePredictabilityAll)} |`,
+        `| ${s.objective} | ${s.batching === 'plate' ? 'plate, BEN' : 'random'} (${values.inference ?? (s.batching === 'plate' ? 'plate' : 'running')}) | ${pct(s.knnCrossPlate)} | ${pct(s.knnCrossExperiment)} | ${pct(s.nearestSameExperiment)} | ${pct(s.probeOod)} | ${pct(s.platePredictability)} | ${pct(s.platePredictabilityAll)} |`,
     ),
     '',
     `Chance: ${chance}. Mean ± sample SD over seeds.${values.reuse ? ' Trained models reused (--reuse): the time excludes their training.' : ''}`,
     '',
   ].join('\n');
   await mkdir(values.out!, { recursive: true });
-  await writeFileAtomic(join(values.out!, `ssl-${values.preset}.md`), md);
-  await writeFileAtomic(join(values.out!, `ssl-${values.preset}.json`), JSON.stringify({ preset: values.preset, steps, crop, seeds, backend: info.backend, minutes, summary, runs: rows }, null, 2));
+  const tag = `${values.preset}${values.inference ? `-${values.inference}-inference` : ''}`;
+  await writeFileAtomic(join(values.out!, `ssl-${tag}.md`), md);
+  await writeFileAtomic(join(values.out!, `ssl-${tag}.json`), JSON.stringify({ preset: values.preset, inference: values.inference, steps, crop, seeds, backend: info.backend, minutes, summary, runs: rows }, null, 2));
   process.stderr.write(md + '\n');
   console.log(JSON.stringify({ suite: 'ssl', summary: true, preset: values.preset, minutes, configs: summary }));
 }

@@ -25,18 +25,18 @@
  * standardised). CPU budget: training runs on `--crop`-pixel random resized crops (default 32) of
  * the 64-pixel images, which the recipes' 64-pixel setting would make ~4x slower on this machine.
  */
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { embedDataset } from '../src/embedding/embedder.ts';
 import { initBackend } from '../src/engine/backend.ts';
-import { existsSync, readFileSync } from 'node:fs';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
 import { ensureRecipeData, readRecipeData } from '../src/recipe/data.ts';
 import { evaluateEmbeddings } from '../src/recipe/evaluate.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
-import type { Recipe } from '../src/recipe/schema.ts';
+import { NormalizationSchema, type Recipe } from '../src/recipe/schema.ts';
 import { loadEmbeddingModel } from '../src/training/embedding-model.ts';
 import { pretrain } from '../src/training/pretrain.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
@@ -83,6 +83,7 @@ export async function run(args: string[]): Promise<void> {
       inference: { type: 'string' },
     },
   });
+  if (values.inference !== undefined) NormalizationSchema.parse(values.inference);
   const t0 = performance.now();
   const info = await initBackend(values.backend);
   const preset = values.preset!;

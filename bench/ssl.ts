@@ -37,6 +37,7 @@ import { ensureRecipeData, readRecipeData } from '../src/recipe/data.ts';
 import { evaluateEmbeddings } from '../src/recipe/evaluate.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
 import { NormalizationSchema, type Recipe } from '../src/recipe/schema.ts';
+import { parseMetricsJsonl } from '../src/report/run-dir.ts';
 import { loadEmbeddingModel } from '../src/training/embedding-model.ts';
 import { pretrain } from '../src/training/pretrain.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
@@ -48,14 +49,13 @@ import { mean, sd } from './stats.ts';
  */
 function finishedRun(runDir: string, recipe: Recipe): { modelDir: string; losses: number[]; seconds: number } | undefined {
   const p = join(runDir, 'run.json');
-  const r = join(runDir, 'resolved-recipe.yaml');
-  if (!existsSync(p) || !existsSync(r)) return undefined;
+  const recipePath = join(runDir, 'resolved-recipe.yaml');
+  if (!existsSync(p) || !existsSync(recipePath)) return undefined;
   const info = JSON.parse(readFileSync(p, 'utf8')) as { status: string; result?: { modelDir: string; steps: number; seconds: number } };
   if (info.status !== 'finished' || !info.result) return undefined;
-  if (!isDeepStrictEqual(parseYaml(readFileSync(r, 'utf8')), JSON.parse(JSON.stringify(recipe)))) return undefined;
+  if (!isDeepStrictEqual(parseYaml(readFileSync(recipePath, 'utf8')), JSON.parse(JSON.stringify(recipe)))) return undefined;
   const byStep = new Map<number, number>();
-  for (const line of readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')) {
-    const r = JSON.parse(line) as { step?: number; loss?: number };
+  for (const r of parseMetricsJsonl(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8'))) {
     if (typeof r.step === 'number' && typeof r.loss === 'number') byStep.set(r.step, r.loss);
   }
   return { modelDir: info.result.modelDir, losses: [...byStep.keys()].sort((a, b) => a - b).map((k) => byStep.get(k)!), seconds: info.result.seconds };

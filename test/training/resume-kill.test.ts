@@ -9,6 +9,7 @@ import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { parseMetricsJsonl } from '../../src/report/run-dir.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ben-resume-kill-'));
 const STEPS = 30;
@@ -41,8 +42,7 @@ const env = { ...process.env, BEN_QUIET: '1', BEN_THREADS: '1' };
 /** Loss per step from metrics.jsonl; a step logged twice (run again after the kill) keeps its last record. */
 function losses(runDir: string): Map<number, number> {
   const m = new Map<number, number>();
-  for (const line of readFileSync(join(runDir, 'metrics.jsonl'), 'utf8').trim().split('\n')) {
-    const r = JSON.parse(line) as { step?: number; loss?: number };
+  for (const r of parseMetricsJsonl(readFileSync(join(runDir, 'metrics.jsonl'), 'utf8'))) {
     if (typeof r.step === 'number' && typeof r.loss === 'number') m.set(r.step, r.loss);
   }
   return m;

@@ -6,6 +6,7 @@ import { cosineMomentum, emaUpdate } from './ema.ts';
 import { buildHead, byolPredictor, byolProjector } from './heads.ts';
 import { symmetricByolLoss } from './losses/byol-loss.ts';
 import { embeddingStd } from './losses/embedding-std.ts';
+import { applyPerGroup } from './per-group.ts';
 import type { Objective, ObjectiveBatch, ObjectiveContext, ObjectiveOutput } from './objective.ts';
 import { parseObjectiveOptions } from './simclr.ts';
 
@@ -117,10 +118,11 @@ export class BYOL implements Objective {
       const targets: tf.Tensor2D[] = [];
       let firstProjection: tf.Tensor2D | undefined;
       for (const x of batch.views) {
-        const zOnline = online.projector.apply(online.backbone.apply(x, { training: true }), { training: true }) as tf.Tensor2D;
+        const g = batch.bnGroups;
+        const zOnline = applyPerGroup((v: tf.Tensor4D) => online.projector.apply(online.backbone.apply(v, { training: true }), { training: true }) as tf.Tensor, x, g) as tf.Tensor2D;
         firstProjection ??= zOnline;
-        predictions.push(online.predictor.apply(zOnline, { training: true }) as tf.Tensor2D);
-        const zTarget = target.projector.apply(target.backbone.apply(x, { training: true }), { training: true }) as tf.Tensor2D;
+        predictions.push(applyPerGroup((z: tf.Tensor2D) => online.predictor.apply(z, { training: true }) as tf.Tensor, zOnline, g) as tf.Tensor2D);
+        const zTarget = applyPerGroup((v: tf.Tensor4D) => target.projector.apply(target.backbone.apply(v, { training: true }), { training: true }) as tf.Tensor, x, g) as tf.Tensor2D;
         targets.push(stopGradient(zTarget));
       }
       const loss = symmetricByolLoss(predictions, targets);

@@ -10,6 +10,11 @@ export interface ObjectiveBatch {
   labels?: tf.Tensor1D;
   /** The sampler group the batch came from (e.g. "EXP-1/plate-3"); informational. */
   group: string;
+  /**
+   * Rows per BatchNorm group, consecutive, when a batch holds several plates that BatchNorm must
+   * normalize separately (`sampler.perGroupStatistics`); absent: the whole batch is one group.
+   */
+  bnGroups?: number[];
 }
 
 /** Result of one loss evaluation: the scalar to minimise and named scalar metrics. */

@@ -8,6 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { UserError } from '../util/errors.ts';
 import { fitPlateStatistics, setNormalization, clearPlateStatistics, type NormalizationMode } from '../models/ben-batchnorm.ts';
+import { applyPerGroup } from './per-group.ts';
 import type { Objective, ObjectiveBatch, ObjectiveContext, ObjectiveOutput } from './objective.ts';
 
 /** Options of {@link Supervised} (`objective.options` in a recipe). */
@@ -59,7 +60,7 @@ export class Supervised implements Objective {
     if (batch.views.length !== 1) throw new Error(`supervised expects 1 view per image, the batch has ${batch.views.length}`);
     const labels = batch.labels;
     return tf.tidy(() => {
-      const logits = this.logits(batch.views[0], true);
+      const logits = applyPerGroup((x: tf.Tensor4D) => this.logits(x, true), batch.views[0], batch.bnGroups) as tf.Tensor2D;
       const onehot = tf.oneHot(labels, this.numClasses) as tf.Tensor2D;
       const loss = crossEntropy(logits, onehot, this.options.labelSmoothing);
       const acc = tf.mean(tf.cast(tf.equal(tf.argMax(logits, 1), labels), 'float32')) as tf.Scalar;

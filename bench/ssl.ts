@@ -81,6 +81,7 @@ export async function run(args: string[]): Promise<void> {
       backend: { type: 'string' },
       reuse: { type: 'boolean', default: false },
       inference: { type: 'string' },
+      set: { type: 'string', multiple: true },
     },
   });
   if (values.inference !== undefined) NormalizationSchema.parse(values.inference);
@@ -119,6 +120,7 @@ export async function run(args: string[]): Promise<void> {
           `augment.cropSize=${crop}`,
           ...(values.batch ? [`sampler.batchSize=${values.batch}`] : []),
           ...(values.lr ? [`optimizer.lr=${values.lr}`] : []),
+          ...(values.set ?? []),
         ];
         const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
         // --inference: one BN mode for every model (ablation: e.g. random-batch models with plate statistics).

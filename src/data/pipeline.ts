@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.ts';
 import type { ObjectiveBatch } from '../objectives/objective.ts';
-import type { Dataset } from './dataset.ts';
+import { groupRows, type Dataset } from './dataset.ts';
 import type { Pixels } from './types.ts';
 import { buildAugmentation, type Augmentation, type AugmentationSpec, type AugmentPreset } from './augment/augment.ts';
 import { toFloat, type Image32 } from './augment/ops.ts';
@@ -21,6 +21,13 @@ export interface PipelineOptions {
   augment?: AugmentPreset | readonly AugmentationSpec[] | Augmentation;
   /** Class id per data set row; default `dataset.classIds()`. */
   classIds?: Int32Array;
+  /**
+   * `image` (default): every view is an augmentation of the image itself. `well`: the views of an
+   * image are cut from DIFFERENT sites (fields) of its well, in a random order (the image itself
+   * when the well has one site; sites repeat when views outnumber them). Positive pairs then share
+   * the well's treatment but not its cell layout.
+   */
+  positives?: 'image' | 'well';
 }
 
 /** A batch as plain arrays: `views[v]` holds [B, H, W, C] float32 (row-major). */
@@ -46,6 +53,8 @@ export class BatchPipeline {
   private rng: Rng;
   private readonly classIds: Int32Array;
   private readonly maxValue: number;
+  /** `positives: 'well'`: the rows of each row's well (the same array for every site of a well). */
+  private readonly wellSites?: number[][];
 
   constructor(
     readonly dataset: Dataset,
@@ -58,22 +67,43 @@ export class BatchPipeline {
     this.rng = new Rng(hashSeed(opts.seed, 0xa06));
     this.classIds = opts.classIds ?? dataset.classIds();
     this.maxValue = dataset.dtype === 'uint16' ? 65535 : 255;
+    if (opts.positives === 'well') {
+      this.wellSites = new Array<number[]>(dataset.rows.length);
+      for (const rows of groupRows(dataset.rows, ['experiment', 'plate', 'well']).values()) for (const r of rows) this.wellSites[r] = rows;
+    }
   }
 
   /** Assembles a batch from images already in memory (synchronous; throws for on-demand stores). */
   assembleSync(indices: ArrayLike<number>): AssembledBatch {
-    const px = Array.from(indices, (i) => this.dataset.images.getSync(i));
-    return this.build(indices, px);
+    const rows = this.viewRows(indices);
+    return this.build(indices, rows, (i) => this.dataset.images.getSync(i));
   }
 
   /** Assembles a batch, decoding images that are not in memory. */
   async assemble(indices: ArrayLike<number>): Promise<AssembledBatch> {
     if (this.dataset.images.inMemory) return this.assembleSync(indices);
-    const px = await Promise.all(Array.from(indices, (i) => this.dataset.images.get(i)));
-    return this.build(indices, px);
+    const rows = this.viewRows(indices);
+    const unique = [...new Set(rows.flat())];
+    const px = new Map(await Promise.all(unique.map(async (i) => [i, await this.dataset.images.get(i)] as const)));
+    return this.build(indices, rows, (i) => px.get(i)!);
   }
 
-  private build(indices: ArrayLike<number>, px: Pixels[]): AssembledBatch {
+  /** `rows[v][b]`: the data set row view v of image b is cut from (drawn before any augmentation). */
+  private viewRows(indices: ArrayLike<number>): number[][] {
+    const V = this.views;
+    if (!this.wellSites) return Array.from({ length: V }, () => Array.from(indices));
+    const rows: number[][] = Array.from({ length: V }, () => []);
+    for (const i of Array.from(indices)) {
+      const sites = this.wellSites[i];
+      // The image itself first, its well's other sites after it in random order.
+      const order = [i, ...(this.rng.shuffle(sites.filter((r) => r !== i)) as number[])];
+      const first = this.rng.int(order.length);
+      for (let v = 0; v < V; v++) rows[v].push(order[(first + v) % order.length]);
+    }
+    return rows;
+  }
+
+  private build(indices: ArrayLike<number>, rows: number[][], pixels: (row: number) => Pixels): AssembledBatch {
     const B = indices.length;
     const { height: H, width: W, channels: C } = this.dataset.images;
     let shape: [number, number, number, number] | undefined;
@@ -81,7 +111,7 @@ export class BatchPipeline {
     const outs: Image32[][] = Array.from({ length: this.views }, () => []);
     // Images in batch order, views in order: the random stream is consumed deterministically.
     for (let b = 0; b < B; b++) {
-      for (let v = 0; v < this.views; v++) outs[v].push(this.augment.apply(toFloat(px[b], H, W, C, this.maxValue), this.rng));
+      for (let v = 0; v < this.views; v++) outs[v].push(this.augment.apply(toFloat(pixels(rows[v][b]), H, W, C, this.maxValue), this.rng));
     }
     for (let v = 0; v < this.views; v++) {
       const first = outs[v][0];
@@ -114,11 +144,12 @@ export class BatchPipeline {
  * Wraps an assembled batch as tensors: views [B, H, W, C] float32 and labels [B] int32. The
  * caller owns (and disposes) the tensors.
  */
-export function toObjectiveBatch(a: AssembledBatch, group: string): ObjectiveBatch {
+export function toObjectiveBatch(a: AssembledBatch, group: string, bnGroups?: number[]): ObjectiveBatch {
   return {
     views: a.views.map((v) => tf.tensor4d(v, a.shape, 'float32')),
     labels: tf.tensor1d(a.labels, 'int32'),
     group,
+    ...(bnGroups && bnGroups.length > 1 ? { bnGroups } : {}),
   };
 }
 
@@ -134,16 +165,25 @@ export interface SampledBatchSourceState {
  * from a checkpoint continues with identical batches and views.
  */
 export class SampledBatchSource {
+  /**
+   * `perGroupStatistics`: batches of several groups tell the objective to normalize each group on
+   * its own. `rows`: the data set row of each sampler index, when the sampler draws from a subset
+   * (one site per well); default the identity.
+   */
   constructor(
     readonly sampler: Sampler,
     readonly pipeline: BatchPipeline,
+    readonly perGroupStatistics = false,
+    private readonly rows?: Int32Array,
   ) {}
 
   /** The next batch as tensors (synchronous for in-memory data, else a promise). */
   next(): ObjectiveBatch | Promise<ObjectiveBatch> {
-    const b = this.sampler.next();
-    if (this.pipeline.dataset.images.inMemory) return toObjectiveBatch(this.pipeline.assembleSync(b.indices), b.group);
-    return this.pipeline.assemble(b.indices).then((a) => toObjectiveBatch(a, b.group));
+    const s = this.sampler.next();
+    const b = this.rows ? { ...s, indices: Int32Array.from(s.indices, (i) => this.rows![i]) } : s;
+    const groups = this.perGroupStatistics ? b.chunkSizes : undefined;
+    if (this.pipeline.dataset.images.inMemory) return toObjectiveBatch(this.pipeline.assembleSync(b.indices), b.group, groups);
+    return this.pipeline.assemble(b.indices).then((a) => toObjectiveBatch(a, b.group, groups));
   }
 
   getState(): SampledBatchSourceState {

@@ -41,6 +41,18 @@ export const SamplerSchema = z
     batchSize: z.union([z.number().int().positive(), z.literal('whole-group')]).default(64),
     /** Groups mixed in one batch (1 = pure BEN). */
     groupsPerBatch: z.number().int().positive().default(1),
+    /**
+     * With groupsPerBatch > 1: every BatchNorm normalizes each group's images with that group's
+     * own statistics (BEN with several plates per batch); false: one set of statistics for the
+     * mixed batch. Absent = false.
+     */
+    perGroupStatistics: z.boolean().optional(),
+    /**
+     * `image`: the sampler draws images and an image's views are augmentations of it. `well`: the
+     * sampler draws wells and the views are different sites of the well (positives share the
+     * treatment, not the cell layout). Absent = image.
+     */
+    unit: z.enum(['image', 'well']).optional(),
     dropLast: z.boolean().default(true),
     shuffle: z.boolean().default(true),
   })

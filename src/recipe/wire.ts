@@ -30,7 +30,7 @@ export function augmentSpecs(a: Recipe['augment'], imageSize: number): Augmentat
 
 /** The sampler spec of the recipe's `sampler` section. */
 export function samplerSpec(s: Recipe['sampler']): SamplerSpec {
-  return { type: s.type, groupBy: s.groupBy, batchSize: s.batchSize, groupsPerBatch: s.groupsPerBatch, dropLast: s.dropLast, shuffle: s.shuffle };
+  return { type: s.type, groupBy: s.groupBy, batchSize: s.batchSize, groupsPerBatch: s.groupsPerBatch, perGroupStatistics: s.perGroupStatistics, unit: s.unit, dropLast: s.dropLast, shuffle: s.shuffle };
 }
 
 /** The optimizer config of the recipe's `optimizer` section. */

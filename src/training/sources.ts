@@ -4,8 +4,8 @@
  * or more views), wrapped as the trainer's {@link BatchSource} ({@link SampledBatchSource}), whose
  * state (sampler position + augmentation RNG) is checkpointed for exact resume.
  */
-import type { Dataset } from '../data/dataset.ts';
-import type { GroupKey } from '../data/types.ts';
+import { groupRows, type Dataset } from '../data/dataset.ts';
+import type { GroupKey, SiteRecord } from '../data/types.ts';
 import { BatchPipeline, SampledBatchSource } from '../data/pipeline.ts';
 import { samplers, type Sampler } from '../data/samplers/index.ts';
 import type { Augmentation, AugmentationSpec, AugmentPreset } from '../data/augment/augment.ts';
@@ -24,6 +24,13 @@ export interface SamplerSpec {
   batchSize: number | 'whole-group';
   /** Groups per batch of a `plate` sampler (default 1). */
   groupsPerBatch?: number;
+  /** BatchNorm statistics per group within a batch of several groups (default false). */
+  perGroupStatistics?: boolean;
+  /**
+   * What the sampler draws: `image` (default) or `well` (one entry per well; the views of a well are
+   * different sites of it, see PipelineOptions.positives).
+   */
+  unit?: 'image' | 'well';
   /** Drop incomplete batches (default true: BatchNorm on a handful of images is noise). */
   dropLast?: boolean;
   shuffle?: boolean;
@@ -39,8 +46,8 @@ export function batchingSampler(batching: Batching, batchSize: number): SamplerS
 }
 
 /** Builds the sampler of `spec` over the rows of `data` from the `samplers` registry. */
-export function createSampler(data: Dataset, spec: SamplerSpec, seed: number): Sampler {
-  return samplers.get(spec.type)(data.rows, {
+export function createSampler(data: Dataset, spec: SamplerSpec, seed: number, rows: readonly SiteRecord[] = data.rows): Sampler {
+  return samplers.get(spec.type)(rows, {
     seed,
     batchSize: spec.batchSize === 'whole-group' ? 'group' : spec.batchSize,
     dropLast: spec.dropLast ?? true,
@@ -65,7 +72,11 @@ export interface BatchSourceOptions {
  * (class ids of the data set's vocabulary) and the sampler's group name.
  */
 export function createBatchSource(data: Dataset, o: BatchSourceOptions): SampledBatchSource {
-  const sampler = createSampler(data, o.sampler, hashSeed(o.seed, 0x5a3));
-  const pipeline = new BatchPipeline(data, { seed: hashSeed(o.seed, 0xa09), views: o.views, augment: o.augment });
-  return new SampledBatchSource(sampler, pipeline);
+  const unit = o.sampler.unit ?? 'image';
+  // Wells: the sampler draws each well once per epoch (its first row stands for it), so no batch
+  // holds two sites of one well as different images.
+  const anchors = unit === 'well' ? Int32Array.from([...groupRows(data.rows, ['experiment', 'plate', 'well']).values()].map((r) => r[0])) : undefined;
+  const sampler = createSampler(data, o.sampler, hashSeed(o.seed, 0x5a3), anchors ? Array.from(anchors, (i) => data.rows[i]) : data.rows);
+  const pipeline = new BatchPipeline(data, { seed: hashSeed(o.seed, 0xa09), views: o.views, augment: o.augment, positives: unit });
+  return new SampledBatchSource(sampler, pipeline, o.sampler.perGroupStatistics ?? false, anchors);
 }

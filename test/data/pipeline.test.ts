@@ -10,6 +10,7 @@ import { readDataset } from '../../src/data/readers/index.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import { BatchPipeline, SampledBatchSource } from '../../src/data/pipeline.ts';
 import { PlateBatchSampler } from '../../src/data/samplers/index.ts';
+import { createBatchSource } from '../../src/training/sources.ts';
 
 let dir: string;
 let ds: Dataset;
@@ -44,6 +45,62 @@ describe('BatchPipeline', () => {
     const a = await new BatchPipeline(lazy, { seed: 4, views: 2 }).assemble([1, 2, 50]);
     const b = new BatchPipeline(ds, { seed: 4, views: 2 }).assembleSync([1, 2, 50]);
     expect(a.views).toEqual(b.views);
+  });
+
+  it("positives 'well': the views of an image are different sites of its well, one of them the image", () => {
+    const p = new BatchPipeline(ds, { seed: 5, views: 2, augment: 'none', positives: 'well' });
+    const single = new BatchPipeline(ds, { seed: 5, views: 1, augment: 'none' });
+    const wellOf = (i: number) => `${ds.rows[i].experiment}/${ds.rows[i].plate}/${ds.rows[i].well}`;
+    const idx = [0, 5, 9, 30];
+    const a = p.assembleSync(idx);
+    const per = a.shape[1] * a.shape[2] * a.shape[3];
+    const sitesOfView = (v: number, b: number) => {
+      const got = a.views[v].slice(b * per, (b + 1) * per);
+      // Which row of the well this view is (augment 'none' = standardised pixels of that row).
+      return ds.rows.flatMap((_, r) => (wellOf(r) === wellOf(idx[b]) && single.assembleSync([r]).views[0].every((x, k) => x === got[k]) ? [r] : []));
+    };
+    for (let b = 0; b < idx.length; b++) {
+      const [r0] = sitesOfView(0, b);
+      const [r1] = sitesOfView(1, b);
+      expect(r0).toBeDefined();
+      expect(r1).toBeDefined();
+      expect(r0).not.toBe(r1);
+      expect([r0, r1]).toContain(idx[b]);
+    }
+    expect(Array.from(a.labels)).toEqual(idx.map((i) => ds.classIds()[i]));
+  });
+
+  it("unit 'well': every batch draws distinct wells and resumes with identical views", async () => {
+    const make = () => createBatchSource(ds, { sampler: { type: 'plate', batchSize: 4, unit: 'well' }, views: 2, augment: 'ssl', seed: 1 });
+    const src = make();
+    const wells = new Set(ds.rows.map((r) => `${r.experiment}/${r.plate}/${r.well}`));
+    // The sampler holds one entry per well (not per site), so a batch never holds a well twice.
+    const groups = (src.sampler as PlateBatchSampler).groups;
+    expect(groups.reduce((n, g) => n + g.rows.length, 0)).toBe(wells.size);
+    expect(wells.size).toBeLessThan(ds.rows.length);
+    for (let i = 0; i < 3; i++) {
+      const b = await src.next();
+      const ids = Array.from(b.labels!.dataSync());
+      expect(ids).toHaveLength(4);
+      tf.dispose([...b.views, b.labels!]);
+    }
+    const state = JSON.parse(JSON.stringify(src.getState()));
+    const want = await src.next();
+    const resumed = make();
+    resumed.setState(state);
+    const got = await resumed.next();
+    expect(got.views.map((v) => Array.from(v.dataSync()))).toEqual(want.views.map((v) => Array.from(v.dataSync())));
+    tf.dispose([...want.views, want.labels!, ...got.views, got.labels!]);
+  });
+
+  it('SampledBatchSource: per-group statistics pass the plate chunks to the objective', async () => {
+    const sampler = () => new PlateBatchSampler(ds.rows, { seed: 3, batchSize: 6, groupsPerBatch: 2 });
+    const per = await new SampledBatchSource(sampler(), new BatchPipeline(ds, { seed: 3, views: 2 }), true).next();
+    expect(per.bnGroups).toEqual([3, 3]);
+    expect(per.group.split('+')).toHaveLength(2);
+    const mixed = await new SampledBatchSource(sampler(), new BatchPipeline(ds, { seed: 3, views: 2 })).next();
+    expect(mixed.bnGroups).toBeUndefined();
+    tf.dispose([...per.views, per.labels!, ...mixed.views, mixed.labels!]);
   });
 
   it('SampledBatchSource: plate batches as tensors, no leaks, resumes with identical views', async () => {

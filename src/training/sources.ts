@@ -10,6 +10,7 @@ import { BatchPipeline, SampledBatchSource } from '../data/pipeline.ts';
 import { samplers, type Sampler } from '../data/samplers/index.ts';
 import type { Augmentation, AugmentationSpec, AugmentPreset } from '../data/augment/augment.ts';
 import { hashSeed } from '../data/seed.ts';
+import { UserError } from '../util/errors.ts';
 
 /** The usual shorthands for how training batches are formed (`ben train --batching`). */
 export type Batching = 'random' | 'experiment' | 'plate';
@@ -76,6 +77,12 @@ export function createBatchSource(data: Dataset, o: BatchSourceOptions): Sampled
   // Wells: the sampler draws each well once per epoch (its first row stands for it), so no batch
   // holds two sites of one well as different images.
   const anchors = unit === 'well' ? Int32Array.from([...groupRows(data.rows, ['experiment', 'plate', 'well']).values()].map((r) => r[0])) : undefined;
+  if (anchors && anchors.length === data.rows.length) {
+    throw new UserError(
+      'sampler.unit is "well" but every well of the training data has a single site, so both views would come from the same image. ' +
+        'Train on the splits that hold the other sites too (RxRx1-WILDS: data.trainSplits: [train, id_test]) or set sampler.unit: image.',
+    );
+  }
   const sampler = createSampler(data, o.sampler, hashSeed(o.seed, 0x5a3), anchors ? Array.from(anchors, (i) => data.rows[i]) : data.rows);
   const pipeline = new BatchPipeline(data, { seed: hashSeed(o.seed, 0xa09), views: o.views, augment: o.augment, positives: unit });
   return new SampledBatchSource(sampler, pipeline, o.sampler.perGroupStatistics ?? false, anchors);

@@ -91,6 +91,9 @@ describe('BatchPipeline', () => {
     const got = await resumed.next();
     expect(got.views.map((v) => Array.from(v.dataSync()))).toEqual(want.views.map((v) => Array.from(v.dataSync())));
     tf.dispose([...want.views, want.labels!, ...got.views, got.labels!]);
+    // One site per well (RxRx1-WILDS `train` alone): a clear error instead of silent image positives.
+    const site1 = ds.filter((r) => r.site === 1);
+    expect(() => createBatchSource(site1, { sampler: { type: 'plate', batchSize: 4, unit: 'well' }, views: 2, seed: 1 })).toThrow(/single site.*id_test/);
   });
 
   it('SampledBatchSource: per-group statistics pass the plate chunks to the objective', async () => {

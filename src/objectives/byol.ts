@@ -117,8 +117,8 @@ export class BYOL implements Objective {
       const predictions: tf.Tensor2D[] = [];
       const targets: tf.Tensor2D[] = [];
       let firstProjection: tf.Tensor2D | undefined;
+      const g = batch.bnGroups;
       for (const x of batch.views) {
-        const g = batch.bnGroups;
         const zOnline = applyPerGroup((v: tf.Tensor4D) => online.projector.apply(online.backbone.apply(v, { training: true }), { training: true }) as tf.Tensor, x, g) as tf.Tensor2D;
         firstProjection ??= zOnline;
         predictions.push(applyPerGroup((z: tf.Tensor2D) => online.predictor.apply(z, { training: true }) as tf.Tensor, zOnline, g) as tf.Tensor2D);

@@ -16,16 +16,9 @@ export function applyPerGroup<T extends tf.Tensor>(f: (x: T) => tf.Tensor, x: T,
 }
 
 /**
- * Chunk sizes of the concatenation of `views` views of a batch grouped by `sizes`, when the views
- * of each group are put side by side (group 0 view 0, group 0 view 1, group 1 view 0, ...):
- * with {@link interleaveViews} the views of one plate share its BatchNorm statistics, as in a
- * one-plate batch.
+ * `[g0v0, g0v1, g1v0, g1v1, ...]`: the views of each group side by side, so that with chunk sizes
+ * `sizes[g] * views` the views of one plate share its BatchNorm statistics, as in a one-plate batch.
  */
-export function viewGroupSizes(sizes: readonly number[], views: number): number[] {
-  return sizes.map((s) => s * views);
-}
-
-/** `[g0v0, g0v1, g1v0, g1v1, ...]`: the views of each group side by side (see {@link viewGroupSizes}). */
 export function interleaveViews(views: readonly tf.Tensor4D[], sizes: readonly number[]): tf.Tensor4D {
   const split = views.map((v) => tf.split(v, [...sizes], 0));
   return tf.concat(sizes.flatMap((_, g) => split.map((s) => s[g])), 0) as tf.Tensor4D;

@@ -5,7 +5,7 @@ import { UserError } from '../util/errors.ts';
 import { buildHead, simclrProjector } from './heads.ts';
 import { embeddingStd } from './losses/embedding-std.ts';
 import { ntXentLoss, ntXentTop1 } from './losses/nt-xent.ts';
-import { applyPerGroup, deinterleaveViews, interleaveViews, viewGroupSizes } from './per-group.ts';
+import { applyPerGroup, deinterleaveViews, interleaveViews } from './per-group.ts';
 import type { Objective, ObjectiveBatch, ObjectiveContext, ObjectiveOutput } from './objective.ts';
 
 /** Options of {@link SimCLR}, as a recipe writes them (`objective.options`). */
@@ -75,7 +75,7 @@ export class SimCLR implements Objective {
       // One BatchNorm batch holds all views of a plate (the paper's one-plate batch of 2N views).
       const zs =
         groups && groups.length > 1
-          ? deinterleaveViews(applyPerGroup(net, interleaveViews(batch.views, groups), viewGroupSizes(groups, this.views)) as tf.Tensor2D, groups, this.views)
+          ? deinterleaveViews(applyPerGroup(net, interleaveViews(batch.views, groups), groups.map((n) => n * this.views)) as tf.Tensor2D, groups, this.views)
           : (tf.split(net(tf.concat(batch.views, 0)), this.views, 0) as tf.Tensor2D[]);
       const loss = ntXentLoss(zs, this.options.temperature);
       return { loss, metrics: { loss: tf.clone(loss), top1: ntXentTop1(zs), z_std: embeddingStd(zs[0]) } };

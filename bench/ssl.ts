@@ -1,6 +1,7 @@
 /**
  * `npm run bench -- ssl [--preset bench] [--seeds 2] [--first-seed 0] [--steps 1000] [--batch 64] [--crop 32]
- * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl] [--reuse] [--inference MODE]`:
+ * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl] [--reuse] [--inference MODE]
+ * [--set field.path=value ...]`:
  * issue 6's claim. Pretrains SimCLR and BYOL from `recipes/<objective>-<ben|random>.yaml`, each with
  * plate batches (BEN) and with random batches, on the synthetic preset's training experiments;
  * embeds the OOD-test experiments (BEN: `plate` inference; random baseline: `running`) and reports,
@@ -16,7 +17,8 @@
  *   `platePredictabilityAll`: one probe over all OOD plates (also finds the experiment's cell type).
  * All metrics are the recipe evaluate stage's (src/recipe/evaluate.ts). `--reuse` evaluates the
  * finished runs already in --out instead of training them again; `--inference` embeds every model
- * with one BN mode (running|batch|plate|controls) instead of its recipe's.
+ * with one BN mode (running|batch|plate|controls) instead of its recipe's; `--set` (repeatable)
+ * overrides a recipe field in every run (ablations, e.g. `--set sampler.unit=well`).
  * One JSON line per run and a summary line on stdout; `ssl-<preset>[-<mode>-inference].md` / `.json` in --out.
  *
  * Each configuration is the library's `pretrain(recipe)` (data layer sampler + augmentation

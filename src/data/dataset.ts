@@ -9,6 +9,9 @@ export function groupKey(row: SiteRecord, keys: readonly GroupKey[]): string {
   return keys.map((k) => String(row[k])).join('/');
 }
 
+/** The columns that identify a well (a well id repeats across plates). */
+export const WELL_KEYS: readonly GroupKey[] = ['experiment', 'plate', 'well'];
+
 /** Row indices by group key, groups in first-seen order, rows in table order. */
 export function groupRows(rows: readonly SiteRecord[], keys: readonly GroupKey[]): Map<string, number[]> {
   const out = new Map<string, number[]>();

@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.ts';
 import type { ObjectiveBatch } from '../objectives/objective.ts';
-import { groupRows, type Dataset } from './dataset.ts';
+import { groupRows, WELL_KEYS, type Dataset } from './dataset.ts';
 import type { Pixels } from './types.ts';
 import { buildAugmentation, type Augmentation, type AugmentationSpec, type AugmentPreset } from './augment/augment.ts';
 import { toFloat, type Image32 } from './augment/ops.ts';
@@ -69,7 +69,7 @@ export class BatchPipeline {
     this.maxValue = dataset.dtype === 'uint16' ? 65535 : 255;
     if (opts.positives === 'well') {
       this.wellSites = new Array<number[]>(dataset.rows.length);
-      for (const rows of groupRows(dataset.rows, ['experiment', 'plate', 'well']).values()) for (const r of rows) this.wellSites[r] = rows;
+      for (const rows of groupRows(dataset.rows, WELL_KEYS).values()) for (const r of rows) this.wellSites[r] = rows;
     }
   }
 

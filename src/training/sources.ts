@@ -4,7 +4,7 @@
  * or more views), wrapped as the trainer's {@link BatchSource} ({@link SampledBatchSource}), whose
  * state (sampler position + augmentation RNG) is checkpointed for exact resume.
  */
-import { groupRows, type Dataset } from '../data/dataset.ts';
+import { groupRows, WELL_KEYS, type Dataset } from '../data/dataset.ts';
 import type { GroupKey, SiteRecord } from '../data/types.ts';
 import { BatchPipeline, SampledBatchSource } from '../data/pipeline.ts';
 import { samplers, type Sampler } from '../data/samplers/index.ts';
@@ -76,7 +76,7 @@ export function createBatchSource(data: Dataset, o: BatchSourceOptions): Sampled
   const unit = o.sampler.unit ?? 'image';
   // Wells: the sampler draws each well once per epoch (its first row stands for it), so no batch
   // holds two sites of one well as different images.
-  const anchors = unit === 'well' ? Int32Array.from([...groupRows(data.rows, ['experiment', 'plate', 'well']).values()].map((r) => r[0])) : undefined;
+  const anchors = unit === 'well' ? Int32Array.from([...groupRows(data.rows, WELL_KEYS).values()].map((r) => r[0])) : undefined;
   if (anchors && anchors.length === data.rows.length) {
     throw new UserError(
       'sampler.unit is "well" but every well of the training data has a single site, so both views would come from the same image. ' +

@@ -9,6 +9,7 @@ const suites: Record<string, () => Promise<{ run(args: string[]): Promise<void> 
   export: () => import('./export.ts'),
   ben: () => import('./ben.ts'),
   ssl: () => import('./ssl.ts'),
+  calibrate: () => import('./calibrate.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -18,7 +18,8 @@
  * All metrics are the recipe evaluate stage's (src/recipe/evaluate.ts). `--reuse` evaluates the
  * finished runs already in --out instead of training them again; `--inference` embeds every model
  * with one BN mode (running|batch|plate|controls) instead of its recipe's; `--set` (repeatable)
- * overrides a recipe field in every run (ablations, e.g. `--set sampler.unit=well`).
+ * overrides a recipe field in every run (ablations, e.g. `--set sampler.unit=well`; `--set data.params.<name>=V`
+ * sets a generator parameter of the shared synthetic data set).
  * One JSON line per run and a summary line on stdout; `ssl-<preset>[-<mode>-inference].md` / `.json` in --out.
  *
  * Each configuration is the library's `pretrain(recipe)` (data layer sampler + augmentation
@@ -90,7 +91,9 @@ export async function run(args: string[]): Promise<void> {
   const t0 = performance.now();
   const info = await initBackend(values.backend);
   const preset = values.preset!;
-  const dataSection = { source: 'synthetic' as const, preset, params: {}, trainSplits: ['train'], evalSplits: ['test'], skipBad: false };
+  // Generator parameters from `--set data.params.<name>=V` (every run shares one data set).
+  const params = loadRecipe(join(values.recipes!, `${values.objectives!.split(',')[0]}-ben.yaml`), [`data.preset=${preset}`, ...(values.set ?? [])]).data.params;
+  const dataSection = { source: 'synthetic' as const, preset, params, trainSplits: ['train'], evalSplits: ['test'], skipBad: false };
   const all = await readRecipeData(dataSection, await ensureRecipeData(dataSection, { dataRoot: values.data, log: (l) => process.stderr.write(l + '\n') }));
   const train = await all.split('train').load();
   const ood = await all.split('test').load();

@@ -19,6 +19,12 @@ export const simclrOptionsSchema = z
     projectorHiddenDim: z.int().positive().default(2048),
     /** Projector output width (the paper: 128). */
     projectorOutDim: z.int().positive().default(128),
+    /**
+     * Leave negatives with the anchor's label (treatment) out of the loss. Uses labels, so the
+     * result is no longer self-supervised: a diagnostic of false negatives (replicate wells of one
+     * treatment on the same plate are the hardest negatives of a one-plate batch). Default false.
+     */
+    excludeSameLabelNegatives: z.boolean().default(false),
   })
   .strict();
 
@@ -77,7 +83,8 @@ export class SimCLR implements Objective {
         groups && groups.length > 1
           ? deinterleaveViews(applyPerGroup(net, interleaveViews(batch.views, groups), groups.map((n) => n * this.views)) as tf.Tensor2D, groups, this.views)
           : (tf.split(net(tf.concat(batch.views, 0)), this.views, 0) as tf.Tensor2D[]);
-      const loss = ntXentLoss(zs, this.options.temperature);
+      if (this.options.excludeSameLabelNegatives && !batch.labels) throw new UserError('objective.options.excludeSameLabelNegatives needs labelled batches; the batch has no labels.');
+      const loss = ntXentLoss(zs, this.options.temperature, this.options.excludeSameLabelNegatives ? batch.labels : undefined);
       return { loss, metrics: { loss: tf.clone(loss), top1: ntXentTop1(zs), z_std: embeddingStd(zs[0]) } };
     });
   }

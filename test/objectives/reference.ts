@@ -26,7 +26,7 @@ function cosine(a: number[], b: number[]): number {
  *
  * @param views views[v][b] = vector of view v of image b.
  */
-export function ntXentNaive(views: number[][][], temperature: number): number {
+export function ntXentNaive(views: number[][][], temperature: number, labels?: number[]): number {
   const V = views.length;
   const B = views[0].length;
   const items: { image: number; z: number[] }[] = [];
@@ -34,7 +34,11 @@ export function ntXentNaive(views: number[][][], temperature: number): number {
   const s = (i: number, j: number) => cosine(items[i].z, items[j].z);
   const ell = (i: number, j: number) => {
     let denom = 0;
-    for (let k = 0; k < items.length; k++) if (k !== i) denom += Math.exp(s(i, k) / temperature);
+    for (let k = 0; k < items.length; k++) {
+      // With labels, other images of the anchor's label are not negatives.
+      const falseNegative = labels !== undefined && items[k].image !== items[i].image && labels[items[k].image] === labels[items[i].image];
+      if (k !== i && !falseNegative) denom += Math.exp(s(i, k) / temperature);
+    }
     return -Math.log(Math.exp(s(i, j) / temperature) / denom);
   };
   let total = 0;

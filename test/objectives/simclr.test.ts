@@ -32,6 +32,20 @@ describe('SimCLR objective', () => {
     }
   });
 
+  it('excludeSameLabelNegatives drops same-label negatives using the batch labels, and needs them', () => {
+    const obj = built({ excludeSameLabelNegatives: true, temperature: 0.3 });
+    const plain = built({ temperature: 0.3 });
+    const batch = { ...viewBatch(4, 6, 2), labels: tf.tensor1d([0, 1, 0, 2, 1, 0], 'int32') };
+    const want = tf.tidy(() => {
+      const z = plain.projectorModel.apply(plain['backbone']!.apply(tf.concat(batch.views, 0), { training: true }) as tf.Tensor, { training: true }) as tf.Tensor2D;
+      return ntXentLoss(tf.split(z, 2, 0) as tf.Tensor2D[], 0.3, batch.labels).dataSync()[0];
+    });
+    // Same seed, same weights: the option only changes the denominators.
+    expect(obj.loss(batch).loss.dataSync()[0]).toBeCloseTo(want, 5);
+    expect(obj.loss(batch).loss.dataSync()[0]).toBeLessThan(plain.loss(batch).loss.dataSync()[0]);
+    expect(() => obj.loss(viewBatch(4, 6, 2))).toThrow(/excludeSameLabelNegatives needs labelled batches/);
+  });
+
   it('is blind to a plate-wide offset (BN with batch statistics) but not to a per-image one', () => {
     const obj = built();
     const batch = viewBatch(2, 8, 2);
@@ -94,7 +108,7 @@ describe('SimCLR objective', () => {
   });
 
   it('validates options and view counts with clear errors', () => {
-    expect(createSimclr({}).options).toEqual({ views: 2, temperature: 0.2, projectorHiddenDim: 2048, projectorOutDim: 128 });
+    expect(createSimclr({}).options).toEqual({ views: 2, temperature: 0.2, projectorHiddenDim: 2048, projectorOutDim: 128, excludeSameLabelNegatives: false });
     expect(() => createSimclr({ temperature: -1 })).toThrow(/objective.options.temperature/);
     expect(() => createSimclr({ views: 1 })).toThrow(/objective.options.views/);
     expect(() => createSimclr({ temprature: 0.1 })).toThrow(/Invalid options for objective "simclr"/);

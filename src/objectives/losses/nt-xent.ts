@@ -51,13 +51,26 @@ function maskedLogits(views: tf.Tensor2D[], temperature: number): { sim: tf.Tens
  * @param views V tensors [B, D]: `views[v][b]` is the projection of view v of image b. Need not be
  *   normalized.
  * @param temperature t > 0.
+ * @param excludeSameLabel optional class ids [B]: negatives with the anchor's label are left out
+ *   of the denominators ("false-negative elimination" with known labels; this uses labels, so it is
+ *   a diagnostic or weakly supervised variant, not self-supervised).
  * @returns the scalar loss (float32).
  */
-export function ntXentLoss(views: tf.Tensor2D[], temperature: number): tf.Scalar {
+export function ntXentLoss(views: tf.Tensor2D[], temperature: number, excludeSameLabel?: tf.Tensor1D): tf.Scalar {
   const { V, B } = checkViews(views, temperature);
+  if (excludeSameLabel && excludeSameLabel.shape[0] !== B) throw new Error(`NT-Xent labels must be [${B}], got [${excludeSameLabel.shape.join(', ')}]`);
   return tf.tidy(() => {
     const N = V * B;
-    const { sim, logits } = maskedLogits(views, temperature);
+    const masked = maskedLogits(views, temperature);
+    const { sim } = masked;
+    let { logits } = masked;
+    if (excludeSameLabel) {
+      // Other images with the same label leave the denominators (their own views stay positives).
+      const l = tf.tile(excludeSameLabel, [V]);
+      const same = tf.cast(tf.equal(tf.expandDims(l, 1), tf.expandDims(l, 0)), 'float32');
+      const drop = tf.sub(tf.sub(same, positiveMask(V, B)), tf.eye(N));
+      logits = tf.sub(logits, tf.mul(drop, SELF_MASK)) as tf.Tensor2D;
+    }
     const lse = tf.logSumExp(logits, 1); // [N] log of each row's denominator
     // sum over pairs of (lse_i - s_ij/t): each row has V-1 positives.
     const positives = tf.sum(tf.mul(positiveMask(V, B), sim));

@@ -26,6 +26,28 @@ describe('ntXentLoss against the float64 SimCLR pseudocode', () => {
   });
 });
 
+describe('ntXentLoss with same-label negatives excluded', () => {
+  it.each([[2, 6, 0.2], [3, 8, 0.5], [2, 16, 0.1]])('V=%i B=%i t=%f matches the float64 reference', (V, B, t) => {
+    const rng = new Rng(77 * V + B);
+    const views = Array.from({ length: V }, () => randomMatrix(rng, B, 7));
+    const labels = Array.from({ length: B }, (_, b) => b % 3);
+    const tensors = toTensors(views);
+    const lab = tf.tensor1d(labels, 'int32');
+    const got = ntXentLoss(tensors, t, lab).arraySync() as number;
+    expect(Math.abs(got - ntXentNaive(views, t, labels))).toBeLessThan(2e-5 * Math.max(1, got));
+    // Removing negatives can only lower the loss; all-distinct labels change nothing.
+    expect(got).toBeLessThan(ntXentLoss(tensors, t).arraySync() as number);
+    const distinct = tf.range(0, B, 1, 'int32') as tf.Tensor1D;
+    expect(ntXentLoss(tensors, t, distinct).arraySync() as number).toBeCloseTo(ntXentLoss(tensors, t).arraySync() as number, 5);
+    tf.dispose([...tensors, lab, distinct]);
+  });
+
+  it('rejects labels of the wrong length', () => {
+    const views = toTensors([[[1, 0]], [[0, 1]]]);
+    expect(() => ntXentLoss(views, 0.5, tf.tensor1d([0, 1], 'int32'))).toThrow(/labels must be \[1\]/);
+  });
+});
+
 describe('ntXentLoss closed forms', () => {
   it('is log(N - 1) when every projection is the same vector', () => {
     for (const [V, B] of [[2, 4], [3, 5]]) {

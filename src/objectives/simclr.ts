@@ -75,6 +75,7 @@ export class SimCLR implements Objective {
     if (batch.views.length !== this.views) {
       throw new Error(`simclr expects ${this.views} views per image, the batch has ${batch.views.length}`);
     }
+    if (this.options.excludeSameLabelNegatives && !batch.labels) throw new UserError('objective.options.excludeSameLabelNegatives needs labelled batches; the batch has no labels.');
     return tf.tidy(() => {
       const net = (x: tf.Tensor4D) => projector.apply(backbone.apply(x, { training: true }), { training: true }) as tf.Tensor2D;
       const groups = batch.bnGroups;
@@ -83,7 +84,6 @@ export class SimCLR implements Objective {
         groups && groups.length > 1
           ? deinterleaveViews(applyPerGroup(net, interleaveViews(batch.views, groups), groups.map((n) => n * this.views)) as tf.Tensor2D, groups, this.views)
           : (tf.split(net(tf.concat(batch.views, 0)), this.views, 0) as tf.Tensor2D[]);
-      if (this.options.excludeSameLabelNegatives && !batch.labels) throw new UserError('objective.options.excludeSameLabelNegatives needs labelled batches; the batch has no labels.');
       const loss = ntXentLoss(zs, this.options.temperature, this.options.excludeSameLabelNegatives ? batch.labels : undefined);
       return { loss, metrics: { loss: tf.clone(loss), top1: ntXentTop1(zs), z_std: embeddingStd(zs[0]) } };
     });

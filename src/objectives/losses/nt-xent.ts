@@ -61,6 +61,7 @@ export function ntXentLoss(views: tf.Tensor2D[], temperature: number, excludeSam
   if (excludeSameLabel && excludeSameLabel.shape[0] !== B) throw new Error(`NT-Xent labels must be [${B}], got [${excludeSameLabel.shape.join(', ')}]`);
   return tf.tidy(() => {
     const N = V * B;
+    const pos = positiveMask(V, B);
     const masked = maskedLogits(views, temperature);
     const { sim } = masked;
     let { logits } = masked;
@@ -68,12 +69,12 @@ export function ntXentLoss(views: tf.Tensor2D[], temperature: number, excludeSam
       // Other images with the same label leave the denominators (their own views stay positives).
       const l = tf.tile(excludeSameLabel, [V]);
       const same = tf.cast(tf.equal(tf.expandDims(l, 1), tf.expandDims(l, 0)), 'float32');
-      const drop = tf.sub(tf.sub(same, positiveMask(V, B)), tf.eye(N));
+      const drop = tf.sub(tf.sub(same, pos), tf.eye(N));
       logits = tf.sub(logits, tf.mul(drop, SELF_MASK)) as tf.Tensor2D;
     }
     const lse = tf.logSumExp(logits, 1); // [N] log of each row's denominator
     // sum over pairs of (lse_i - s_ij/t): each row has V-1 positives.
-    const positives = tf.sum(tf.mul(positiveMask(V, B), sim));
+    const positives = tf.sum(tf.mul(pos, sim));
     return tf.div(tf.sub(tf.mul(tf.sum(lse), V - 1), positives), N * (V - 1)) as tf.Scalar;
   });
 }

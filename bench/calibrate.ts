@@ -13,11 +13,8 @@
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import { loadBbbc021Gallery } from '../src/evaluation/bbbc021.ts';
-import { medianRatios, varianceComponents } from '../src/evaluation/variance-components.ts';
+import { cellProfilerFeatureKind, medianRatios, varianceComponents } from '../src/evaluation/variance-components.ts';
 import { resolveSynthConfig } from '../src/data/synth/config.ts';
-
-/** Morphology: every feature that is not an intensity, a location or an object-relationship count. */
-export const isMorphology = (f: string): boolean => !/_Intensity_|_Location_|_Children_|_Parent_/.test(f);
 
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -38,8 +35,8 @@ export async function run(args: string[]): Promise<void> {
   });
   const round = (v: number) => Math.round(v * 1000) / 1000;
   const groups: [string, (f: string) => boolean][] = [
-    ['morphology', isMorphology],
-    ['intensity', (f) => /_Intensity_/.test(f)],
+    ['morphology', (f) => cellProfilerFeatureKind(f) === 'morphology'],
+    ['intensity', (f) => cellProfilerFeatureKind(f) === 'intensity'],
     ['all', () => true],
   ];
   const out: Record<string, ReturnType<typeof medianRatios>> = {};

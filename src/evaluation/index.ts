@@ -7,7 +7,7 @@ export { rowOf, metaColumn, metaName, selectRows, filterRows, groupCodes } from 
 export { readProfileTable, type ReadProfileOptions, type ReadProfileReport } from './io.ts';
 export { loadBbbc021Gallery, isBbbc021GalleryDir, BBBC021_FILES } from './bbbc021.ts';
 export { aggregateProfiles } from './aggregate.ts';
-export { varianceComponents, medianRatios, type FeatureComponents, type VarianceComponentsOptions } from './variance-components.ts';
+export { varianceComponents, medianRatios, cellProfilerFeatureKind, type FeatureComponents, type VarianceComponentsOptions } from './variance-components.ts';
 export { normalizePerPlate, applyTvn, type ControlSpec, type PlateNormalizeOptions, type TvnOptions } from './normalize.ts';
 export { similarities, computeCosine, computePearson, computeSpearman, computeKendall, type SimilarityFn } from './similarity.ts';
 export { findPairs, computePairSimilarities, type PairRule } from './pairs.ts';

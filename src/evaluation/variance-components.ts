@@ -14,6 +14,7 @@
  * Variances that the noise correction makes negative are reported as 0 (method-of-moments).
  */
 import type { ProfileTable } from './profile-table.ts';
+import { mean as avg, median } from './stats.ts';
 
 /** Options of {@link varianceComponents}. */
 export interface VarianceComponentsOptions {
@@ -38,7 +39,15 @@ export interface FeatureComponents {
   treatment: number;
 }
 
-const avg = (a: number[]): number => a.reduce((s, v) => s + v, 0) / a.length;
+/**
+ * Kind of a CellProfiler feature by its name: `intensity` (stain amounts), `morphology` (shape,
+ * texture, neighbours, counts) or `other` (locations, object relationships).
+ */
+export function cellProfilerFeatureKind(name: string): 'morphology' | 'intensity' | 'other' {
+  if (/_Intensity_/.test(name)) return 'intensity';
+  if (/_Location_|_Children_|_Parent_/.test(name)) return 'other';
+  return 'morphology';
+}
 
 function groupBy(rows: number[], key: (i: number) => string): Map<string, number[]> {
   const m = new Map<string, number[]>();
@@ -117,15 +126,10 @@ export function varianceComponents(t: ProfileTable, o: VarianceComponentsOptions
 /** Median over features of each component relative to the treatment effect (features with no treatment effect skipped). */
 export function medianRatios(rows: FeatureComponents[]): { features: number; batch: number; plate: number; well: number } {
   const ok = rows.filter((r) => r.treatment > 0);
-  const med = (v: number[]) => {
-    const s = [...v].sort((a, b) => a - b);
-    const m = s.length >> 1;
-    return s.length === 0 ? NaN : s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
-  };
   return {
     features: ok.length,
-    batch: med(ok.map((r) => r.batch / r.treatment)),
-    plate: med(ok.map((r) => r.plate / r.treatment)),
-    well: med(ok.map((r) => r.well / r.treatment)),
+    batch: median(ok.map((r) => r.batch / r.treatment)),
+    plate: median(ok.map((r) => r.plate / r.treatment)),
+    well: median(ok.map((r) => r.well / r.treatment)),
   };
 }

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { loadBbbc021Gallery } from '../../src/evaluation/bbbc021.ts';
-import { medianRatios, varianceComponents } from '../../src/evaluation/variance-components.ts';
+import { cellProfilerFeatureKind, medianRatios, varianceComponents } from '../../src/evaluation/variance-components.ts';
 import type { ProfileTable } from '../../src/evaluation/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { GALLERY } from './fixtures.ts';
@@ -69,8 +69,9 @@ describe('BBBC021 variance components (raw per-well means, log scale)', () => {
     const { table } = await loadBbbc021Gallery(GALLERY);
     const comp = table.meta.Metadata_Compound;
     const rows = varianceComponents(table, { batchCol: 'Metadata_Batch', plateCol: 'Metadata_Plate', treatmentCol: 'Metadata_Treatment', isControl: (i) => comp[i] === 'DMSO', log: true });
-    const morph = medianRatios(rows.filter((r) => !/_Intensity_|_Location_|_Children_|_Parent_/.test(r.feature)));
-    const inten = medianRatios(rows.filter((r) => /_Intensity_/.test(r.feature)));
+    const morph = medianRatios(rows.filter((r) => cellProfilerFeatureKind(r.feature) === 'morphology'));
+    const inten = medianRatios(rows.filter((r) => cellProfilerFeatureKind(r.feature) === 'intensity'));
+    expect([morph.features, inten.features]).toEqual([351, 105]);
     // An independent first pass (different plate-variance pooling) gave 0.327 / 0.170 and 0.700 / 0.269.
     expect(morph.batch).toBeGreaterThan(0.3);
     expect(morph.batch).toBeLessThan(0.37);

@@ -1,6 +1,7 @@
 import { readFile } from 'node:fs/promises';
 import { parse } from 'csv-parse/sync';
-import { UserError } from '../util/errors.ts';
+import { isUserError, UserError } from '../util/errors.ts';
+import { decodeText, type TextEncoding } from '../util/text.ts';
 
 /** A parsed CSV: header names and one record per data row, with its 1-based file line. */
 export interface CsvTable {
@@ -10,11 +11,12 @@ export interface CsvTable {
 }
 
 /** Reads a CSV file with a header row (csv-parse). A missing or unparsable file is a UserError. */
-export async function readCsv(path: string): Promise<CsvTable> {
+export async function readCsv(path: string, encoding: TextEncoding = 'utf8'): Promise<CsvTable> {
   let text: string;
   try {
-    text = await readFile(path, 'utf8');
+    text = decodeText(await readFile(path), path, encoding, 'data.encoding');
   } catch (e) {
+    if (isUserError(e)) throw e;
     throw new UserError(`Cannot read metadata file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Check the path.`);
   }
   let rows: string[][];

@@ -1,6 +1,7 @@
 import { stat, readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError, isUserError } from '../util/errors.ts';
+import { SKIP_BAD_HINT } from './decode.ts';
 import { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
 import type { GroupKey, PixelDType, SiteRecord, SkippedSite } from './types.ts';
 
@@ -278,13 +279,13 @@ export async function assembleDataset(
   let kept: SiteRecord[] = [];
   for (const r of rows) {
     if (r.plate === '') {
-      bad(r, `${r.source}: the plate is empty for site ${r.siteId}. Fill in the plate column, or pass --skip-bad to skip the row.`);
+      bad(r, `${r.source}: the plate is empty for site ${r.siteId}. Fill in the plate column, or ${SKIP_BAD_HINT}.`);
       continue;
     }
     const key = `${r.experiment}/${r.plate}/${r.well}/${r.site}`;
     const prev = seen.get(key);
     if (prev) {
-      bad(r, `${r.source}: duplicate site (experiment ${r.experiment || '-'}, plate ${r.plate}, well ${r.well}, site ${r.site}), already at ${prev.source}. Remove one of the rows, or pass --skip-bad to skip the repeat.`);
+      bad(r, `${r.source}: duplicate site (experiment ${r.experiment || '-'}, plate ${r.plate}, well ${r.well}, site ${r.site}), already at ${prev.source}. Remove one of the rows, or ${SKIP_BAD_HINT}.`);
       continue;
     }
     seen.set(key, r);
@@ -311,7 +312,7 @@ export async function assembleDataset(
       const dir = dirname(p);
       const s = await stateOf(dir);
       if (s !== 'ok') {
-        bad(r, `Plate ${r.experiment ? r.experiment + '/' : ''}${r.plate} (${r.source}) has no images: folder ${dir} is ${s}. Restore the plate's images, remove its rows from the metadata, or pass --skip-bad.`, p);
+        bad(r, `Plate ${r.experiment ? r.experiment + '/' : ''}${r.plate} (${r.source}) has no images: folder ${dir} is ${s}. Restore the plate's images, remove its rows from the metadata, or ${SKIP_BAD_HINT}.`, p);
         ok = false;
         break;
       }
@@ -319,7 +320,7 @@ export async function assembleDataset(
         const st = await stat(p);
         if (!st.isFile()) throw new Error('not a file');
       } catch {
-        bad(r, `Image ${p} (site ${r.siteId}, ${r.source}) does not exist. Fix the path in the metadata, restore the file, or pass --skip-bad to skip this site.`, p);
+        bad(r, `Image ${p} (site ${r.siteId}, ${r.source}) does not exist. Fix the path in the metadata, restore the file, or ${SKIP_BAD_HINT}.`, p);
         ok = false;
         break;
       }

@@ -1,7 +1,10 @@
 import sharp from 'sharp';
 import { readFile } from 'node:fs/promises';
-import { UserError } from '../util/errors.ts';
+import { DataError, isUserError } from '../util/errors.ts';
 import type { Pixels, PixelDType } from './types.ts';
+
+/** How a user skips bad sites, in every command that reads images. */
+export const SKIP_BAD_HINT = 'skip such sites with --skip-bad (ben embed, ben data info) or data.skipBad: true in a recipe (--set data.skipBad=true)';
 
 /** A decoded image file: HWC samples as stored (8-bit -> Uint8Array, 16-bit -> Uint16Array). */
 export interface DecodedImage {
@@ -25,20 +28,20 @@ export async function decodeImage(path: string, context = ''): Promise<DecodedIm
     buf = await readFile(path);
   } catch (e) {
     const code = (e as NodeJS.ErrnoException).code;
-    throw new UserError(
+    throw new DataError(
       `Image ${path}${where} ${code === 'ENOENT' ? 'does not exist' : `cannot be read (${code})`}. ` +
-        'Fix the path in the metadata, restore the file, or pass --skip-bad to skip this site.',
+        `Fix the path in the metadata, restore the file, or ${SKIP_BAD_HINT}.`,
     );
   }
   try {
     const meta = await sharp(buf).metadata();
     const channels = meta.channels ?? 0;
     if (meta.hasAlpha) {
-      throw new UserError(`Image ${path}${where} has an alpha channel (${channels} channels); save it without alpha, or pass --skip-bad.`);
+      throw new DataError(`Image ${path}${where} has an alpha channel (${channels} channels); save it without alpha, or ${SKIP_BAD_HINT}.`);
     }
     const is16 = meta.depth === 'ushort' || meta.depth === 'short';
     if (!is16 && meta.depth !== 'uchar' && meta.depth !== 'char') {
-      throw new UserError(`Image ${path}${where} has sample format ${meta.depth}; only 8- and 16-bit integer images are supported.`);
+      throw new DataError(`Image ${path}${where} has sample format ${meta.depth}; only 8- and 16-bit integer images are supported.`);
     }
     const space = channels === 1 ? (is16 ? 'grey16' : 'b-w') : is16 ? 'rgb16' : 'srgb';
     // failOn 'truncated' turns a short file into an error instead of a partly grey image.
@@ -47,17 +50,17 @@ export async function decodeImage(path: string, context = ''): Promise<DecodedIm
       .raw(is16 ? { depth: 'ushort' } : undefined)
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== channels) {
-      throw new UserError(`Image ${path}${where} decoded to ${info.channels} channels instead of ${channels}; re-save it as grey or RGB.`);
+      throw new DataError(`Image ${path}${where} decoded to ${info.channels} channels instead of ${channels}; re-save it as grey or RGB.`);
     }
     const pixels = is16
       ? new Uint16Array(data.buffer, data.byteOffset, data.length / 2).slice()
       : new Uint8Array(data.buffer, data.byteOffset, data.length);
     return { data: pixels, width: info.width, height: info.height, channels, dtype: is16 ? 'uint16' : 'uint8' };
   } catch (e) {
-    if (e instanceof UserError) throw e;
-    throw new UserError(
+    if (isUserError(e)) throw e;
+    throw new DataError(
       `Image ${path}${where} is corrupt or truncated (${(e as Error).message.split('\n')[0]}). ` +
-        'Re-export or re-download it, or pass --skip-bad to skip this site.',
+        `Re-export or re-download it, or ${SKIP_BAD_HINT}.`,
     );
   }
 }

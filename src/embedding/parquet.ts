@@ -1,9 +1,10 @@
-import { rmSync } from 'node:fs';
+import { closeSync, openSync, readSync, fstatSync } from 'node:fs';
 import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
+import { parquetMetadata } from 'hyparquet';
 import type { ProfileTable } from '../evaluation/profile-table.ts';
-import { tempPathFor } from '../util/atomic.ts';
+import { tempPathFor, trackTemp, untrackTemp } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 
 /**
@@ -95,30 +96,6 @@ function checkChunk(t: ProfileTable, cols: ProfileColumns, where: string): void 
   }
 }
 
-/** Temporary files of writers still open, removed if the process is interrupted (SIGINT/SIGTERM). */
-const openTemps = new Set<string>();
-const SIGNALS = ['SIGINT', 'SIGTERM'] as const;
-
-function onSignal(sig: NodeJS.Signals): void {
-  for (const t of openTemps) rmSync(t, { force: true });
-  openTemps.clear();
-  // Alone on this signal: restore Node's default (exit) by re-raising without us.
-  if (process.listenerCount(sig) === 1) {
-    for (const s of SIGNALS) process.off(s, onSignal);
-    process.kill(process.pid, sig);
-  }
-}
-
-function trackTemp(tmp: string): void {
-  if (openTemps.size === 0) for (const s of SIGNALS) process.on(s, onSignal);
-  openTemps.add(tmp);
-}
-
-function untrackTemp(tmp: string): void {
-  openTemps.delete(tmp);
-  if (openTemps.size === 0) for (const s of SIGNALS) process.off(s, onSignal);
-}
-
 /**
  * Streams profile rows into a Parquet file, one row group at a time, and publishes it
  * atomically: rows go to a temporary file beside `path` that is renamed on {@link close}; on
@@ -172,7 +149,7 @@ export class ProfileParquetWriter {
         schema,
         codec: opts.codec ?? 'SNAPPY',
         kvMetadata: Object.entries(opts.keyValue ?? {}).map(([key, value]) => ({ key, value })),
-        createdBy: 'ben-ssl',
+        createdBy: PARQUET_CREATED_BY,
       });
       trackTemp(tmp);
       return new ProfileParquetWriter(path, columns, tmp, pw, opts, rowGroupSize);
@@ -180,6 +157,11 @@ export class ProfileParquetWriter {
       await rm(tmp, { force: true });
       throw e;
     }
+  }
+
+  /** The temporary file the rows are written to until published. */
+  get tempPath(): string {
+    return this.tmp;
   }
 
   /** Rows appended so far (written or pending). */
@@ -205,15 +187,21 @@ export class ProfileParquetWriter {
     }
   }
 
-  /** Writes the remaining rows and the footer, then renames the temporary file to `path`. */
-  async close(): Promise<ProfileParquetSummary> {
+  /**
+   * Writes the remaining rows and the footer, then renames the temporary file to `path`. With
+   * `publish: false` the finished file stays at the temporary path ({@link tempPath}), for the
+   * caller to publish together with others (a pair of files appears together or not at all).
+   */
+  async close(opts: { publish?: boolean } = {}): Promise<ProfileParquetSummary> {
     if (this.done) throw new Error(`${this.path}: close after close/abort`);
     try {
       if (this.pendingRows > 0) await this.flushRowGroup(this.pendingRows);
       await this.pw.finish();
-      await rename(this.tmp, this.path);
+      if (opts.publish !== false) {
+        await rename(this.tmp, this.path);
+        untrackTemp(this.tmp);
+      }
       this.done = true;
-      untrackTemp(this.tmp);
     } catch (e) {
       await this.abort();
       throw e;
@@ -305,13 +293,43 @@ export function sliceRows(t: ProfileTable, r0: number, r1: number): ProfileTable
 export async function writeProfilesParquet(
   path: string,
   table: ProfileTable,
-  opts: ProfileParquetOptions = {},
-): Promise<ProfileParquetSummary> {
+  opts: ProfileParquetOptions & { publish?: boolean } = {},
+): Promise<ProfileParquetSummary & { tempPath: string }> {
+  const { publish, ...writeOpts } = opts;
   const w = await ProfileParquetWriter.open(
     path,
     { meta: Object.keys(table.meta), features: table.featureNames },
-    { ...opts, keyValue: { ...table.keyValue, ...opts.keyValue } },
+    { ...writeOpts, keyValue: { ...table.keyValue, ...writeOpts.keyValue } },
   );
   await w.append(table);
-  return w.close();
+  return { ...(await w.close({ publish })), tempPath: w.tempPath };
+}
+
+/** The `created_by` our writer puts in every Parquet footer: the marker of our outputs. */
+export const PARQUET_CREATED_BY = 'ben-ssl';
+
+/**
+ * Whether `path` is a Parquet file written by ben-ssl (its footer's `created_by`), read from the
+ * footer alone. Any other file, or an unreadable one, is not ours and is never replaced.
+ */
+export function isBenParquet(path: string): boolean {
+  let fd: number | undefined;
+  try {
+    fd = openSync(path, 'r');
+    const size = fstatSync(fd).size;
+    if (size < 12) return false;
+    const tail = Buffer.alloc(8);
+    readSync(fd, tail, 0, 8, size - 8);
+    if (tail.toString('latin1', 4, 8) !== 'PAR1') return false;
+    const len = tail.readUInt32LE(0);
+    if (len + 8 > size) return false;
+    const buf = Buffer.alloc(len + 8);
+    readSync(fd, buf, 0, len + 8, size - len - 8);
+    const md = parquetMetadata(buf.buffer.slice(buf.byteOffset, buf.byteOffset + buf.byteLength));
+    return md.created_by === PARQUET_CREATED_BY;
+  } catch {
+    return false;
+  } finally {
+    if (fd !== undefined) closeSync(fd);
+  }
 }

@@ -163,7 +163,10 @@ async function tryBackend(
   const pkg = providerOf(name);
   try {
     if (name === 'tensorflow-gpu' || name === 'tensorflow') {
-      if (!isInstalled(pkg)) return false;
+      if (!isInstalled(pkg)) {
+        notices.push(`${pkg} is not installed; install it with \`npm install --no-save ${pkg}@4.22.0\` (needs internet and, for -gpu, CUDA), or leave --backend out to use wasm`);
+        return false;
+      }
       try {
         await import(pkg);
         optional[pkg] = 'loaded';

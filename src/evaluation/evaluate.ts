@@ -10,6 +10,8 @@ import { isBbbc021GalleryDir, loadBbbc021Gallery } from './bbbc021.ts';
 import { applyTvn, normalizePerPlate } from './normalize.ts';
 import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
 import './metrics.ts';
+import type { TextEncoding } from '../util/text.ts';
+import { emptyResult, precondition } from './computable.ts';
 import { UserError } from '../util/errors.ts';
 
 /** Post-hoc correction applied before the metrics. */
@@ -30,6 +32,8 @@ export interface EvaluateOptions {
   batchFromPlate?: string;
   /** Called after each metric (progress). */
   onMetric?: (name: string, seconds: number) => void;
+  /** Called for a metric that cannot be computed on this table, with the reason. */
+  onNotComputed?: (name: string, reason: string) => void;
 }
 
 /** Everything `ben evaluate` reports. */
@@ -38,7 +42,8 @@ export interface EvaluationResult {
   preprocessing: { normalize: Normalization; zeroScaleFeatures?: number; tvnComponents?: number; batchFromPlate?: string };
   columns: EvalColumns;
   params: MetricParams;
-  metrics: Record<string, MetricResult & { seconds: number }>;
+  /** Per metric: its result, or `notComputed` (the reason) with `summary.not_computed`. */
+  metrics: Record<string, MetricResult & { seconds: number; notComputed?: string }>;
 }
 
 /**
@@ -47,7 +52,7 @@ export interface EvaluationResult {
  */
 export async function loadProfiles(
   path: string,
-  opts: { dropConstant?: boolean; dropNaN?: boolean } = {},
+  opts: { dropConstant?: boolean; dropNaN?: boolean; encoding?: TextEncoding } = {},
 ): Promise<{ table: ProfileTable; report: ReadProfileReport; source: string }> {
   if (await isBbbc021GalleryDir(path)) return { ...(await loadBbbc021Gallery(path)), source: `${path} (BBBC021 per-well means, joined)` };
   return { ...(await readProfileTable(path, opts)), source: path };
@@ -110,9 +115,12 @@ export async function evaluateProfiles(
   const out: EvaluationResult['metrics'] = {};
   for (const name of opts.metrics) {
     const t0 = performance.now();
-    const r = await metrics.get(name).compute({ table: t, columns, params });
+    const why = precondition(name, t, columns, params);
+    const r = why ? { summary: {}, tables: {} } : await metrics.get(name).compute({ table: t, columns, params });
+    const notComputed = why ?? emptyResult(r);
     const seconds = (performance.now() - t0) / 1000;
-    out[name] = { ...r, seconds };
+    out[name] = notComputed ? { summary: { not_computed: notComputed }, tables: r.tables, notComputed, seconds } : { ...r, seconds };
+    if (notComputed) opts.onNotComputed?.(name, notComputed);
     opts.onMetric?.(name, seconds);
   }
   return {

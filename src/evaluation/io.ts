@@ -1,7 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
-import { UserError } from '../util/errors.ts';
+import { DataError, isUserError, UserError } from '../util/errors.ts';
+import { decodeText, type TextEncoding } from '../util/text.ts';
 import type { ProfileTable } from './profile-table.ts';
 
 /** Options of {@link readProfileTable}. */
@@ -14,6 +15,8 @@ export interface ReadProfileOptions {
   dropNaN?: boolean;
   /** Extra non-`Metadata_` columns to read as metadata (e.g. `Image_Metadata_Plate`). */
   extraMeta?: string[];
+  /** Text encoding of a CSV table (default utf8, checked strictly). */
+  encoding?: TextEncoding;
 }
 
 /** What {@link readProfileTable} dropped, for the report. */
@@ -31,12 +34,14 @@ export async function readProfileTable(
   path: string,
   opts: ReadProfileOptions = {},
 ): Promise<{ table: ProfileTable; report: ReadProfileReport }> {
+  let st;
   try {
-    await stat(path);
+    st = await stat(path);
   } catch {
     throw new UserError(`Profile table "${path}" does not exist. Pass a CSV, CSV.gz or Parquet file.`);
   }
-  const cols = /\.parquet$|\.pq$/i.test(path) ? await readParquetColumns(path) : await readCsvColumns(path);
+  if (st.isDirectory()) throw new UserError(`Profile table "${path}" is a folder; pass a CSV, CSV.gz or Parquet file inside it (e.g. ${path}/embeddings.parquet).`);
+  const cols = /\.parquet$|\.pq$/i.test(path) ? await readParquetColumns(path) : await readCsvColumns(path, opts);
   return columnsToTable(path, cols, opts);
 }
 
@@ -48,7 +53,7 @@ interface RawColumns {
   keyValue?: Record<string, string>;
 }
 
-async function readCsvColumns(path: string): Promise<RawColumns> {
+async function readCsvColumns(path: string, opts: ReadProfileOptions): Promise<RawColumns> {
   let buf = await readFile(path);
   if (/\.gz$/i.test(path)) {
     try {
@@ -59,9 +64,10 @@ async function readCsvColumns(path: string): Promise<RawColumns> {
   }
   let rows: string[][];
   try {
-    rows = parse(buf, { relax_column_count: false, skip_empty_lines: true, bom: true }) as string[][];
+    rows = parse(decodeText(buf, path, opts.encoding, '--encoding'), { relax_column_count: false, skip_empty_lines: true, bom: true }) as string[][];
   } catch (e) {
-    throw new UserError(`Cannot parse CSV "${path}": ${(e as Error).message}`);
+    if (isUserError(e)) throw e;
+    throw new DataError(`Cannot parse CSV "${path}": ${(e as Error).message}`);
   }
   if (rows.length === 0) throw new UserError(`CSV "${path}" is empty: expected a header row.`);
   const names = rows[0];

@@ -6,7 +6,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { EvaluationResult } from './evaluate.ts';
 import type { ResultRows } from './metric.ts';
-import { withAtomicOutput } from '../util/atomic.ts';
+import { markerFile, withAtomicOutput } from '../util/atomic.ts';
 
 /** The summary as plain JSON (tables left out; NaN becomes null). */
 export function summarizeEvaluation(r: EvaluationResult): Record<string, unknown> {
@@ -54,7 +54,7 @@ export function toCsv(rows: ResultRows): string {
  * Writes `summary.json`, `summary.md` and `<metric>__<table>.csv` for every table into `dir`,
  * atomically (the folder appears complete or not at all). Returns the file names.
  */
-export async function writeEvaluation(dir: string, r: EvaluationResult): Promise<string[]> {
+export async function writeEvaluation(dir: string, r: EvaluationResult, opts: { inputs?: readonly string[] } = {}): Promise<string[]> {
   return withAtomicOutput(dir, async (tmp) => {
     await mkdir(tmp, { recursive: true });
     const files: [string, string][] = [
@@ -66,5 +66,5 @@ export async function writeEvaluation(dir: string, r: EvaluationResult): Promise
     }
     for (const [f, text] of files) await writeFile(join(tmp, f), text);
     return files.map(([f]) => f);
-  });
+  }, { marker: markerFile('summary.json'), markerName: 'summary.json', inputs: opts.inputs, flag: '--out' });
 }

@@ -10,8 +10,8 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { readFile, writeFile, mkdir } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { withAtomicOutput } from '../util/atomic.ts';
-import { UserError } from '../util/errors.ts';
+import { markerFile, withAtomicOutput } from '../util/atomic.ts';
+import { DataError, isUserError, UserError } from '../util/errors.ts';
 // Registers BenBatchNorm with tf.serialization (side effect of the import).
 import './ben-batchnorm.ts';
 
@@ -65,7 +65,7 @@ export function fileHandler(dir: string): tf.io.IOHandler {
       try {
         json = JSON.parse(await readFile(jsonPath, 'utf8')) as tf.io.ModelJSON;
       } catch (e) {
-        throw new UserError(`${jsonPath} is not valid JSON (${(e as Error).message}); the save was probably interrupted: save the model again.`);
+        throw new DataError(`${jsonPath} is not valid JSON (${(e as Error).message}); the save was probably interrupted: save the model again.`);
       }
       const specs: tf.io.WeightsManifestEntry[] = [];
       const buffers: ArrayBuffer[] = [];
@@ -110,18 +110,29 @@ export async function saveModel(model: tfl.LayersModel, dir: string, metadata?: 
   if (metadata) model.setUserDefinedMetadata(metadata as { [key: string]: {} });
   await withAtomicOutput(dir, async (tmp) => {
     await model.save(fileHandler(tmp));
-  });
+  }, { marker: markerFile(MODEL_JSON), markerName: MODEL_JSON });
 }
 
 /** Loads a model saved by {@link saveModel} (custom layers registered). Throws UserError on a bad directory. */
 export async function loadModel(dir: string): Promise<tfl.LayersModel> {
-  return tfl.loadLayersModel(fileHandler(dir));
+  try {
+    return await tfl.loadLayersModel(fileHandler(dir));
+  } catch (e) {
+    if (isUserError(e)) throw e;
+    throw new DataError(`${join(dir, MODEL_JSON)} cannot be loaded as a model (${(e as Error).message.split('\n')[0]}); it is damaged or from another program: train or save it again.`);
+  }
 }
 
 /** The `userDefinedMetadata` of a saved model, without loading its weights. */
 export async function readModelMetadata(dir: string): Promise<Record<string, unknown>> {
   const path = join(dir, MODEL_JSON);
   if (!existsSync(path)) throw new UserError(`No saved model at ${dir}: ${MODEL_JSON} is missing.`);
-  const json = JSON.parse(await readFile(path, 'utf8')) as tf.io.ModelJSON;
+  let json: tf.io.ModelJSON;
+  try {
+    json = JSON.parse(await readFile(path, 'utf8')) as tf.io.ModelJSON;
+  } catch (e) {
+    throw new DataError(`${path} is not valid JSON (${(e as Error).message}); the model was damaged or its save interrupted: train or save it again.`);
+  }
+  if (json === null || typeof json !== 'object' || !json.modelTopology) throw new DataError(`${path} is not a tfjs model (no modelTopology); point --model to a folder written by ben pretrain / ben train.`);
   return (json.userDefinedMetadata ?? {}) as Record<string, unknown>;
 }

@@ -71,10 +71,19 @@ export async function ensureRecipeData(d: Recipe['data'], opts: DataStageOptions
     await generateSynthetic(cfg, dir, { preset: d.preset });
     return dir;
   }
+  checkRecipeDataExists(d);
+  return (d.source === 'loaddata' ? (d.csv ?? d.path) : d.path)!;
+}
+
+/**
+ * Checks, before any output is written, that the recipe's real data exist (the data stage itself
+ * generates synthetic data, so there is nothing to check for those).
+ */
+export function checkRecipeDataExists(d: Recipe['data']): void {
+  if (d.source === 'synthetic') return;
   const path = d.source === 'loaddata' ? (d.csv ?? d.path) : d.path;
   if (!path) throw new UserError(`data.path: source "${d.source}" reads a downloaded copy; set data.path to its folder${d.source === 'loaddata' ? ' (or data.csv to the LoadData CSV)' : ''}.`);
   if (!existsSync(path)) throw new UserError(`data.path: ${resolve(path)} does not exist. Download the data set there or fix data.path (e.g. --set data.path=/data/rxrx1_v1.0).`);
-  return path;
 }
 
 /** Reads the data set of the recipe (after {@link ensureRecipeData}); pixels stay on disk until a split is loaded. */
@@ -87,10 +96,11 @@ export async function readRecipeData(d: Recipe['data'], path: string): Promise<D
 export const IN_MEMORY_LIMIT_BYTES = 4 * 2 ** 30;
 
 /**
- * `ds` with its pixels in memory when they fit in `limitBytes` (default 4 GiB); a larger split
+ * `ds` with its pixels in memory when they fit in `opts.limitBytes` (default 4 GiB); a larger split
  * (the real RxRx1-WILDS) stays on disk and the pipeline and embedder decode it on demand.
  */
-export async function loadIfSmall(ds: Dataset, limitBytes = IN_MEMORY_LIMIT_BYTES): Promise<Dataset> {
+export async function loadIfSmall(ds: Dataset, opts: { skipBad?: boolean; limitBytes?: number } = {}): Promise<Dataset> {
   const bytes = ds.size * ds.height * ds.width * ds.images.channels * (ds.dtype === 'uint16' ? 2 : 1);
-  return bytes <= limitBytes ? ds.load() : ds;
+  // skipBad: a corrupt image is dropped (and counted in `skipped`) when decoded, not only a missing one.
+  return bytes <= (opts.limitBytes ?? IN_MEMORY_LIMIT_BYTES) ? ds.load({ skipBad: opts.skipBad }) : ds;
 }

@@ -3,6 +3,8 @@ import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
 import { RecipeSchema, type Recipe } from './schema.ts';
 import { UserError } from '../util/errors.ts';
+import { backbones } from '../models/index.ts';
+import { objectives } from '../objectives/index.ts';
 
 /**
  * Applies a dotted override (`training.epochs=5`, `sampler.groupBy=[experiment]`) to a plain
@@ -28,7 +30,11 @@ export function parseSetFlags(sets: string[]): [string, unknown][] {
   return sets.map((s) => {
     const eq = s.indexOf('=');
     if (eq <= 0) throw new UserError(`--set "${s}" must look like field.path=value (e.g. training.epochs=5).`);
-    return [s.slice(0, eq), parseYaml(s.slice(eq + 1)) as unknown];
+    try {
+      return [s.slice(0, eq), parseYaml(s.slice(eq + 1)) as unknown];
+    } catch (e) {
+      throw new UserError(`--set "${s}": the value is not valid YAML (${(e as Error).message.split('\n')[0]}); quote strings that hold ':' or '#', e.g. --set 'data.path="a: b"'.`);
+    }
   });
 }
 
@@ -45,7 +51,28 @@ export function formatIssues(source: string, error: z.ZodError): string {
 export function validateRecipe(raw: unknown, source = '(inline)'): Recipe {
   const r = RecipeSchema.safeParse(raw);
   if (!r.success) throw new UserError(formatIssues(source, r.error));
+  checkPlugins(r.data, source);
   return r.data;
+}
+
+/**
+ * Plug-in names and the options that only the plug-in knows, checked when the recipe is read, so a
+ * typo fails before any data work or output.
+ */
+function checkPlugins(recipe: Recipe, source: string): void {
+  const field = (name: string, e: unknown) => new UserError(`Invalid recipe ${source}:\n  ${name}: ${(e as Error).message}`);
+  if (!backbones.has(recipe.backbone.name)) throw field('backbone.name', new Error(`unknown backbone "${recipe.backbone.name}"; choose one of: ${backbones.names().join(', ')}`));
+  if (!objectives.has(recipe.objective.name)) throw field('objective.name', new Error(`unknown objective "${recipe.objective.name}"; choose one of: ${objectives.names().join(', ')}`));
+  let views: number;
+  try {
+    views = objectives.get(recipe.objective.name)(recipe.objective.options).views;
+  } catch (e) {
+    throw field('objective.options', e);
+  }
+  const bs = recipe.sampler.batchSize;
+  if (typeof bs === 'number' && bs < 2) {
+    throw field('sampler.batchSize', new Error(`${bs} image per batch: BatchNorm needs at least 2 images to compute batch statistics${views > 1 ? `, and ${recipe.objective.name} needs other images as negatives` : ''}. Use 2 or more (64 is the default).`));
+  }
 }
 
 /**
@@ -66,7 +93,10 @@ export function loadRecipe(path: string, sets: string[] = []): Recipe {
     throw new UserError(`Recipe ${path} must be a YAML mapping (name:, data:, sampler:, ...).`);
   }
   for (const [p, v] of parseSetFlags(sets)) applyOverride(raw as Record<string, unknown>, p, v);
-  return validateRecipe(raw, path);
+  const recipe = validateRecipe(raw, path);
+  // Every variant is validated now too: a bad override fails before the first stage.
+  for (const name of Object.keys(recipe.variants)) resolveVariant(recipe, name);
+  return recipe;
 }
 
 /** The recipe of one named variant: the base recipe with the variant's overrides applied. */

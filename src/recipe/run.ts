@@ -25,12 +25,13 @@ import type { ProfileTable } from '../evaluation/profile-table.ts';
 import { writeReport, type WriteReportOptions } from '../report/report.ts';
 import { RUN_FILES } from '../report/run-dir.ts';
 import { loadEmbeddingModel } from '../training/embedding-model.ts';
-import { pretrain, type PretrainResult } from '../training/pretrain.ts';
-import { runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
+import { hasCheckpoint } from '../training/checkpoint.ts';
+import { pretrain, recipeInputs, type PretrainResult } from '../training/pretrain.ts';
+import { claimRunDir, markRunFailed, runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { createProgress } from '../util/progress.ts';
-import { ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
+import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
 import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
 import { resolveVariant } from './load.ts';
 import type { Recipe } from './schema.ts';
@@ -43,6 +44,8 @@ export interface RunRecipeOptions {
   dataRoot?: string;
   /** Resume: variants whose training finished are not retrained, unfinished ones continue from their checkpoint. */
   resume?: boolean;
+  /** Replace an earlier run in the run directory (without it, or `resume`, an earlier run is refused). */
+  overwrite?: boolean;
   /** Progress bars (default true). */
   progress?: boolean;
   /** Stage notices, one line each (default stderr). */
@@ -87,9 +90,22 @@ export function recipeVariants(recipe: Recipe): { name: string; recipe: Recipe }
 
 /** Runs the recipe's stages; see the module comment. */
 export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Promise<RunRecipeResult> {
-  const t0 = performance.now();
   const runDir = opts.runDir ?? recipe.output.dir ?? join('runs', recipe.name);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
+  if (new Set(recipe.stages).has('data') || recipe.stages.includes('train') || recipe.stages.includes('embed')) checkRecipeDataExists(recipe.data);
+  const claim = await claimRunDir(runDir, { resume: opts.resume, overwrite: opts.overwrite, inputs: recipeInputs(recipe), log });
+  try {
+    return await runClaimed(recipe, runDir, opts, log);
+  } catch (e) {
+    await markRunFailed(runDir, e);
+    throw e;
+  } finally {
+    await claim.release();
+  }
+}
+
+async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions, log: (l: string) => void): Promise<RunRecipeResult> {
+  const t0 = performance.now();
   const stages = new Set(recipe.stages);
   const backend = await initBackend();
   await mkdir(runDir, { recursive: true });
@@ -126,7 +142,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
         log(`[train] ${v.name}: finished earlier, model in ${join(dir, VARIANT_FILES.model)}`);
       } else {
         log(`[train] ${v.name}: ${vr.objective.name}, ${vr.sampler.type} batches of ${vr.sampler.batchSize}, ${vr.backbone.name}, ${vr.augment.cropSize}px crops`);
-        const r = await pretrain(vr, { runDir: dir, data, resume: opts.resume && existsSync(join(dir, 'checkpoint')), progress: opts.progress, log: (l) => log(`[train] ${v.name}: ${l}`) });
+        const r = await pretrain(vr, { runDir: dir, data, claimed: true, resume: opts.resume && hasCheckpoint(join(dir, 'checkpoint')), progress: opts.progress, log: (l) => log(`[train] ${v.name}: ${l}`) });
         const { losses: _l, ...summary } = r;
         void _l;
         res.train = summary;
@@ -144,7 +160,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
       const em = await loadEmbeddingModel(modelDir);
       try {
         const embed = async (splits: string[], file: string, what: string) => {
-          const ds = await loadIfSmall(data!.split(splits));
+          const ds = await loadIfSmall(data!.split(splits), { skipBad: vr.data.skipBad });
           const bar = createProgress({ label: `[embed] ${v.name} ${what} (${vr.embedding.normalization})`, total: ds.size, unit: 'img', quiet: opts.progress === false });
           const { table: t } = await embedDataset(em.model, ds, {
             normalization: vr.embedding.normalization,

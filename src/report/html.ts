@@ -1,6 +1,9 @@
 import { escapeXml } from './svg.ts';
 import type { MetricEntry } from './run-dir.ts';
 
+/** The generator meta tag of our report pages: the marker that lets `ben report` replace a report it wrote. */
+export const REPORT_GENERATOR = 'ben-ssl report';
+
 /** A figure of the page: inline SVG markup or a PNG shown as a data URI. */
 export type Figure = { kind: 'svg'; svg: string; caption?: string } | { kind: 'png'; png: Buffer; alt: string; caption?: string };
 
@@ -78,7 +81,7 @@ export function metricRows(perRun: MetricEntry[][]): { key: string; values: (num
 export function renderReportHtml(page: ReportPage): string {
   const cols = Math.max(1, page.runLabels.length);
   const s: string[] = [];
-  s.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1">`);
+  s.push(`<!DOCTYPE html><html lang="en"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width,initial-scale=1"><meta name="generator" content="${REPORT_GENERATOR}">`);
   s.push(`<title>${escapeXml(page.title)}</title><style>${CSS}</style></head><body><main>`);
   s.push(`<h1>${escapeXml(page.title)}</h1>`);
   if (page.facts.length) s.push(`<ul class="facts">${page.facts.map((f) => `<li>${escapeXml(f)}</li>`).join('')}</ul>`);

@@ -1,11 +1,12 @@
 import sharp from 'sharp';
+import { readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ProfileTable } from '../evaluation/profile-table.ts';
 import { withAtomicOutput } from '../util/atomic.ts';
 import { createProgress } from '../util/progress.ts';
 import { UserError } from '../util/errors.ts';
-import { renderReportHtml, metricRows, type ExampleRow, type Figure, type ReportPage } from './html.ts';
+import { renderReportHtml, metricRows, REPORT_GENERATOR, type ExampleRow, type Figure, type ReportPage } from './html.ts';
 import { examplePngs, pickExamplesFromDataset, type ExampleImage } from './images.ts';
 import { discoverRuns, flattenMetrics, readExamplesJson, readRun, runLabel, RUN_FILES, type ReportRun } from './run-dir.ts';
 import { escapeXml, FONT, lineChartSvg, naturalSort, scatterSvg } from './svg.ts';
@@ -120,6 +121,15 @@ function examplesSvg(rows: ExampleRow[]): string {
  * `opts.examples` give any of them in memory instead. The output folder is built under a
  * temporary name and renamed, so a killed run leaves the previous report or none.
  */
+/** Whether `dir` holds a report page this tool wrote (its generator meta tag). */
+function isOurReport(dir: string): boolean {
+  try {
+    return readFileSync(join(dir, 'index.html'), 'utf8').includes(`content="${REPORT_GENERATOR}"`);
+  } catch {
+    return false;
+  }
+}
+
 export async function writeReport(runDir: string, opts: WriteReportOptions = {}): Promise<ReportResult> {
   const root = resolve(runDir);
   const outDir = resolve(opts.outDir ?? join(root, RUN_FILES.reportDir));
@@ -245,7 +255,7 @@ export async function writeReport(runDir: string, opts: WriteReportOptions = {})
     for (const j of pngJobs) await sharp(Buffer.from(j.svg), { density: j.density ?? density }).png().toFile(join(tmp, 'figures', j.name));
     await writeFile(join(tmp, 'index.html'), renderReportHtml(page));
     return pngJobs.map((j) => join(outDir, 'figures', j.name));
-  });
+  }, { marker: isOurReport, markerName: `an index.html written by ben report`, inputs: [root, ...(opts.datasetDir ? [opts.datasetDir] : [])], flag: '--out' });
   progress.stop();
   return { htmlPath: join(outDir, 'index.html'), figures, runs: runs.map((r) => r.name), notes };
 }

@@ -19,14 +19,14 @@ import { setNormalization } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';
 import { objectives } from '../objectives/index.ts';
 import { evaluateSupervised, Supervised, type EvalResult } from '../objectives/supervised.ts';
-import { ensureRecipeData, loadIfSmall, readRecipeData } from '../recipe/data.ts';
+import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from '../recipe/data.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig } from '../recipe/wire.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { evalPlates } from './eval-plates.ts';
 import { createKnnMonitor } from './knn-monitor.ts';
-import { RUN_INFO_FILES, runEnvironment, writeResolvedRecipe, writeRunJson } from './run-info.ts';
+import { claimRunDir, markRunFailed, RUN_INFO_FILES, runEnvironment, writeResolvedRecipe, writeRunJson } from './run-info.ts';
 import { createBatchSource } from './sources.ts';
 import { Trainer, type StepRecord } from './trainer.ts';
 
@@ -48,6 +48,13 @@ export interface PretrainOptions {
   onStep?: (r: StepRecord) => void;
   /** Stop after this many steps of this call (tests: simulates a kill). */
   stopAfter?: number;
+  /** Replace an earlier run in `runDir` (without it, an earlier run is refused unless `resume`). */
+  overwrite?: boolean;
+  /**
+   * The caller already holds `runDir` (`ben run` claims its run directory once and trains each
+   * variant in a sub-folder): no claim, no lock of its own.
+   */
+  claimed?: boolean;
 }
 
 /** What {@link pretrain} returns (also in run.json). */
@@ -75,14 +82,16 @@ export interface PretrainResult {
 
 /** The fields of a recipe a resumed run must share with the checkpoint's (all but bookkeeping and the step count). */
 function resumeKey(r: Recipe): unknown {
-  return { ...r, description: undefined, output: undefined, stages: undefined, training: { ...r.training, steps: undefined, epochs: undefined, checkpointEvery: undefined } };
+  // optimizer.lr may change: lowering it and resuming is the way out of a numerical stop.
+  return { ...r, description: undefined, output: undefined, stages: undefined, optimizer: { ...r.optimizer, lr: undefined }, training: { ...r.training, steps: undefined, epochs: undefined, checkpointEvery: undefined } };
 }
 
 /** Refuses to resume with a recipe whose training-relevant fields differ from the run directory's. */
-function checkResumeRecipe(runDir: string, recipe: Recipe): void {
+function checkResumeRecipe(runDir: string, recipe: Recipe, log: (l: string) => void): void {
   const p = join(runDir, RUN_INFO_FILES.recipe);
   if (!existsSync(p)) return;
   const before = parseYaml(readFileSync(p, 'utf8')) as Recipe;
+  if (before.optimizer?.lr !== undefined && before.optimizer.lr !== recipe.optimizer.lr) log(`--resume: optimizer.lr changed from ${before.optimizer.lr} to ${recipe.optimizer.lr}`);
   const a = resumeKey(before) as Record<string, unknown>;
   const b = resumeKey(recipe) as Record<string, unknown>;
   const differ = Object.keys({ ...a, ...b }).filter((k) => !isDeepStrictEqual(JSON.parse(JSON.stringify(a[k] ?? null)), JSON.parse(JSON.stringify(b[k] ?? null))));
@@ -96,8 +105,27 @@ function checkResumeRecipe(runDir: string, recipe: Recipe): void {
 export async function pretrain(recipe: Recipe, opts: PretrainOptions): Promise<PretrainResult> {
   const { runDir } = opts;
   const log = opts.log ?? (() => undefined);
+  if (!opts.data) checkRecipeDataExists(recipe.data);
+  const claim = opts.claimed ? undefined : await claimRunDir(runDir, { resume: opts.resume, overwrite: opts.overwrite, inputs: recipeInputs(recipe), log });
+  try {
+    return await pretrainClaimed(recipe, opts, log);
+  } catch (e) {
+    await markRunFailed(runDir, e);
+    throw e;
+  } finally {
+    await claim?.release();
+  }
+}
+
+/** The paths a recipe reads (its data and starting model): never inside a run directory it replaces. */
+export function recipeInputs(recipe: Recipe): string[] {
+  return [recipe.data.source === 'synthetic' ? undefined : recipe.data.path, recipe.data.csv, recipe.model.path].filter((p): p is string => !!p);
+}
+
+async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: string) => void): Promise<PretrainResult> {
+  const { runDir } = opts;
   const backendInfo = await initBackend();
-  if (opts.resume) checkResumeRecipe(runDir, recipe);
+  if (opts.resume) checkResumeRecipe(runDir, recipe, log);
   await mkdir(runDir, { recursive: true });
   await writeResolvedRecipe(runDir, recipe);
   const env = await runEnvironment(backendInfo);
@@ -105,7 +133,8 @@ export async function pretrain(recipe: Recipe, opts: PretrainOptions): Promise<P
   await writeRunJson(runDir, { recipe: recipe.name, status: 'running', startedAt, ...env });
 
   const all = opts.data ?? (await readRecipeData(recipe.data, await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log })));
-  const train = await loadIfSmall(all.split(recipe.data.trainSplits));
+  const train = await loadIfSmall(all.split(recipe.data.trainSplits), { skipBad: recipe.data.skipBad });
+  if (train.skipped.length > all.skipped.length) log(`data: ${train.skipped.length - all.skipped.length} unreadable training images skipped (data.skipBad), e.g. ${train.skipped.at(-1)!.reason}`);
   if (train.height !== train.width) throw new UserError(`training expects square images; ${all.root} has ${train.height}x${train.width}. Set augment.cropSize to crop square views.`);
   const size = recipe.augment.cropSize;
   const channels = train.images.channels;
@@ -163,6 +192,7 @@ export async function pretrain(recipe: Recipe, opts: PretrainOptions): Promise<P
     label: `${recipe.name}: ${objective.name} (${recipe.sampler.type} batches)`,
     onStep: opts.onStep,
     stopAfter: opts.stopAfter,
+    log,
     config: { recipe: recipe.name, objective: objective.name, backbone: recipe.backbone.name, sampler: recipe.sampler, inputSize: size },
   });
   const t0 = performance.now();
@@ -220,14 +250,14 @@ async function monitorPlate(all: Dataset, recipe: Recipe): Promise<Dataset> {
   if (!split) throw new UserError(`training.monitorSplit "${recipe.training.monitorSplit}" has no rows and neither has any of data.evalSplits; set training.monitorSplit to one of: ${[...splits].sort().join(', ')}.`);
   const part = all.split(split);
   const first = part.plates()[0];
-  return part.filter((r) => `${r.experiment}/${r.plate}` === first).load();
+  return part.filter((r) => `${r.experiment}/${r.plate}` === first).load({ skipBad: recipe.data.skipBad });
 }
 
 /** Supervised accuracy per eval split with the recipe's inference normalization. */
 async function evaluateSupervisedSplits(objective: Supervised, all: Dataset, recipe: Recipe, size: number): Promise<Record<string, EvalResult>> {
   const out: Record<string, EvalResult> = {};
   for (const split of recipe.data.evalSplits) {
-    const ds = await all.split(split).load();
+    const ds = await all.split(split).load({ skipBad: recipe.data.skipBad });
     // evalPlates reads pixels synchronously: this split is loaded whatever its size.
     out[split] = await evaluateSupervised(objective, evalPlates(ds, ds.classIds(), 0, size), recipe.embedding.normalization);
   }

@@ -20,6 +20,7 @@ import { evalPlates } from './eval-plates.ts';
 import { batchingSampler, createBatchSource, type Batching, type SamplerSpec } from './sources.ts';
 import type { OptimizerConfig } from './optimizers.ts';
 import { Trainer, type ScheduleConfig, type StepRecord } from './trainer.ts';
+import { claimRunDir, markRunFailed } from './run-info.ts';
 
 /** Typed options of {@link trainSupervised} (validated by the caller: CLI or recipe). */
 export interface TrainSupervisedOptions {
@@ -52,6 +53,8 @@ export interface TrainSupervisedOptions {
   runDir?: string;
   checkpointEvery?: number;
   resume?: boolean;
+  /** Replace an earlier run in `runDir`. */
+  overwrite?: boolean;
   progress?: boolean;
   /** Per-step callback (benchmarks). */
   onStep?: (r: StepRecord) => void;
@@ -70,6 +73,20 @@ export interface TrainSupervisedResult {
 
 /** Trains and evaluates a supervised model; see the module comment. */
 export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainSupervisedResult> {
+  backbones.get(o.backbone); // an unknown name fails before any data work
+  if (!o.runDir) return trainSupervisedIn(o);
+  const claim = await claimRunDir(o.runDir, { resume: o.resume, overwrite: o.overwrite, inputs: typeof o.data === 'string' ? [o.data] : [] });
+  try {
+    return await trainSupervisedIn(o);
+  } catch (e) {
+    await markRunFailed(o.runDir, e);
+    throw e;
+  } finally {
+    await claim.release();
+  }
+}
+
+async function trainSupervisedIn(o: TrainSupervisedOptions): Promise<TrainSupervisedResult> {
   const all = typeof o.data === 'string' ? await readDataset(o.data) : o.data;
   const trainSplit = o.trainSplit ?? 'train';
   const evalSplits = o.evalSplits ?? ['id_test', 'test'];

@@ -9,7 +9,9 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { join } from 'node:path';
 import type { Objective, ObjectiveBatch } from '../objectives/objective.ts';
-import { UserError } from '../util/errors.ts';
+import { existsSync, readFileSync } from 'node:fs';
+import { writeFileAtomic } from '../util/atomic.ts';
+import { NumericalError, UserError } from '../util/errors.ts';
 import { createProgress, JsonlLogger } from '../util/progress.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { createOptimizer, type OptimizerConfig, type TrainOptimizer } from './optimizers.ts';
@@ -81,6 +83,8 @@ export interface TrainerOptions {
   onStep?: (r: StepRecord) => void;
   /** Stop after this many steps of THIS call (simulates a kill in tests). */
   stopAfter?: number;
+  /** Notices, one line each (`resuming from step N`). */
+  log?: (line: string) => void;
 }
 
 /** What {@link Trainer.fit} returns. */
@@ -109,6 +113,8 @@ export class Trainer {
   private readonly stateVars: tf.Variable[];
   private readonly optimizer: TrainOptimizer;
   private step = 0;
+  /** Step of the last checkpoint written or restored (-1: none). */
+  private checkpointStep = -1;
 
   constructor(private readonly o: TrainerOptions) {
     if (!(Number.isInteger(o.steps) && o.steps > 0)) throw new UserError(`training steps must be a positive integer, got ${o.steps}`);
@@ -141,6 +147,12 @@ export class Trainer {
   async saveCheckpoint(source: BatchSource): Promise<void> {
     const dir = this.checkpointDir;
     if (!dir) return;
+    const bad = this.stateVars.find((v) => tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(v))).dataSync()[0]) === 1);
+    if (bad) {
+      throw new NumericalError(
+        `Training stopped: the weights became NaN/Inf by step ${this.step} (variable ${bad.name}); ${this.keptCheckpoint()}. Lower optimizer.lr (or raise training.warmupSteps) and resume with --resume --set optimizer.lr=<lower>, or restart.`,
+      );
+    }
     const tensors: Record<string, tf.Tensor> = {};
     this.stateVars.forEach((v, i) => (tensors[`var/${i}`] = v));
     const opt = this.optimizer.getState();
@@ -158,6 +170,7 @@ export class Trainer {
         config: this.o.config,
       };
       await saveCheckpoint(dir, state, tensors);
+      this.checkpointStep = this.step;
     } finally {
       for (const t of Object.values(extra)) t.dispose();
     }
@@ -183,6 +196,7 @@ export class Trainer {
       if (Object.keys(extra).length) this.o.objective.loadExtraState?.(extra);
       source.setState(state.source);
       this.step = state.step;
+      this.checkpointStep = state.step;
     } finally {
       for (const t of Object.values(tensors)) t.dispose();
     }
@@ -194,8 +208,12 @@ export class Trainer {
    */
   async fit(source: BatchSource, opts: { resume?: boolean } = {}): Promise<TrainResult> {
     const o = this.o;
-    if (opts.resume && this.checkpointDir && hasCheckpoint(this.checkpointDir)) await this.restore(source);
-    else if (opts.resume) throw new UserError(`--resume: no checkpoint in ${this.checkpointDir ?? '(no run directory)'}; start the run without --resume.`);
+    if (opts.resume && this.checkpointDir && hasCheckpoint(this.checkpointDir)) {
+      await this.restore(source);
+      o.log?.(`resuming from step ${this.step}`);
+    } else if (opts.resume) throw new UserError(`--resume: no checkpoint in ${this.checkpointDir ?? '(no run directory)'}; start the run without --resume.`);
+    // The log holds exactly the steps before the checkpoint's (a resumed run logs the rest again).
+    if (o.runDir) await truncateMetrics(join(o.runDir, 'metrics.jsonl'), this.step);
     const logger = o.runDir ? new JsonlLogger(join(o.runDir, 'metrics.jsonl')) : undefined;
     const remaining = o.steps - this.step;
     const bar = createProgress({ label: o.label ?? `train ${o.objective.name}`, total: Math.max(remaining, 1), unit: 'step', quiet: o.progress === false });
@@ -210,10 +228,8 @@ export class Trainer {
         const lr = this.lrAt(this.step);
         const { loss, metrics } = this.trainStep(batch, lr);
         if (!Number.isFinite(loss)) {
-          const kept = this.checkpointDir && hasCheckpoint(this.checkpointDir) ? `the last good checkpoint is kept in ${this.checkpointDir}` : 'no checkpoint was written yet';
-          throw new UserError(
-            `Training stopped: the loss became ${loss} at step ${this.step} (lr ${lr.toPrecision(3)}); ${kept}. Lower the learning rate (or raise warmup), check the input images for NaN/constant channels, then resume or restart.`,
-            3,
+          throw new NumericalError(
+            `Training stopped: the loss became ${loss} at step ${this.step} (lr ${lr.toPrecision(3)}); ${this.keptCheckpoint()}. Lower optimizer.lr (or raise training.warmupSteps), check the input images for NaN/constant channels, then resume with --resume --set optimizer.lr=<lower>, or restart.`,
           );
         }
         o.objective.afterStep?.(this.step, o.steps);
@@ -265,8 +281,36 @@ export class Trainer {
     }
   }
 
+  /** Which checkpoint survives a numerical stop, for its message. */
+  private keptCheckpoint(): string {
+    return this.checkpointStep >= 0 ? `the last good checkpoint (step ${this.checkpointStep}) is kept in ${this.checkpointDir}` : 'no checkpoint was written yet';
+  }
+
   /** Frees the optimizer state. */
   dispose(): void {
     this.optimizer.dispose();
   }
+}
+
+/**
+ * Cuts `metrics.jsonl` back to the records of steps before `step` (all of it when `step` is 0), so
+ * a resumed run does not log the steps after its checkpoint twice; a torn last line (a kill inside
+ * an append) goes too.
+ */
+export async function truncateMetrics(path: string, step: number): Promise<void> {
+  if (!existsSync(path)) return;
+  const text = readFileSync(path, 'utf8');
+  const keep: string[] = [];
+  for (const line of text.split('\n')) {
+    if (line.trim() === '') continue;
+    let rec: { step?: unknown };
+    try {
+      rec = JSON.parse(line) as { step?: unknown };
+    } catch {
+      continue;
+    }
+    if (typeof rec.step === 'number' && rec.step < step) keep.push(line);
+  }
+  const next = keep.length ? keep.join('\n') + '\n' : '';
+  if (next !== text) await writeFileAtomic(path, next);
 }

@@ -1,3 +1,5 @@
+import { UserError } from './errors.ts';
+
 /**
  * A typed name -> value registry that refuses duplicates, for plug-ins (backbones, objectives,
  * samplers, metrics, augmentations). Adding a plug-in is one file plus one `register` line.
@@ -30,10 +32,5 @@ export class Registry<T> {
   }
 }
 
-/** Thrown for an unknown plug-in name (a user error: a recipe or flag named it). */
-export class RegistryLookupError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'UserError';
-  }
-}
+/** Thrown for an unknown plug-in name (a user error: a recipe or flag named it; exit code 2). */
+export class RegistryLookupError extends UserError {}

@@ -39,7 +39,7 @@ describe('ben pretrain / train / run with recipes', () => {
     const ssl = cli('train', '--recipe', 'recipes/simclr-ben.yaml');
     expect(ssl.status).toBe(2);
     expect(ssl.stderr).toMatch(/ben pretrain --recipe recipes\/simclr-ben\.yaml/);
-    const missing = cli('run', 'recipes/rxrx1-wilds.yaml', '--set', `data.path=${join(root, 'nowhere')}`);
+    const missing = cli('run', 'recipes/rxrx1-wilds.yaml', '--set', `data.path=${join(root, 'nowhere')}`, '--run-dir', join(root, 'rx-run'));
     expect(missing.status).toBe(2);
     expect(missing.stderr).toMatch(/data\.path: .*nowhere does not exist/);
   }, 120_000);

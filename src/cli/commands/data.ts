@@ -1,3 +1,4 @@
+import { checkImages } from '../../data/check.ts';
 import type { Argv, CommandModule } from 'yargs';
 import { SYNTH_PRESETS, resolveSynthConfig, synthConfigSchema, synthImageCount, type SynthConfig } from '../../data/synth/config.ts';
 import { generateSynthetic } from '../../data/synth/generate.ts';
@@ -49,7 +50,7 @@ const readOptions = (y: Argv) =>
 const infoCommand: CommandModule<object, Args> = {
   command: 'info <path>',
   describe: 'Read a data set and print its summary (images, plates, splits, labels, skipped sites)',
-  builder: (y) => readOptions(y).option('json', { type: 'boolean', describe: 'Print JSON' }).option('load', { type: 'boolean', default: false, describe: 'Decode every image (checks them all)' }) as never,
+  builder: (y) => readOptions(y).option('json', { type: 'boolean', describe: 'Print JSON' }).option('load', { type: 'boolean', default: false, describe: 'Hold every image in memory (as training does)' }).option('check', { type: 'boolean', default: true, describe: 'Decode every image once to find truncated or corrupt files (--no-check: metadata and the first image only)' }) as never,
   handler: async (argv) => {
     const ds = await readDataset(String(argv.path), {
       layout: argv.layout as string | undefined,
@@ -57,18 +58,26 @@ const infoCommand: CommandModule<object, Args> = {
       load: Boolean(argv.load),
       labelColumn: argv.labelColumn as string | undefined,
     });
-    const s = { path: String(argv.path), layout: ds.layout, ...ds.summary() };
+    let skipped = ds.skipped;
+    let checked = false;
+    if (argv.check && !argv.load) {
+      const bar = createProgress({ label: 'check images', total: ds.size, unit: 'img', quiet: Boolean(argv.json) || !process.stderr.isTTY });
+      skipped = [...skipped, ...(await checkImages(ds, { skipBad: Boolean(argv.skipBad), onProgress: (n) => bar.tick(n) }))];
+      bar.stop();
+      checked = true;
+    }
+    const s = { path: String(argv.path), layout: ds.layout, ...ds.summary(), skipped: skipped.length, imagesChecked: checked || Boolean(argv.load) };
     if (argv.json) {
-      console.log(JSON.stringify({ ...s, skippedSites: ds.skipped }, null, 2));
+      console.log(JSON.stringify({ ...s, skippedSites: skipped }, null, 2));
       return;
     }
     console.log(`${s.path} (${s.layout}): ${s.images} images, ${s.experiments} experiments, ${s.plates} plates, ${s.wells} wells, ${s.labels} labels`);
-    console.log(`images ${s.height}x${s.width}x${s.channels.length} ${s.dtype} (${s.channels.join(', ')}), ${s.inMemory ? 'decoded in memory' : 'decoded on demand'}`);
+    console.log(`images ${s.height}x${s.width}x${s.channels.length} ${s.dtype} (${s.channels.join(', ')}), ${s.imagesChecked ? 'every image decoded and checked' : 'images not checked (--check decodes them all)'}`);
     console.log(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     if (s.skipped) {
       console.log(`skipped ${s.skipped} bad site(s):`);
-      for (const b of ds.skipped.slice(0, 20)) console.log(`  ${b.source}: ${b.reason}`);
-      if (ds.skipped.length > 20) console.log(`  ... and ${ds.skipped.length - 20} more (--json lists all)`);
+      for (const b of skipped.slice(0, 20)) console.log(`  ${b.source}: ${b.reason}`);
+      if (skipped.length > 20) console.log(`  ... and ${skipped.length - 20} more (--json lists all)`);
     }
   },
 };

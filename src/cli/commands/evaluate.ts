@@ -3,7 +3,10 @@ import { evaluateProfiles, loadProfiles, type Normalization } from '../../evalua
 import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
 import { metrics, type EvalColumns } from '../../evaluation/metric.ts';
 import { METRIC_ORDER } from '../../evaluation/metrics.ts';
-import { UserError } from '../../util/errors.ts';
+import { DataError, UserError } from '../../util/errors.ts';
+import { checkReplaceable, markerFile } from '../../util/atomic.ts';
+import { TEXT_ENCODINGS } from '../../util/text.ts';
+import { similarities } from '../../evaluation/similarity.ts';
 
 interface EvaluateArgs {
   table: string;
@@ -35,6 +38,7 @@ interface EvaluateArgs {
   'drop-nan': boolean;
   out?: string;
   json?: boolean;
+  encoding: string;
 }
 
 const list = (s: string | undefined) => (s ? s.split(',').map((x) => x.trim()).filter(Boolean) : undefined);
@@ -77,9 +81,17 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       .option('l2', { type: 'number', default: 1e-3, describe: 'Linear probe L2 penalty' })
       .option('drop-constant', { type: 'boolean', default: true, describe: 'Drop constant feature columns' })
       .option('drop-nan', { type: 'boolean', default: true, describe: 'Drop feature columns with missing values' })
+      .option('encoding', { type: 'string', default: 'utf8', describe: `Text encoding of a CSV table (${TEXT_ENCODINGS.join(' | ')}); UTF-8 is checked strictly` })
       .option('out', { type: 'string', describe: 'Folder for summary.json, summary.md and per-profile / per-group CSV tables (written atomically)' })
       .option('json', { type: 'boolean', describe: 'Print the JSON summary instead of the Markdown table' }) as never,
   handler: async (argv) => {
+    // Names and paths first: a typo fails before the table is read or anything is computed.
+    for (const m of list(argv.metrics) ?? []) metrics.get(m);
+    similarities.get(argv.similarity);
+    similarities.get(argv.correlation);
+    const normalize = choice(argv.normalize, ['none', 'standardize', 'mad_robustize', 'tvn'] as const, 'normalize') as Normalization;
+    const encoding = choice(argv.encoding, TEXT_ENCODINGS, 'encoding');
+    if (argv.out) checkReplaceable(argv.out, { marker: markerFile('summary.json'), markerName: 'summary.json', inputs: [argv.table], flag: '--out' });
     let control: EvalColumns['control'];
     if (argv.control) {
       const at = argv.control.indexOf('=');
@@ -96,10 +108,10 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       control,
       split: argv.split,
     };
-    const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'] });
-    if (report.droppedConstant.length || report.droppedNaN.length) {
-      console.error(`dropped ${report.droppedConstant.length} constant and ${report.droppedNaN.length} NaN feature columns`);
-    }
+    const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'], encoding });
+    const names = (cols: string[]) => (cols.length <= 20 ? cols.join(', ') : `${cols.slice(0, 20).join(', ')} and ${cols.length - 20} more`);
+    if (report.droppedConstant.length) console.error(`dropped ${report.droppedConstant.length} constant feature column(s): ${names(report.droppedConstant)} (keep them with --no-drop-constant)`);
+    if (report.droppedNaN.length) console.error(`dropped ${report.droppedNaN.length} feature column(s) with missing values: ${names(report.droppedNaN)} (--no-drop-nan makes a missing value an error instead)`);
     const named = (m: string) =>
       metrics.get(m).requires.every((r) => columns[r] !== undefined || (r === 'batch' && argv['batch-from-plate'])) &&
       (m !== 'map-activity' || !!control) &&
@@ -111,7 +123,7 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       {
         columns,
         metrics: chosen,
-        normalize: choice(argv.normalize, ['none', 'standardize', 'mad_robustize', 'tvn'] as const, 'normalize') as Normalization,
+        normalize,
         batchFromPlate: argv['batch-from-plate'],
         params: {
           similarity: argv.similarity,
@@ -129,11 +141,16 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
           l2: argv.l2,
         },
         onMetric: (name, s) => console.error(`${name}: ${s.toFixed(1)} s`),
+        onNotComputed: (name, why) => console.error(`${name}: not computed: ${why}`),
       },
       { source, report },
     );
+    const skipped = Object.entries(result.metrics).filter(([, m]) => m.notComputed);
+    if (skipped.length === chosen.length) {
+      throw new DataError(`No metric could be computed on ${argv.table}:\n${skipped.map(([n, m]) => `  ${n}: ${m.notComputed}`).join('\n')}`);
+    }
     if (argv.out) {
-      const files = await writeEvaluation(argv.out, result);
+      const files = await writeEvaluation(argv.out, result, { inputs: [argv.table] });
       console.error(`wrote ${files.length} files to ${argv.out}`);
     }
     console.log(argv.json ? JSON.stringify(summarizeEvaluation(result), (_, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v), 2) : formatMarkdown(result));

@@ -21,7 +21,7 @@ export const pretrainCommand: CommandModule<{ backend?: string }, PretrainArgs> 
     await initBackend(argv.backend);
     const runDir = argv['run-dir'] ?? recipe.output.dir ?? join('runs', recipe.name);
     const log = argv.quiet ? undefined : (l: string) => console.error(l);
-    const r = await pretrain(recipe, { runDir, resume: argv.resume, progress: !argv.quiet, log });
+    const r = await pretrain(recipe, { runDir, resume: argv.resume, overwrite: argv.overwrite, progress: !argv.quiet, log });
     const { losses: _l, ...summary } = r;
     void _l;
     if (argv.json) {

@@ -18,7 +18,7 @@ export const runCommand: CommandModule<{ backend?: string }, RunArgs> = {
   handler: async (argv) => {
     const recipe = loadRecipe(argv.recipe, argv.set);
     await initBackend(argv.backend);
-    const r = await runRecipe(recipe, { runDir: argv['run-dir'], resume: argv.resume, progress: !argv.quiet, log: argv.quiet ? () => undefined : undefined });
+    const r = await runRecipe(recipe, { runDir: argv['run-dir'], resume: argv.resume, overwrite: argv.overwrite, progress: !argv.quiet, log: argv.quiet ? () => undefined : undefined });
     if (argv.json) {
       console.log(JSON.stringify(r, null, 2));
       return;

@@ -26,6 +26,7 @@ interface TrainArgs {
   seed: number;
   'checkpoint-every': number;
   resume?: boolean;
+  overwrite?: boolean;
   'eval-split': string[];
   'eval-mode': NormalizationMode[];
   'eval-batch-size': number;
@@ -60,6 +61,8 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
       .option('seed', { type: 'number', default: 0 })
       .option('checkpoint-every', { type: 'number', default: 200, describe: 'Checkpoint every N steps (and at the end)' })
       .option('resume', { type: 'boolean', describe: 'Continue from the checkpoint in --run-dir' })
+      .option('overwrite', { type: 'boolean', describe: 'Replace an earlier run in --run-dir' })
+      .conflicts('resume', 'overwrite')
       .option('eval-split', { type: 'string', array: true, default: ['id_test', 'test'], describe: 'Splits to report accuracy on' })
       .option('eval-mode', { choices: NORMALIZATION_MODES, array: true, default: ['running', 'batch', 'plate'] as NormalizationMode[], describe: 'BN normalization modes to evaluate with' })
       .option('eval-batch-size', { type: 'number', default: 0, describe: 'Evaluation batch size (0: one whole plate per batch)' })
@@ -86,6 +89,7 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
       runDir: argv['run-dir'],
       checkpointEvery: argv['checkpoint-every'],
       resume: argv.resume,
+      overwrite: argv.overwrite,
       progress: !argv.quiet,
     });
     if (argv.json) {
@@ -107,7 +111,7 @@ async function trainFromRecipe(argv: TrainArgs): Promise<void> {
   }
   await initBackend(argv.backend);
   const runDir = argv['run-dir'] ?? recipe.output.dir ?? `runs/${recipe.name}`;
-  const r = await pretrain(recipe, { runDir, resume: argv.resume, progress: !argv.quiet, log: argv.quiet ? undefined : (l) => console.error(l) });
+  const r = await pretrain(recipe, { runDir, resume: argv.resume, overwrite: argv.overwrite, progress: !argv.quiet, log: argv.quiet ? undefined : (l) => console.error(l) });
   const { losses: _l, ...summary } = r;
   void _l;
   if (argv.json) {

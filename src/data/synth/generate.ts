@@ -1,7 +1,7 @@
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Rng } from '../../util/rng.ts';
-import { withAtomicOutput } from '../../util/atomic.ts';
+import { markerFile, withAtomicOutput } from '../../util/atomic.ts';
 import { toCsv } from '../csv.ts';
 import { encodePng, encodeTiff } from '../decode.ts';
 import type { WellType } from '../types.ts';
@@ -264,6 +264,6 @@ export async function generateSynthetic(
       world,
     };
     await writeFile(join(tmp, 'synth.json'), JSON.stringify(record, null, 1) + '\n');
-  });
+  }, { marker: markerFile('synth.json'), markerName: 'synth.json', flag: '--out' });
   return { out, images: sites.length, plates: world.plates.length, seconds: (performance.now() - t0) / 1000 };
 }

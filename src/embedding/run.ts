@@ -9,7 +9,7 @@ import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { UserError } from '../util/errors.ts';
 import type { AggregateMethod } from './aggregate.ts';
 import { embedDataset, PREPROCESS, type EmbedStats, type PreprocessName } from './embedder.ts';
-import { exportProfiles, type ExportSummary } from './export.ts';
+import { checkProfileOutputs, exportProfiles, wellPathFor, type ExportSummary } from './export.ts';
 
 /** Options of {@link embedToParquet}. */
 export interface EmbedToParquetOptions {
@@ -60,6 +60,8 @@ export interface EmbedToParquetSummary {
  */
 export async function embedToParquet(opts: EmbedToParquetOptions): Promise<EmbedToParquetSummary> {
   if (!opts.out.endsWith('.parquet')) throw new UserError(`--out ${opts.out}: name the output file with a .parquet extension.`);
+  // Refused outputs fail before any work: never a user's file, never an input.
+  checkProfileOutputs(opts.aggregate === 'none' ? [opts.out] : [opts.out, opts.wellOut ?? wellPathFor(opts.out)], [opts.dataPath, opts.modelDir]);
   const modelMeta = await readModelMetadata(opts.modelDir);
   const preprocess = opts.preprocess ?? preprocessFromMetadata(modelMeta, opts.modelDir);
 
@@ -97,7 +99,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     model.dispose();
   }
   const t0 = performance.now();
-  const files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut });
+  const files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut, inputs: [opts.dataPath, opts.modelDir] });
   const writeSeconds = (performance.now() - t0) / 1000;
   const rowsWritten = files.profiles.rows + (files.wells?.rows ?? 0);
   return {

@@ -134,7 +134,7 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
 
   const all = opts.data ?? (await readRecipeData(recipe.data, await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log })));
   const train = await loadIfSmall(all.split(recipe.data.trainSplits), { skipBad: recipe.data.skipBad });
-  if (train.skipped.length > all.skipped.length) log(`data: ${train.skipped.length - all.skipped.length} unreadable training images skipped (data.skipBad), e.g. ${train.skipped.at(-1)!.reason}`);
+  if (train.skipped.length) log(`data: ${train.skipped.length} unreadable images skipped (data.skipBad), e.g. ${train.skipped.at(-1)!.reason}`);
   if (train.height !== train.width) throw new UserError(`training expects square images; ${all.root} has ${train.height}x${train.width}. Set augment.cropSize to crop square views.`);
   const size = recipe.augment.cropSize;
   const channels = train.images.channels;

@@ -5,11 +5,11 @@
  */
 import { execFileSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
-import { mkdir, rename, rm } from 'node:fs/promises';
+import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { BackendInfo } from '../engine/backend.ts';
-import { asidePathFor, isInside, pidAlive, recoverOutput, writeFileAtomic } from '../util/atomic.ts';
+import { asidePathFor, ensureDir, isInside, pidAlive, recoverOutput, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { acquireRunLock, LOCK_FILE } from '../util/run-lock.ts';
 
@@ -148,7 +148,7 @@ export async function claimRunDir(dir: string, opts: ClaimRunDirOptions = {}): P
       }
     }
   }
-  await mkdir(dir, { recursive: true });
+  await ensureDir(dir);
   const lock = acquireRunLock(dir);
   if (lock.tookOver) opts.log?.(`took over the lock of a run that no longer runs (pid ${lock.tookOver.pid}, started ${lock.tookOver.startedAt || 'unknown'}): it was killed`);
   if (previousStatus === 'killed' && opts.resume) opts.log?.(`the earlier run in ${dir} was killed (its run.json said running); resuming it`);

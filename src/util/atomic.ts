@@ -85,6 +85,22 @@ export function recoverOutput(path: string): string[] {
   return notes;
 }
 
+/**
+ * `mkdir -p` that reports the real cause: Node's recursive mkdir says ENOENT on a read-only file
+ * system, so on ENOENT the first missing folder is created alone to surface EROFS / EACCES.
+ */
+export async function ensureDir(dir: string): Promise<void> {
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code !== 'ENOENT') throw e;
+    let missing = resolve(dir);
+    while (!existsSync(dirname(missing)) && dirname(missing) !== missing) missing = dirname(missing);
+    await mkdir(missing); // throws the real error (EROFS, EACCES, ENOTDIR)
+    throw e;
+  }
+}
+
 /** Says whether an existing output at `path` is one of ours (so it may be replaced). */
 export type OutputMarker = (path: string) => boolean;
 
@@ -168,7 +184,7 @@ export async function publish(fresh: string, path: string): Promise<void> {
  * outputs at a path the user chose go through {@link withAtomicOutput} with a marker.
  */
 export async function writeFileAtomic(path: string, data: string | Uint8Array): Promise<void> {
-  await mkdir(dirname(path), { recursive: true });
+  await ensureDir(dirname(path));
   const tmp = tempPathFor(path);
   try {
     await writeFile(tmp, data);
@@ -187,7 +203,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
 export async function withAtomicOutput<T>(path: string, produce: (tmpPath: string) => Promise<T>, opts: AtomicOutputOptions = {}): Promise<T> {
   for (const n of recoverOutput(path)) opts.log?.(n);
   checkReplaceable(path, opts);
-  await mkdir(dirname(path), { recursive: true });
+  await ensureDir(dirname(path));
   const tmp = tempPathFor(path);
   trackTemp(tmp);
   try {

@@ -92,7 +92,7 @@ describe('images and data sets', () => {
     const { dir } = damagedCopy('corrupt-skip', (f) => writeFileSync(f, 'not a png'));
     const r = ben(['pretrain', '--recipe', 'recipes/simclr-ben.yaml', ...tinyRecipeFlags(dir, 2, ['data.skipBad=true']), '--run-dir', join(root, 'corrupt-skip-run')]);
     expect(r.status, r.stderr).toBe(0);
-    expect(r.stderr).toMatch(/1 unreadable training images skipped \(data\.skipBad\)/);
+    expect(r.stderr).toMatch(/data: 1 unreadable images skipped \(data\.skipBad\)/);
   });
 
   it('ben data info decodes every image, so a truncated one is found (exit 3), and --skip-bad counts it', () => {

@@ -14,7 +14,7 @@ export interface CsvTable {
 export async function readCsv(path: string, encoding: TextEncoding = 'utf8'): Promise<CsvTable> {
   let text: string;
   try {
-    text = decodeText(await readFile(path), path, encoding, 'data.encoding');
+    text = decodeText(await readFile(path), path, encoding);
   } catch (e) {
     if (isUserError(e)) throw e;
     throw new UserError(`Cannot read metadata file ${path}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}. Check the path.`);

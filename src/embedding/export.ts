@@ -1,7 +1,7 @@
 import type { ProfileTable } from '../evaluation/profile-table.ts';
 import { aggregateProfiles, WELL_KEYS, type AggregateMethod } from './aggregate.ts';
 import { rm } from 'node:fs/promises';
-import { checkReplaceable, publish, untrackTemp } from '../util/atomic.ts';
+import { checkReplaceable, publish, recoverOutput, untrackTemp } from '../util/atomic.ts';
 import { isBenParquet, writeProfilesParquet, type ProfileParquetOptions, type ProfileParquetSummary } from './parquet.ts';
 
 /** Options of {@link exportProfiles}. */
@@ -30,7 +30,10 @@ export function wellPathFor(path: string): string {
  * before the work that produces the tables, so a refused path costs nothing.
  */
 export function checkProfileOutputs(paths: readonly string[], inputs: readonly string[] = [], flag = '--out'): void {
-  for (const p of paths) checkReplaceable(p, { marker: isBenParquet, inputs, flag });
+  for (const p of paths) {
+    recoverOutput(p); // temporary files of a killed export go first
+    checkReplaceable(p, { marker: isBenParquet, inputs, flag });
+  }
 }
 
 /**

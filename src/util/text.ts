@@ -9,7 +9,7 @@ export type TextEncoding = (typeof TEXT_ENCODINGS)[number];
  * Latin-1 "é" from a spreadsheet export, say) are a {@link DataError} naming the file, line and
  * byte, instead of replacement characters that silently merge two labels into one.
  */
-export function decodeText(bytes: Uint8Array, path: string, encoding: TextEncoding = 'utf8', flag = 'encoding'): string {
+export function decodeText(bytes: Uint8Array, path: string, encoding: TextEncoding = 'utf8', flag?: string): string {
   if (encoding === 'latin1') return new TextDecoder('latin1').decode(bytes);
   try {
     return new TextDecoder('utf-8', { fatal: true }).decode(bytes);
@@ -18,7 +18,7 @@ export function decodeText(bytes: Uint8Array, path: string, encoding: TextEncodi
     let line = 1;
     for (let i = 0; i < at; i++) if (bytes[i] === 0x0a) line++;
     throw new DataError(
-      `${path} line ${line} is not valid UTF-8 (byte 0x${bytes[at].toString(16).padStart(2, '0')} at offset ${at}); the file is probably Latin-1 or Windows-1252. Save it as UTF-8, or read it with ${flag} latin1.`,
+      `${path} line ${line} is not valid UTF-8 (byte 0x${bytes[at].toString(16).padStart(2, '0')} at offset ${at}); the file is probably Latin-1 or Windows-1252. Save it as UTF-8 (iconv -f latin1 -t utf-8 in > out)${flag ? `, or read it with ${flag} latin1` : ''}.`,
     );
   }
 }

@@ -111,6 +111,15 @@ describe('images and data sets', () => {
     expect(r.status).toBe(0);
   });
 
+  it('Latin-1 bytes in a data set\'s metadata are an error naming the file and line', () => {
+    const dir = join(root, 'latin1-data');
+    spawnSync('cp', ['-r', data, dir]);
+    const lines = readFileSync(join(dir, 'metadata.csv'), 'latin1').split('\n');
+    lines[3] = lines[3].replace('siRNA', 'siRN\u00c4');
+    writeFileSync(join(dir, 'metadata.csv'), Buffer.from(lines.join('\n'), 'latin1'));
+    expectFailure(ben(['data', 'info', dir, '--no-check']), 3, /metadata\.csv line 4 is not valid UTF-8/);
+  });
+
   it('a missing data folder names the path', () => {
     expectFailure(ben(['data', 'info', join(root, 'no-such-folder')]), 2, /no-such-folder/);
   });

@@ -22,7 +22,7 @@ import { evaluateSupervised, Supervised, type EvalResult } from '../objectives/s
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from '../recipe/data.ts';
 import type { Recipe } from '../recipe/schema.ts';
 import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig } from '../recipe/wire.ts';
-import { writeFileAtomic } from '../util/atomic.ts';
+import { sweepDeadWriters, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { evalPlates } from './eval-plates.ts';
 import { createKnnMonitor } from './knn-monitor.ts';
@@ -127,6 +127,7 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
   const backendInfo = await initBackend();
   if (opts.resume) checkResumeRecipe(runDir, recipe, log);
   await mkdir(runDir, { recursive: true });
+  for (const n of sweepDeadWriters(runDir)) log(n);
   await writeResolvedRecipe(runDir, recipe);
   const env = await runEnvironment(backendInfo);
   const startedAt = new Date().toISOString();

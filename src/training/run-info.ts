@@ -9,7 +9,7 @@ import { rename, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { stringify as toYaml } from 'yaml';
 import type { BackendInfo } from '../engine/backend.ts';
-import { asidePathFor, ensureDir, isInside, pidAlive, recoverOutput, writeFileAtomic } from '../util/atomic.ts';
+import { asidePathFor, ensureDir, isInside, pidAlive, recoverOutput, sweepDeadWriters, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { acquireRunLock, LOCK_FILE } from '../util/run-lock.ts';
 
@@ -150,6 +150,7 @@ export async function claimRunDir(dir: string, opts: ClaimRunDirOptions = {}): P
   }
   await ensureDir(dir);
   const lock = acquireRunLock(dir);
+  for (const n of sweepDeadWriters(dir)) opts.log?.(n);
   if (lock.tookOver) opts.log?.(`took over the lock of a run that no longer runs (pid ${lock.tookOver.pid}, started ${lock.tookOver.startedAt || 'unknown'}): it was killed`);
   if (previousStatus === 'killed' && opts.resume) opts.log?.(`the earlier run in ${dir} was killed (its run.json said running); resuming it`);
   let released = false;

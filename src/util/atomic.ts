@@ -86,6 +86,25 @@ export function recoverOutput(path: string): string[] {
 }
 
 /**
+ * Cleans up every output in folder `dir` that a dead process left half-done (see
+ * {@link recoverOutput}): a command that owns a folder (a run directory) sweeps it on start.
+ */
+export function sweepDeadWriters(dir: string): string[] {
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return [];
+  }
+  const bases = new Set<string>();
+  for (const n of names) {
+    const m = /^\.(.+)\.\d+\.(?:[0-9a-f]+\.tmp|old)$/.exec(n);
+    if (m) bases.add(m[1]);
+  }
+  return [...bases].flatMap((b) => recoverOutput(join(dir, b)));
+}
+
+/**
  * `mkdir -p` that reports the real cause: Node's recursive mkdir says ENOENT on a read-only file
  * system, so on ENOENT the first missing folder is created alone to surface EROFS / EACCES.
  */

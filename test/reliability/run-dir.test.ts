@@ -84,12 +84,16 @@ describe('the lock', () => {
     writeFileSync(join(dir, '.lock'), JSON.stringify({ pid, host: hostname(), command: 'ben pretrain', startedAt: 'earlier' }));
     const run = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
     writeFileSync(join(dir, 'run.json'), JSON.stringify({ ...run, status: 'running', pid }));
+    // What the killed process left half-written.
+    writeFileSync(join(dir, `.run.json.${pid}.0badc0de.tmp`), '{"partial');
+    mkdirSync(join(dir, `.model.${pid}.1234abcd.tmp`));
     // Without --resume: refused, and the message says how the earlier run ended.
     expectFailure(pretrain(dir), 2, /holds an earlier run \(status killed/);
     const r = pretrain(dir, ['--resume'], 3);
     expect(r.status, r.stderr).toBe(0);
     expect(r.stderr).toMatch(new RegExp(`took over the lock of a run that no longer runs \\(pid ${pid}`));
     expect(r.stderr).toMatch(/was killed/);
+    expect(leftovers(dir)).toEqual([]);
     expect(status(dir).status).toBe('finished');
   });
 });

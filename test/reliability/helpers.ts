@@ -5,7 +5,7 @@
  */
 import { spawn, spawnSync, type SpawnSyncReturns } from 'node:child_process';
 import { createHash } from 'node:crypto';
-import { mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { appendFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, relative, resolve } from 'node:path';
 import { expect } from 'vitest';
@@ -34,6 +34,11 @@ export function benAsync(args: string[], opts: { cwd?: string; env?: NodeJS.Proc
  * names the file or field), and no stack trace.
  */
 export function expectFailure(r: SpawnSyncReturns<string>, code: number, message: RegExp): void {
+  // BEN_CORPUS_LOG=file.jsonl collects (case, exit code, first line) for the corpus listing.
+  if (process.env.BEN_CORPUS_LOG) {
+    const first = r.stderr.split('\n').find((l) => l.startsWith('error:')) ?? r.stderr.split('\n')[0];
+    appendFileSync(process.env.BEN_CORPUS_LOG, JSON.stringify({ case: expect.getState().currentTestName, exit: r.status, message: first }) + '\n');
+  }
   expect(r.status, `stdout: ${r.stdout}\nstderr: ${r.stderr}`).toBe(code);
   expect(r.stderr).toMatch(message);
   expect(r.stderr).not.toMatch(/\n\s+at [\w.<>]+ \(|\n\s+at file:/);

@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.ts';
 import { Dataset } from './dataset.ts';
 import type { ImageShape, ImageStore } from './image-store.ts';
-import type { Pixels } from './types.ts';
+import { plateKey, type Pixels } from './types.ts';
 import { cropResize, standardize, toFloat } from './augment/ops.ts';
 
 /** Largest sample value of a dtype (the `toFloat` scale of the training pipeline). */
@@ -185,7 +185,8 @@ export async function fitIntensity(ds: Dataset, o: IntensityOptions): Promise<Da
   const maxImages = o.maxImages ?? 64;
   const ranges: { lo: number[]; hi: number[] }[] = new Array(ds.size);
   const plates: Record<string, { lo: number[]; hi: number[]; images: number }> = {};
-  for (const [key, rows] of ds.groups(['experiment', 'plate'])) {
+  for (const rows of ds.groups(['experiment', 'plate']).values()) {
+    const key = plateKey(ds.rows[rows[0]]);
     const pool = from === 'controls' ? rows.filter((i) => ds.rows[i].wellType === 'negative_control') : rows;
     if (pool.length === 0) {
       throw new UserError(

@@ -37,7 +37,8 @@ export async function decodeImage(path: string, context = ''): Promise<DecodedIm
     );
   }
   const tiff = readTiffHeader(buf);
-  if (tiff?.photometric === PHOTOMETRIC.palette && tiff.colorMap) return decodePalette(buf, tiff.colorMap, path, where);
+  // A grey-ramp palette (entry i = grey i) decodes as plain grey below: sharp's grey is the index.
+  if (tiff?.photometric === PHOTOMETRIC.palette && tiff.colorMap && !isIdentityGreyRamp(tiff.colorMap)) return decodePalette(buf, tiff.colorMap, path, where);
   try {
     const meta = await sharp(buf).metadata();
     const channels = meta.channels ?? 0;
@@ -68,6 +69,14 @@ export async function decodeImage(path: string, context = ''): Promise<DecodedIm
         `Re-export or re-download it, or ${SKIP_BAD_HINT}.`,
     );
   }
+}
+
+/** Whether palette entry i renders as grey level i in every channel (the usual instrument palette). */
+function isIdentityGreyRamp(cm: Uint16Array): boolean {
+  const n = cm.length / 3;
+  if (n !== 256) return false;
+  for (let i = 0; i < n; i++) if (cm[i] >> 8 !== i || cm[n + i] >> 8 !== i || cm[2 * n + i] >> 8 !== i) return false;
+  return true;
 }
 
 /** A palette TIFF as one channel of palette indices: sharp renders the colours, the map inverts them. */

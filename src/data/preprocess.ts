@@ -117,10 +117,12 @@ export function scaleIntensity(img: Pixels, channels: number, dtype: ImageShape[
   const max = maxSampleValue(dtype);
   const out = dtype === 'uint16' ? new Uint16Array(img.length) : new Uint8Array(img.length);
   const a = lo.map((l, c) => max / Math.max(hi[c] - l, 1));
-  for (let q = 0; q < img.length; q++) {
-    const c = q % channels;
-    const v = (img[q] - lo[c]) * a[c];
-    out[q] = v <= 0 ? 0 : v >= max ? max : Math.round(v);
+  for (let c = 0; c < channels; c++) {
+    const l = lo[c], s = a[c];
+    for (let q = c; q < img.length; q += channels) {
+      const v = (img[q] - l) * s;
+      out[q] = v <= 0 ? 0 : v >= max ? max : Math.round(v);
+    }
   }
   return out;
 }

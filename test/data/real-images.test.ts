@@ -99,7 +99,7 @@ describe.skipIf(!have)('bbbc013 through the image-folder reader', () => {
     expect(s.intensity.plates.bbbc013.images).toBe(16); // fitted on the 16 negative-control wells
 
     const out = join(root, 'bbbc013', 'emb.parquet');
-    const r = ben('embed', '--model', join(root, 'model2'), '--data', BBBC013, ...BBBC013_FLAGS, '--intensity', 'plate', '--out', out, '--normalization', 'controls', '--batch-size', '32', '--backend', 'cpu', '--json', '--quiet');
+    const r = ben('embed', '--model', join(root, 'model2'), '--data', BBBC013, ...BBBC013_FLAGS, '--intensity', 'plate', '--out', out, '--normalization', 'controls', '--batch-size', '32', '--json', '--quiet');
     expect(r.stderr).not.toMatch(/Error|at .*\.ts:/);
     expect(r.status).toBe(0);
     expect(JSON.parse(r.stdout)).toMatchObject({ images: 96, plates: 1, skipped: 0 });

@@ -53,11 +53,11 @@ export function compileFilePattern(pattern: string | undefined, folder: string):
   try {
     re = new RegExp(`^(?:${pattern})$`);
   } catch (e) {
-    throw new UserError(`data.pattern "${pattern}" is not a valid regular expression: ${(e as Error).message}.`);
+    throw new UserError(`data.pattern (--pattern) "${pattern}" is not a valid regular expression: ${(e as Error).message}.`);
   }
   const groups = new Set([...pattern.matchAll(/\(\?<([A-Za-z_][A-Za-z0-9_]*)>/g)].map((m) => m[1]));
   if (!groups.has('well') && !(groups.has('row') && groups.has('col'))) {
-    throw new UserError(`data.pattern "${pattern}" has no well: add a named group (?<well>...) or both (?<row>...) and (?<col>...). Groups found: ${[...groups].join(', ') || 'none'}.`);
+    throw new UserError(`data.pattern (--pattern) "${pattern}" has no well: add a named group (?<well>...) or both (?<row>...) and (?<col>...). Groups found: ${[...groups].join(', ') || 'none'}.`);
   }
   return re;
 }
@@ -68,7 +68,7 @@ function plateMapIndex(table: CsvTable, o: ImageFolderReadOptions, plateCol: str
   const rowCol = wellCol ? undefined : ['Metadata_Row', 'Row', 'row', 'WellRow'].find((c) => table.columns.includes(c));
   const colCol = wellCol ? undefined : ['Metadata_Column', 'Metadata_Col', 'Column', 'Col', 'column', 'col', 'WellColumn'].find((c) => table.columns.includes(c));
   if (!wellCol && !(rowCol && colCol)) {
-    throw new UserError(`Plate map ${table.path} has no well column (Well, Metadata_Well, or Row + Column); name it with data.plateMapWell. Columns: ${table.columns.join(', ')}.`);
+    throw new UserError(`Plate map ${table.path} has no well column (Well, Metadata_Well, or Row + Column); name it with data.plateMapWell (--plate-map-well). Columns: ${table.columns.join(', ')}.`);
   }
   const out = new Map<string, { values: Record<string, string>; line: number }>();
   for (const rec of table.records) {
@@ -112,7 +112,7 @@ export const imageFolderReader: DatasetReader = {
     if (files.length === 0) throw new UserError(`Image folder ${path} holds no .tif, .tiff or .png files; check data.path.`);
     const matched = files.map((f) => ({ f, m: re.exec(f) })).filter((x) => x.m);
     if (matched.length === 0) {
-      throw new UserError(`data.pattern "${opts.pattern}" matches none of the ${files.length} images in ${path} (e.g. ${files.slice(0, 3).join(', ')}); fix the pattern (it must match the whole file name).`);
+      throw new UserError(`data.pattern (--pattern) "${opts.pattern}" matches none of the ${files.length} images in ${path} (e.g. ${files.slice(0, 3).join(', ')}); fix the pattern (it must match the whole file name).`);
     }
     const hasCh = matched[0].m!.groups?.ch !== undefined;
 
@@ -127,9 +127,9 @@ export const imageFolderReader: DatasetReader = {
       mapPlateCol = hasPlateGroup ? findColumn(mapTable.columns, 'Metadata_Plate') ?? findColumn(mapTable.columns, 'Plate') : undefined;
       map = plateMapIndex(mapTable, opts, mapPlateCol);
     }
-    const fields = mapTable ? resolveSiteFields(mapTable, opts, 'data.') : undefined;
+    const fields = mapTable ? resolveSiteFields(mapTable, opts) : undefined;
     if (!mapTable && (opts.labelColumn || opts.negativeControls || opts.positiveControls)) {
-      throw new UserError('data.labelColumn / negativeControls / positiveControls name plate-map columns: set data.plateMap (or --plate-map) to the plate-map CSV.');
+      throw new UserError('data.labelColumn / negativeControls / positiveControls name plate-map columns: set data.plateMap (--plate-map) to the plate-map CSV.');
     }
 
     // Group files into sites.
@@ -141,13 +141,13 @@ export const imageFolderReader: DatasetReader = {
       let well: string;
       if (g.well !== undefined) {
         const rc = splitWell(g.well);
-        if (!rc) throw new UserError(`${join(path, f)}: the pattern's well group gave "${g.well}", not a well id like A01; fix data.pattern.`);
+        if (!rc) throw new UserError(`${join(path, f)}: the pattern's well group gave "${g.well}", not a well id like A01; fix data.pattern (--pattern).`);
         well = normaliseWell(rc[0], rc[1]);
       } else {
         well = normaliseWell(g.row, g.col);
       }
       const site = g.site !== undefined ? Number(g.site) : 1;
-      if (!Number.isInteger(site)) throw new UserError(`${join(path, f)}: the pattern's site group gave "${g.site}", not a number; fix data.pattern.`);
+      if (!Number.isInteger(site)) throw new UserError(`${join(path, f)}: the pattern's site group gave "${g.site}", not a number; fix data.pattern (--pattern).`);
       const plate = g.plate ?? defaultPlate;
       const experiment = g.experiment ?? '';
       const key = `${experiment}/${plate}/${well}/${site}`;
@@ -166,7 +166,7 @@ export const imageFolderReader: DatasetReader = {
     const byName = new Map(chValues.map((v) => [nameOf(v), v]));
     const channels = opts.channels ?? [...byName.keys()];
     for (const c of channels) {
-      if (!byName.has(c)) throw new UserError(`Channel "${c}" (data.channels): the images in ${path} have the channels ${[...byName.keys()].join(', ')}${hasCh ? ' (values of the ch group, renamed by data.channelNames)' : ''}.`);
+      if (!byName.has(c)) throw new UserError(`Channel "${c}" (data.channels, --channels): the images in ${path} have the channels ${[...byName.keys()].join(', ')}${hasCh ? ' (values of the ch group, renamed by data.channelNames)' : ''}.`);
     }
     const wanted = channels.map((c) => byName.get(c)!);
 

@@ -75,9 +75,17 @@ function specOf(table: CsvTable, spec: ControlSpec, option: string): [string, Se
   return Object.entries(spec).map(([col, v]) => [requireColumn(table, col, `${option} column`), new Set((Array.isArray(v) ? v : [v]).map(String))]);
 }
 
+/** How each option is spelled in a recipe and on the command line, for messages. */
+const OPTION_NAMES: Record<string, string> = {
+  labelColumn: 'data.labelColumn (--label-column)',
+  experimentColumn: 'data.experimentColumn (--experiment-column)',
+  negativeControls: 'data.negativeControls (--negative-control)',
+  positiveControls: 'data.positiveControls (--positive-control)',
+};
+
 /** Resolves {@link SiteFieldOptions} against `table` (every named column must exist). */
-export function resolveSiteFields(table: CsvTable, o: SiteFieldOptions, optionPrefix = ''): SiteFields {
-  const opt = (n: string) => `${optionPrefix}${n}`;
+export function resolveSiteFields(table: CsvTable, o: SiteFieldOptions): SiteFields {
+  const opt = (n: string) => OPTION_NAMES[n] ?? n;
   const labelColumn = o.labelColumn !== undefined ? requireColumn(table, o.labelColumn, opt('labelColumn')) : LABEL_COLUMNS.find((c) => table.columns.includes(c));
   let experimentColumns: string[];
   if (o.experimentColumn !== undefined) {

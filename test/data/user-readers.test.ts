@@ -9,6 +9,8 @@ import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { encodeTiff } from '../../src/data/decode.ts';
 import { readDataset } from '../../src/data/readers/index.ts';
+import { readRecipeData } from '../../src/recipe/data.ts';
+import { validateRecipe } from '../../src/recipe/load.ts';
 import { UserError } from '../../src/util/errors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ben-user-readers-'));
@@ -161,6 +163,17 @@ describe('LoadData reader, CellProfiler and JUMP conventions', () => {
     const all = await readDataset(csv);
     expect(all.channels).toEqual(['AGP', 'DNA', 'Mito']); // CSV order, no IllumDNA
     expect(all.split('train').size).toBe(3); // no split column: every row trains and embeds
+  });
+
+  it("a recipe's data section sets the same options", async () => {
+    const r = validateRecipe({ name: 'x', data: { source: 'loaddata', csv, channels: ['Mito', 'DNA'], labelColumn: 'control_type', negativeControls: { Metadata_JCP2022: 'JCP-1' }, intensity: { mode: 'image', low: 1, high: 99 } } });
+    const ds = await (await readRecipeData(r.data, csv)).load();
+    expect(ds.channels).toEqual(['Mito', 'DNA']);
+    expect(ds.rows.map((x) => [x.label, x.wellType])).toEqual([['negcon', 'treatment'], ['trt', 'negative_control'], ['poscon_cp', 'treatment']]);
+    expect(ds.summary().intensity).toEqual({ mode: 'image', low: 1, high: 99 });
+    // Flat images: every sample at the low percentile, so scaled to 0.
+    expect(Array.from(ds.images.getSync(0).slice(0, 4))).toEqual([0, 0, 0, 0]);
+    expect(() => validateRecipe({ name: 'x', data: { source: 'loaddata', intensity: { mode: 'plates' } } })).toThrow(/data\.intensity\.mode/);
   });
 
   it('label, experiment and control columns named by the user', async () => {

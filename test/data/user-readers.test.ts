@@ -101,6 +101,23 @@ describe('image-folder reader', () => {
     expect(plain.rows[0]).toMatchObject({ plate: 'P7', label: '', wellType: 'treatment' });
   });
 
+  it('plate, well and site groups; PNG files; the plate map joined on plate and well', async () => {
+    const dir = join(root, 'multi');
+    mkdirSync(dir);
+    const { encodePng } = await import('../../src/data/decode.ts');
+    for (const plate of ['P1', 'P2']) for (const well of ['A01', 'B12']) for (const site of [1, 2]) for (const ch of [1, 2]) {
+      writeFileSync(join(dir, `${plate}_${well}_s${site}_w${ch}.png`), await encodePng(new Uint8Array(W * H).fill(plate === 'P1' ? ch : 10 + ch), W, H, 1));
+    }
+    writeFileSync(join(dir, 'map.csv'), 'Plate,Well,Treatment\nP1,A1,DMSO\nP1,B12,x\nP2,A01,y\nP2,B12,DMSO\n');
+    const ds = await readDataset(dir, { layout: 'image-folder', pattern: '(?<plate>P\\d)_(?<well>[A-H]\\d+)_s(?<site>\\d)_w(?<ch>\\d)\\.png', plateMap: 'map.csv' });
+    expect(ds.summary()).toMatchObject({ images: 8, plates: 2, wells: 4, plateKeys: ['P1', 'P2'], channels: ['1', '2'] });
+    expect(ds.rows.map((r) => `${r.plate}/${r.well}/${r.site}:${r.label}:${r.wellType}`)).toEqual([
+      'P1/A01/1:DMSO:negative_control', 'P1/A01/2:DMSO:negative_control', 'P1/B12/1:x:treatment', 'P1/B12/2:x:treatment',
+      'P2/A01/1:y:treatment', 'P2/A01/2:y:treatment', 'P2/B12/1:DMSO:negative_control', 'P2/B12/2:DMSO:negative_control',
+    ]);
+    expect(Array.from(ds.images.getSync(4).slice(0, 2))).toEqual([11, 12]);
+  });
+
   it('bad inputs: one message naming the file and the field', async () => {
     await userError(readDataset(join(root, 'nope'), FOLDER_OPTS), /nope does not exist/, /data\.path/);
     const empty = join(root, 'empty');

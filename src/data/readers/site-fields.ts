@@ -13,7 +13,7 @@ export type ControlSpec = Record<string, string | number | (string | number)[]>;
 
 /** The options every user-table reader takes (recipe `data.*`, `ben embed --label-column ...`). */
 export interface SiteFieldOptions {
-  /** Column of the treatment label (with or without `Metadata_`; default: the first of {@link LABEL_COLUMNS} present, else ''). */
+  /** Column of the treatment label (with or without `Metadata_`; default: the first of {@link LABEL_COLUMNS} present, prefixed or not, else ''). */
   labelColumn?: string;
   /**
    * Column(s) of the experiment / batch, joined with `/` (default: Metadata_Source + Metadata_Batch
@@ -61,6 +61,15 @@ export function requireColumn(table: CsvTable, name: string, option: string): st
   return c;
 }
 
+/** The first of `names` the table has (each with or without `Metadata_`, as plate maps name them). */
+function firstColumn(table: CsvTable, names: readonly string[]): string | undefined {
+  for (const n of names) {
+    const c = findColumn(table.columns, n);
+    if (c !== undefined) return c;
+  }
+  return undefined;
+}
+
 /** The resolved field mapping of one table: call {@link SiteFields.of} per row. */
 export interface SiteFields {
   labelColumn?: string;
@@ -86,7 +95,7 @@ const OPTION_NAMES: Record<string, string> = {
 /** Resolves {@link SiteFieldOptions} against `table` (every named column must exist). */
 export function resolveSiteFields(table: CsvTable, o: SiteFieldOptions): SiteFields {
   const opt = (n: string) => OPTION_NAMES[n] ?? n;
-  const labelColumn = o.labelColumn !== undefined ? requireColumn(table, o.labelColumn, opt('labelColumn')) : LABEL_COLUMNS.find((c) => table.columns.includes(c));
+  const labelColumn = o.labelColumn !== undefined ? requireColumn(table, o.labelColumn, opt('labelColumn')) : firstColumn(table, LABEL_COLUMNS);
   let experimentColumns: string[];
   if (o.experimentColumn !== undefined) {
     const names = Array.isArray(o.experimentColumn) ? o.experimentColumn : o.experimentColumn.split(',').map((s) => s.trim()).filter(Boolean);
@@ -107,7 +116,7 @@ export function resolveSiteFields(table: CsvTable, o: SiteFieldOptions): SiteFie
       ? specOf(table, o.negativeControls, opt('negativeControls'))
       : undefined;
   const pos = o.positiveControls ? specOf(table, o.positiveControls, opt('positiveControls')) : undefined;
-  const wtCol = neg || pos ? undefined : WELL_TYPE_COLUMNS.find((c) => table.columns.includes(c));
+  const wtCol = neg || pos ? undefined : firstColumn(table, WELL_TYPE_COLUMNS);
   const matches = (spec: [string, Set<string>][] | undefined, v: Record<string, string>) => spec?.some(([c, set]) => set.has(v[c])) ?? false;
   const describe = neg || pos
     ? [neg && `negative: ${neg.map(([c, s]) => `${c}=${[...s].join('|')}`).join(', ')}`, pos && `positive: ${pos.map(([c, s]) => `${c}=${[...s].join('|')}`).join(', ')}`].filter(Boolean).join('; ')

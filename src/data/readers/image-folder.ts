@@ -1,6 +1,7 @@
 import { readdir, stat } from 'node:fs/promises';
 import { basename, isAbsolute, join, resolve } from 'node:path';
-import { UserError } from '../../util/errors.ts';
+import { DataError, UserError } from '../../util/errors.ts';
+import { SKIP_BAD_HINT } from '../decode.ts';
 import { readCsv, type CsvTable } from '../csv.ts';
 import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
 import { NO_SPLIT, type SiteRecord } from '../types.ts';
@@ -68,7 +69,7 @@ function plateMapIndex(table: CsvTable, o: ImageFolderReadOptions, plateCol: str
   const rowCol = wellCol ? undefined : ['Metadata_Row', 'Row', 'row', 'WellRow'].find((c) => table.columns.includes(c));
   const colCol = wellCol ? undefined : ['Metadata_Column', 'Metadata_Col', 'Column', 'Col', 'column', 'col', 'WellColumn'].find((c) => table.columns.includes(c));
   if (!wellCol && !(rowCol && colCol)) {
-    throw new UserError(`Plate map ${table.path} has no well column (Well, Metadata_Well, or Row + Column); name it with data.plateMapWell (--plate-map-well). Columns: ${table.columns.join(', ')}.`);
+    throw new DataError(`Plate map ${table.path} has no well column (Well, Metadata_Well, or Row + Column); name it with data.plateMapWell (--plate-map-well). Columns: ${table.columns.join(', ')}.`);
   }
   const out = new Map<string, { values: Record<string, string>; line: number }>();
   for (const rec of table.records) {
@@ -76,14 +77,14 @@ function plateMapIndex(table: CsvTable, o: ImageFolderReadOptions, plateCol: str
     let well: string;
     if (wellCol) {
       const rc = splitWell(v[wellCol]);
-      if (!rc) throw new UserError(`Plate map ${table.path} line ${rec.line}: ${wellCol} "${v[wellCol]}" is not a well id like A01; fix it.`);
+      if (!rc) throw new DataError(`Plate map ${table.path} line ${rec.line}: ${wellCol} "${v[wellCol]}" is not a well id like A01; fix it.`);
       well = normaliseWell(rc[0], rc[1]);
     } else {
       well = normaliseWell(v[rowCol!], v[colCol!]);
     }
     const key = plateCol ? `${v[plateCol]}|${well}` : well;
     const prev = out.get(key);
-    if (prev) throw new UserError(`Plate map ${table.path} line ${rec.line}: well ${well}${plateCol ? ` of plate ${v[plateCol]}` : ''} is already on line ${prev.line}; one row per well.`);
+    if (prev) throw new DataError(`Plate map ${table.path} line ${rec.line}: well ${well}${plateCol ? ` of plate ${v[plateCol]}` : ''} is already on line ${prev.line}; one row per well.`);
     out.set(key, { values: v, line: rec.line });
   }
   return out;
@@ -123,7 +124,7 @@ export const imageFolderReader: DatasetReader = {
     if (opts.plateMap) {
       const mp = isAbsolute(opts.plateMap) ? opts.plateMap : join(path, opts.plateMap);
       mapTable = await readCsv(mp);
-      if (mapTable.records.length === 0) throw new UserError(`Plate map ${mp} has a header but no rows; add one row per well.`);
+      if (mapTable.records.length === 0) throw new DataError(`Plate map ${mp} has a header but no rows; add one row per well.`);
       mapPlateCol = hasPlateGroup ? findColumn(mapTable.columns, 'Metadata_Plate') ?? findColumn(mapTable.columns, 'Plate') : undefined;
       map = plateMapIndex(mapTable, opts, mapPlateCol);
     }
@@ -176,7 +177,7 @@ export const imageFolderReader: DatasetReader = {
       const source = join(path, s.first);
       const siteId = `${s.experiment ? s.experiment + '_' : ''}${s.plate}_${s.well}_${s.site}`;
       const fail = (reason: string) => {
-        if (!opts.skipBad) throw new UserError(reason + ' Or pass --skip-bad to skip the site.');
+        if (!opts.skipBad) throw new DataError(`${reason} Or ${SKIP_BAD_HINT}.`);
         badRows.push({ source, reason, siteId });
       };
       const missing = wanted.filter((v) => !s.files.has(v));
@@ -203,7 +204,7 @@ export const imageFolderReader: DatasetReader = {
       }
       rows.push({ siteId, experiment, plate: s.plate, well: s.well, site: s.site, cellType: '', label, wellType, split: NO_SPLIT, paths: wanted.map((v) => s.files.get(v)!), extra, source });
     }
-    if (rows.length === 0 && badRows.length) throw new UserError(`No usable sites in ${path}: ${badRows[0].reason}`);
+    if (rows.length === 0 && badRows.length) throw new DataError(`No usable sites in ${path}: ${badRows[0].reason}`);
     // Rows in plate-map-like order: plate, then well row-major, then site.
     rows.sort((a, b) => coll.compare(a.plate, b.plate) || coll.compare(a.well, b.well) || a.site - b.site);
     const ds = await assembleDataset(rows, channels, path, 'image-folder', opts);

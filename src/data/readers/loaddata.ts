@@ -1,6 +1,7 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { readdir, stat } from 'node:fs/promises';
-import { UserError } from '../../util/errors.ts';
+import { DataError, UserError } from '../../util/errors.ts';
+import { SKIP_BAD_HINT } from '../decode.ts';
 import { readCsv, requireColumns, type CsvTable } from '../csv.ts';
 import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
 import { NO_SPLIT, type SiteRecord } from '../types.ts';
@@ -88,7 +89,7 @@ export const loadDataReader: DatasetReader = {
       }
     }
     requireColumns(table, ['Metadata_Plate', 'Metadata_Well'], 'A LoadData CSV needs Metadata_Plate, Metadata_Well and a FileName_<Channel> column per channel.');
-    if (table.records.length === 0) throw new UserError(`${csv} has a header but no rows; add one row per site.`);
+    if (table.records.length === 0) throw new DataError(`${csv} has a header but no rows; add one row per site.`);
     const fields = resolveSiteFields(table, opts);
     const ctCol = ['Metadata_CellType', 'Metadata_Cell_Type', 'Metadata_cell_type'].find((c) => table.columns.includes(c));
     const rows: SiteRecord[] = [];
@@ -120,7 +121,7 @@ export const loadDataReader: DatasetReader = {
       });
       if (err || typeof f === 'string') {
         const reason = err ?? String(f);
-        if (!opts.skipBad) throw new UserError(reason + ' Or pass --skip-bad to skip the row.');
+        if (!opts.skipBad) throw new DataError(`${reason} Or ${SKIP_BAD_HINT}.`);
         badRows.push({ source, reason, siteId: '' });
         continue;
       }

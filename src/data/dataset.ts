@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { UserError, isUserError } from '../util/errors.ts';
 import { SKIP_BAD_HINT } from './decode.ts';
 import { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
-import type { GroupKey, PixelDType, SiteRecord, SkippedSite } from './types.ts';
+import { NO_SPLIT, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
 
 /** Key string of `row` over `keys`, e.g. `HEPG2-01/2` for [experiment, plate]. */
 export function groupKey(row: SiteRecord, keys: readonly GroupKey[]): string {
@@ -63,6 +63,19 @@ export interface DatasetSummary {
   inMemory: boolean;
   splits: Record<string, number>;
   skipped: number;
+  /** Plate keys (`experiment/plate`, unique in the data set), sorted. */
+  plateKeys: string[];
+  /** Which metadata columns gave label, experiment and control wells (user-table readers). */
+  fields?: DatasetFields;
+  /** Intensity scaling applied to the pixels (`raw` when none). */
+  intensity: Record<string, unknown>;
+}
+
+/** Where a reader took the site fields from, recorded in summaries and outputs. */
+export interface DatasetFields {
+  label: string;
+  experiment: string;
+  controls: string;
 }
 
 /** What {@link Dataset} is built from. */
@@ -78,6 +91,9 @@ export interface DatasetInit {
   layout: string;
   /** Rows dropped by `skipBad`. */
   skipped?: SkippedSite[];
+  fields?: DatasetFields;
+  /** Description of the intensity scaling the image store applies (default `{ mode: 'raw' }`). */
+  intensity?: Record<string, unknown>;
 }
 
 /**
@@ -92,6 +108,10 @@ export class Dataset {
   readonly root: string;
   readonly layout: string;
   readonly skipped: SkippedSite[];
+  /** Where the site fields came from (set by user-table readers). */
+  fields?: DatasetFields;
+  /** The intensity scaling the image store applies, as recorded in outputs. */
+  readonly intensity: Record<string, unknown>;
 
   constructor(init: DatasetInit) {
     if (init.images.size !== init.rows.length) throw new Error(`image store has ${init.images.size} images for ${init.rows.length} rows`);
@@ -102,6 +122,8 @@ export class Dataset {
     this.root = init.root;
     this.layout = init.layout;
     this.skipped = init.skipped ?? [];
+    this.fields = init.fields;
+    this.intensity = init.intensity ?? { mode: 'raw' };
   }
 
   get size(): number {
@@ -139,10 +161,14 @@ export class Dataset {
     return this.subset(idx);
   }
 
-  /** The rows of the named split(s), e.g. `split('train')` or `split(['val', 'test'])`. */
+  /**
+   * The rows of the named split(s), e.g. `split('train')` or `split(['val', 'test'])`. A data set
+   * read without a split column (every row in {@link NO_SPLIT}) returns all its rows for any name.
+   */
   split(names: string | readonly string[]): Dataset {
     const want = new Set(typeof names === 'string' ? [names] : names);
     const known = new Set(this.rows.map((r) => r.split));
+    if (known.size === 1 && known.has(NO_SPLIT)) return this;
     for (const n of want) {
       if (!known.has(n)) throw new UserError(`Split "${n}" has no rows in ${this.root}. Known splits: ${[...known].sort().join(', ')}.`);
     }
@@ -194,13 +220,16 @@ export class Dataset {
       inMemory: this.images.inMemory,
       splits,
       skipped: this.skipped.length,
+      plateKeys: [...new Set(this.rows.map(plateKey))].sort(),
+      ...(this.fields ? { fields: this.fields } : {}),
+      intensity: this.intensity,
     };
   }
 }
 
 async function decodeAll(
   rows: readonly SiteRecord[],
-  shape: ImageShape,
+  shape: ImageStore,
   opts: { skipBad?: boolean; concurrency?: number; onProgress?: (n: number) => void },
 ): Promise<{ ok: number[]; store: MemoryImageStore; skipped: SkippedSite[] }> {
   const per = shape.height * shape.width * shape.channels;
@@ -214,7 +243,8 @@ async function decodeAll(
     while (next < rows.length && failure === undefined) {
       const i = next++;
       try {
-        const { data } = await decodeSite(rows[i], shape);
+        // Through the store, so a store that transforms pixels (intensity scaling) is loaded transformed.
+        const data = await shape.get(i);
         buffer.set(data, i * per);
         good[i] = 1;
       } catch (e) {

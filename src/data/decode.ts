@@ -1,6 +1,7 @@
 import sharp from 'sharp';
 import { readFile } from 'node:fs/promises';
 import { DataError, isUserError } from '../util/errors.ts';
+import { PHOTOMETRIC, paletteInverse, readTiffHeader } from './tiff.ts';
 import type { Pixels, PixelDType } from './types.ts';
 
 /** How a user skips bad sites, in every command that reads images. */
@@ -16,10 +17,12 @@ export interface DecodedImage {
 }
 
 /**
- * Decodes a PNG or TIFF (8- or 16-bit, grey or RGB) with sharp, keeping its channel count and bit
- * depth (sharp would otherwise convert grey to sRGB and 16-bit to 8-bit). Alpha channels are
- * refused rather than silently dropped. A missing, truncated or corrupt file is a UserError
- * naming it.
+ * Decodes a PNG or TIFF (8- or 16-bit, grey or RGB; TIFF uncompressed, LZW, Deflate or PackBits)
+ * with sharp, keeping its channel count and bit depth (sharp would otherwise convert grey to sRGB
+ * and 16-bit to 8-bit). A palette TIFF is ONE channel whose value is the palette index (how
+ * instruments and Photoshop store grey microscopy images), whatever colours the palette holds.
+ * Alpha channels are refused rather than silently dropped. A missing, truncated or corrupt file
+ * is a UserError naming it.
  */
 export async function decodeImage(path: string, context = ''): Promise<DecodedImage> {
   const where = context ? ` (${context})` : '';
@@ -33,6 +36,9 @@ export async function decodeImage(path: string, context = ''): Promise<DecodedIm
         `Fix the path in the metadata, restore the file, or ${SKIP_BAD_HINT}.`,
     );
   }
+  const tiff = readTiffHeader(buf);
+  // A grey-ramp palette (entry i = grey i) decodes as plain grey below: sharp's grey is the index.
+  if (tiff?.photometric === PHOTOMETRIC.palette && tiff.colorMap && !isIdentityGreyRamp(tiff.colorMap)) return decodePalette(buf, tiff.colorMap, path, where);
   try {
     const meta = await sharp(buf).metadata();
     const channels = meta.channels ?? 0;
@@ -63,6 +69,36 @@ export async function decodeImage(path: string, context = ''): Promise<DecodedIm
         `Re-export or re-download it, or ${SKIP_BAD_HINT}.`,
     );
   }
+}
+
+/** Whether palette entry i renders as grey level i in every channel (the usual instrument palette). */
+function isIdentityGreyRamp(cm: Uint16Array): boolean {
+  const n = cm.length / 3;
+  if (n !== 256) return false;
+  for (let i = 0; i < n; i++) if (cm[i] >> 8 !== i || cm[n + i] >> 8 !== i || cm[2 * n + i] >> 8 !== i) return false;
+  return true;
+}
+
+/** A palette TIFF as one channel of palette indices: sharp renders the colours, the map inverts them. */
+async function decodePalette(buf: Buffer, colorMap: Uint16Array, path: string, where: string): Promise<DecodedImage> {
+  let data: Buffer, info: { width: number; height: number };
+  try {
+    ({ data, info } = await sharp(buf, { failOn: 'truncated' }).removeAlpha().toColourspace('srgb').raw().toBuffer({ resolveWithObject: true }));
+  } catch (e) {
+    throw new DataError(`Image ${path}${where} is corrupt or truncated (${(e as Error).message.split('\n')[0]}). Re-export or re-download it, or ${SKIP_BAD_HINT}.`);
+  }
+  const inv = paletteInverse(colorMap);
+  const n = info.width * info.height;
+  const out = colorMap.length / 3 > 256 ? new Uint16Array(n) : new Uint8Array(n);
+  for (let p = 0; p < n; p++) {
+    const q = 3 * p;
+    const idx = inv.get((data[q] << 16) | (data[q + 1] << 8) | data[q + 2]);
+    if (idx === undefined) {
+      throw new DataError(`Image ${path}${where} is a palette TIFF whose pixel ${p} has a colour outside its palette; re-save it as a grey TIFF, or ${SKIP_BAD_HINT}.`);
+    }
+    out[p] = idx;
+  }
+  return { data: out, width: info.width, height: info.height, channels: 1, dtype: out instanceof Uint16Array ? 'uint16' : 'uint8' };
 }
 
 /** Encodes HWC 8-bit samples (1 or 3 channels) as PNG bytes. */

@@ -1,5 +1,8 @@
 /**
- * The deterministic model input shared by training and inference: stored samples -> float [0, 1]
+ * The one home of intensity handling and of the deterministic model input. Intensity scaling
+ * (`raw` | per-image percentiles | per-plate percentiles of control wells, {@link fitIntensity})
+ * comes first, as the data set's image store hands out pixels. Then the model input shared by
+ * training and inference: stored samples -> float [0, 1]
  * (`toFloat`) -> the whole image resized to the model's input size (bilinear, the convention of
  * `random-resized-crop` with the full box) -> per-image per-channel standardisation
  * (`standardize`, as in WILDS RxRx1 and the BEN paper). It runs the same kernels, in the same
@@ -7,8 +10,10 @@
  * parts switched off, so an embedding sees exactly the input distribution the model was trained on.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { ImageShape } from './image-store.ts';
-import type { Pixels } from './types.ts';
+import { UserError } from '../util/errors.ts';
+import { Dataset } from './dataset.ts';
+import type { ImageShape, ImageStore } from './image-store.ts';
+import { plateKey, type Pixels } from './types.ts';
 import { cropResize, standardize, toFloat } from './augment/ops.ts';
 
 /** Largest sample value of a dtype (the `toFloat` scale of the training pipeline). */
@@ -57,4 +62,146 @@ export function modelInputBatch(images: readonly Pixels[], shape: ImageShape, o:
   const out = new Float32Array(images.length * per);
   images.forEach((img, b) => modelInputInto(img, shape, out, b * per, o));
   return tf.tensor4d(out, [images.length, h, w, shape.channels]);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Intensity scaling: the step between decoding and the model input. Instruments and labs differ
+// by large factors in raw intensity (the two JUMP sources of jump-rab30 by ~10x), so what the
+// pixels are divided by is a choice the user makes and every output records.
+
+/**
+ * How stored samples are scaled before the model input (recipe `data.intensity`, `ben embed
+ * --intensity`):
+ * - `raw`: as stored (the model input divides by the dtype's maximum, {@link maxSampleValue});
+ * - `image`: each image and channel maps its own `low`..`high` percentiles to 0..max;
+ * - `plate`: each plate and channel maps the `low`..`high` percentiles of its control images
+ *   (`from: controls`, the negative-control wells; `all`: every image of the plate) to 0..max.
+ * Values outside the range are clipped. The scaled samples keep the stored dtype.
+ */
+export type IntensityOptions =
+  | { mode: 'raw' }
+  | { mode: 'image'; low?: number; high?: number }
+  | { mode: 'plate'; low?: number; high?: number; from?: 'controls' | 'all'; maxImages?: number };
+
+/** The intensity modes, for CLI choices and the recipe schema. */
+export const INTENSITY_MODES = ['raw', 'image', 'plate'] as const;
+
+/** Default percentiles of `image` and `plate` scaling. */
+export const DEFAULT_PERCENTILES: readonly [number, number] = [0.1, 99.9];
+
+/**
+ * Per-channel `low` and `high` percentiles (0-100) of HWC integer images: the smallest sample
+ * value whose cumulative count reaches `p%` of the samples (a histogram over the dtype's values,
+ * exact, pooled over `images`).
+ */
+export function channelPercentiles(images: readonly Pixels[], channels: number, dtype: ImageShape['dtype'], low: number, high: number): { lo: number[]; hi: number[] } {
+  const bins = maxSampleValue(dtype) + 1;
+  const hist = Array.from({ length: channels }, () => new Uint32Array(bins));
+  let total = 0;
+  for (const img of images) {
+    const n = img.length / channels;
+    total += n;
+    for (let p = 0, q = 0; p < n; p++) for (let c = 0; c < channels; c++) hist[c][img[q++]]++;
+  }
+  const at = (h: Uint32Array, pct: number) => {
+    const want = Math.max(1, Math.ceil((pct / 100) * total));
+    let cum = 0;
+    for (let v = 0; v < bins; v++) if ((cum += h[v]) >= want) return v;
+    return bins - 1;
+  };
+  return { lo: hist.map((h) => at(h, low)), hi: hist.map((h) => at(h, high)) };
+}
+
+/** `img` with channel c mapped from [lo[c], hi[c]] to [0, max] (clipped, rounded), same dtype. */
+export function scaleIntensity(img: Pixels, channels: number, dtype: ImageShape['dtype'], lo: readonly number[], hi: readonly number[]): Pixels {
+  const max = maxSampleValue(dtype);
+  const out = dtype === 'uint16' ? new Uint16Array(img.length) : new Uint8Array(img.length);
+  const a = lo.map((l, c) => max / Math.max(hi[c] - l, 1));
+  for (let c = 0; c < channels; c++) {
+    const l = lo[c], s = a[c];
+    for (let q = c; q < img.length; q += channels) {
+      const v = (img[q] - l) * s;
+      out[q] = v <= 0 ? 0 : v >= max ? max : Math.round(v);
+    }
+  }
+  return out;
+}
+
+/** An image store that scales the intensities of another as it hands images out. */
+export class ScaledImageStore implements ImageStore {
+  readonly inMemory = false;
+  readonly height: number;
+  readonly width: number;
+  readonly channels: number;
+  readonly dtype: ImageShape['dtype'];
+
+  /**
+   * @param inner  the stored images
+   * @param ranges per image: its [lo, hi] per channel, or `undefined` for its own percentiles
+   * @param pct    the percentiles of per-image scaling
+   */
+  constructor(
+    private readonly inner: ImageStore,
+    private readonly ranges: readonly ({ lo: number[]; hi: number[] } | undefined)[],
+    private readonly pct: readonly [number, number],
+  ) {
+    this.height = inner.height;
+    this.width = inner.width;
+    this.channels = inner.channels;
+    this.dtype = inner.dtype;
+  }
+
+  get size(): number {
+    return this.inner.size;
+  }
+
+  async get(i: number): Promise<Pixels> {
+    const px = await this.inner.get(i);
+    const r = this.ranges[i] ?? channelPercentiles([px], this.channels, this.dtype, this.pct[0], this.pct[1]);
+    return scaleIntensity(px, this.channels, this.dtype, r.lo, r.hi);
+  }
+
+  getSync(): Pixels {
+    throw new Error('ScaledImageStore has no synchronous access; call Dataset.load() to hold the scaled images in memory.');
+  }
+
+  subset(indices: ArrayLike<number>): ScaledImageStore {
+    return new ScaledImageStore(this.inner.subset(indices), Array.from(indices, (i) => this.ranges[i]), this.pct);
+  }
+}
+
+/**
+ * `ds` with its intensities scaled as `o` says (see {@link IntensityOptions}); the returned data
+ * set decodes lazily (call `load()`) and records the scaling, with each plate's fitted ranges, in
+ * `ds.intensity` (summaries, Parquet key-value metadata). `plate` scaling reads up to
+ * `maxImages` (default 64, evenly spaced) control images per plate to fit the percentiles.
+ */
+export async function fitIntensity(ds: Dataset, o: IntensityOptions): Promise<Dataset> {
+  if (o.mode === 'raw') return ds;
+  const [low, high] = [o.low ?? DEFAULT_PERCENTILES[0], o.high ?? DEFAULT_PERCENTILES[1]];
+  if (!(low >= 0 && high <= 100 && low < high)) throw new UserError(`data.intensity: percentiles low ${low} and high ${high} must satisfy 0 <= low < high <= 100.`);
+  if (o.mode === 'image') {
+    return new Dataset({ ...ds, images: new ScaledImageStore(ds.images, ds.rows.map(() => undefined), [low, high]), intensity: { mode: 'image', low, high } });
+  }
+  const from = o.from ?? 'controls';
+  const maxImages = o.maxImages ?? 64;
+  const ranges: { lo: number[]; hi: number[] }[] = new Array(ds.size);
+  const plates: Record<string, { lo: number[]; hi: number[]; images: number }> = {};
+  for (const rows of ds.groups(['experiment', 'plate']).values()) {
+    const key = plateKey(ds.rows[rows[0]]);
+    const pool = from === 'controls' ? rows.filter((i) => ds.rows[i].wellType === 'negative_control') : rows;
+    if (pool.length === 0) {
+      throw new UserError(
+        `Plate ${key} (${ds.rows[rows[0]].source}) has no negative-control wells, so data.intensity.from: controls cannot scale it. ` +
+          'Name the controls (data.negativeControls, --negative-control COLUMN=VALUE) or use data.intensity.from: all (--intensity-from all).',
+      );
+    }
+    const step = Math.max(1, pool.length / maxImages);
+    const pick: number[] = [];
+    for (let k = 0; k < pool.length && pick.length < maxImages; k += step) pick.push(pool[Math.floor(k)]);
+    const r = channelPercentiles(await Promise.all(pick.map((i) => ds.images.get(i))), ds.images.channels, ds.dtype, low, high);
+    plates[key] = { ...r, images: pick.length };
+    for (const i of rows) ranges[i] = r;
+  }
+  return new Dataset({ ...ds, images: new ScaledImageStore(ds.images, ranges, [low, high]), intensity: { mode: 'plate', low, high, from, plates } });
 }

@@ -32,7 +32,7 @@ export interface SiteRecord {
   label: string;
   /** Treatment, negative or positive control. */
   wellType: WellType;
-  /** Named split (WILDS: train | id_test | val | test; others: from the metadata or 'all'). */
+  /** Named split (WILDS: train | id_test | val | test; others: from the metadata, else {@link NO_SPLIT}). */
   split: string;
   /**
    * Image files of the site, absolute paths: one multi-channel file (RxRx1-WILDS RGB PNG) or one
@@ -43,6 +43,21 @@ export interface SiteRecord {
   extra: Record<string, string>;
   /** Where the row came from, for error messages (`metadata.csv line 12`). */
   source: string;
+}
+
+/**
+ * Split of the rows of a table that has no split column: every such row is usable for training
+ * and embedding, so `Dataset.split(any name)` selects them all.
+ */
+export const NO_SPLIT = 'all';
+
+/**
+ * The plate key of a site: unique in the data set, `<experiment>/<plate>` (`<plate>` when the
+ * layout has no experiment). Plate ids alone repeat across experiments (RxRx1 numbers plates 1-4
+ * in each); the key is what samplers, plate statistics and the `Metadata_PlateKey` column use.
+ */
+export function plateKey(row: Pick<SiteRecord, 'experiment' | 'plate'>): string {
+  return row.experiment ? `${row.experiment}/${row.plate}` : row.plate;
 }
 
 /** Names of the {@link SiteRecord} fields usable as grouping keys. */

@@ -17,7 +17,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from '../data/dataset.ts';
 import type { ImageShape } from '../data/image-store.ts';
-import type { Pixels, SiteRecord } from '../data/types.ts';
+import { plateKey, type Pixels, type SiteRecord } from '../data/types.ts';
 import type { ProfileTable } from '../evaluation/profile-table.ts';
 import {
   benLayers,
@@ -36,6 +36,7 @@ import { embeddingColumnNames } from './parquet.ts';
 export const EMBEDDING_META_COLUMNS = [
   'Metadata_Experiment',
   'Metadata_Plate',
+  'Metadata_PlateKey',
   'Metadata_Well',
   'Metadata_Site',
   'Metadata_CellType',
@@ -47,6 +48,7 @@ export const EMBEDDING_META_COLUMNS = [
 const FIELD_OF: Record<(typeof EMBEDDING_META_COLUMNS)[number], (r: SiteRecord) => string> = {
   Metadata_Experiment: (r) => r.experiment,
   Metadata_Plate: (r) => r.plate,
+  Metadata_PlateKey: (r) => plateKey(r),
   Metadata_Well: (r) => r.well,
   Metadata_Site: (r) => String(r.site),
   Metadata_CellType: (r) => r.cellType,
@@ -239,6 +241,8 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
   const keyValue: Record<string, string> = {
     ...opts.keyValue,
     normalization: mode,
+    intensity: JSON.stringify(data.intensity),
+    plate_key: 'Metadata_PlateKey = Metadata_Experiment/Metadata_Plate (Metadata_Plate without an experiment), unique in the data set',
     preprocess: typeof opts.preprocess === 'function' ? 'custom' : (opts.preprocess ?? 'standardize'),
     batch_size: String(batchSize),
     embedding_dim: String(d),

@@ -18,8 +18,17 @@ import { UserError } from '../util/errors.ts';
  * its files.
  */
 
+/**
+ * Metadata columns written as numbers (INT32) when every value is an integer: the site number and
+ * the aggregation count. Users filter and sort them numerically (pycytominer, DuckDB); ids that
+ * look numeric but are names (a plate "1") stay strings.
+ */
+export const INTEGER_META_COLUMNS: readonly string[] = ['Metadata_Site', 'Metadata_Count'];
+
 /** Options of {@link ProfileParquetWriter} and {@link writeProfilesParquet}. */
 export interface ProfileParquetOptions {
+  /** Metadata columns written as INT32 (default {@link INTEGER_META_COLUMNS}); a column with a non-integer value is refused. */
+  integerColumns?: readonly string[];
   /** Key-value metadata stored in the file footer (model, recipe, normalization mode...). */
   keyValue?: Record<string, string>;
   /** Rows per row group (default 10 000; one row group is the only transposed copy held). */
@@ -123,6 +132,7 @@ export class ProfileParquetWriter {
     private readonly pw: ParquetWriter,
     private readonly opts: ProfileParquetOptions,
     private readonly rowGroupSize: number,
+    private readonly integer: ReadonlySet<string> = new Set(),
   ) {}
 
   /** Opens a writer for the given column layout (validated: `Metadata_*` first, unique names). */
@@ -132,15 +142,20 @@ export class ProfileParquetWriter {
     if (!Number.isInteger(rowGroupSize) || rowGroupSize < 1) throw new Error(`rowGroupSize must be a positive integer, got ${rowGroupSize}`);
     await mkdir(dirname(path), { recursive: true });
     const tmp = tempPathFor(path);
+    const integer = new Set((opts.integerColumns ?? INTEGER_META_COLUMNS).filter((c) => columns.meta.includes(c)));
     const schema = [
       { name: 'root', num_children: columns.meta.length + columns.features.length },
-      ...columns.meta.map((name) => ({
-        name,
-        type: 'BYTE_ARRAY' as const,
-        converted_type: 'UTF8' as const,
-        logical_type: { type: 'STRING' as const },
-        repetition_type: 'REQUIRED' as const,
-      })),
+      ...columns.meta.map((name) =>
+        integer.has(name)
+          ? { name, type: 'INT32' as const, repetition_type: 'REQUIRED' as const }
+          : {
+              name,
+              type: 'BYTE_ARRAY' as const,
+              converted_type: 'UTF8' as const,
+              logical_type: { type: 'STRING' as const },
+              repetition_type: 'REQUIRED' as const,
+            },
+      ),
       ...columns.features.map((name) => ({ name, type: 'FLOAT' as const, repetition_type: 'REQUIRED' as const })),
     ];
     try {
@@ -152,7 +167,7 @@ export class ProfileParquetWriter {
         createdBy: PARQUET_CREATED_BY,
       });
       trackTemp(tmp);
-      return new ProfileParquetWriter(path, columns, tmp, pw, opts, rowGroupSize);
+      return new ProfileParquetWriter(path, columns, tmp, pw, opts, rowGroupSize, integer);
     } catch (e) {
       await rm(tmp, { force: true });
       throw e;
@@ -255,7 +270,7 @@ export class ProfileParquetWriter {
     this.pendingRows -= rows;
     await this.pw.write({
       columnData: [
-        ...meta.map((name, m) => ({ name, data: metaOut[m] })),
+        ...meta.map((name, m) => ({ name, data: this.integer.has(name) ? toInt32(metaOut[m], name, this.path) : metaOut[m] })),
         ...features.map((name, j) => ({
           name,
           data: featOut[j],
@@ -269,6 +284,19 @@ export class ProfileParquetWriter {
     this.rowGroups++;
     await this.opts.onRowGroup?.(this.rowsWritten);
   }
+}
+
+/** A metadata column of integer strings as Int32Array (a UserError names the column and the value otherwise). */
+function toInt32(col: string[], name: string, path: string): Int32Array {
+  const out = new Int32Array(col.length);
+  for (let i = 0; i < col.length; i++) {
+    const v = Number(col[i]);
+    if (col[i] === '' || !Number.isInteger(v) || Math.abs(v) > 2 ** 31 - 1) {
+      throw new UserError(`${path}: ${name} "${col[i]}" is not an integer, but ${name} is written as a number; fix the value or pass integerColumns without ${name}.`);
+    }
+    out[i] = v;
+  }
+  return out;
 }
 
 /** Rows [r0, r1) of `t` as a table of views (features not copied). */

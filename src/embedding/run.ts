@@ -35,6 +35,8 @@ export interface EmbedToParquetOptions {
   wellOut?: string;
   /** Skip unreadable images (counted) instead of failing. */
   skipBad?: boolean;
+  /** Reader options: channels, label / experiment / control columns, image-folder pattern, intensity (cli/reader-options.ts). */
+  read?: Record<string, unknown>;
   /** Progress of the embedding pass: `start(total images)`, `tick(images)`, `stop()`. */
   progress?: { start(total: number): void; tick(n: number): void; stop(): void };
   /** Notices (e.g. "reading the data set"), one line each. */
@@ -66,7 +68,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   const preprocess = opts.preprocess ?? preprocessFromMetadata(modelMeta, opts.modelDir);
 
   opts.log?.(`reading ${opts.dataPath}...`);
-  let data: Dataset = await readDataset(opts.dataPath, { layout: opts.layout, skipBad: opts.skipBad });
+  let data: Dataset = await readDataset(opts.dataPath, { ...opts.read, layout: opts.layout, skipBad: opts.skipBad });
   if (opts.splits?.length) data = data.split(opts.splits);
   const info = data.summary();
   opts.log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);

@@ -26,7 +26,16 @@ export interface DataStageOptions {
 }
 
 /** Reader layout of each real `data.source`. */
-const LAYOUT: Record<Exclude<Recipe['data']['source'], 'synthetic'>, string> = { 'rxrx1-wilds': 'rxrx1-wilds', rxrx1: 'rxrx1', loaddata: 'loaddata-csv' };
+const LAYOUT: Record<Exclude<Recipe['data']['source'], 'synthetic'>, string> = { 'rxrx1-wilds': 'rxrx1-wilds', rxrx1: 'rxrx1', loaddata: 'loaddata-csv', 'image-folder': 'image-folder' };
+
+/** The reader options of the recipe's `data` section (user-table fields for loaddata / image-folder). */
+export function recipeReadOptions(d: Recipe['data']): Record<string, unknown> {
+  const user = d.source === 'loaddata' || d.source === 'image-folder';
+  const pick = user
+    ? { channels: d.channels, labelColumn: d.labelColumn, experimentColumn: d.experimentColumn, negativeControls: d.negativeControls, positiveControls: d.positiveControls, pattern: d.pattern, plateMap: d.plateMap, plateMapWell: d.plateMapWell, channelNames: d.channelNames, plate: d.plate }
+    : {};
+  return Object.fromEntries(Object.entries({ ...pick, intensity: d.intensity }).filter(([, v]) => v !== undefined));
+}
 
 function stableJson(v: unknown): string {
   if (Array.isArray(v)) return `[${v.map(stableJson).join(',')}]`;
@@ -89,7 +98,7 @@ export function checkRecipeDataExists(d: Recipe['data']): void {
 /** Reads the data set of the recipe (after {@link ensureRecipeData}); pixels stay on disk until a split is loaded. */
 export async function readRecipeData(d: Recipe['data'], path: string): Promise<Dataset> {
   const layout = d.source === 'synthetic' ? undefined : LAYOUT[d.source];
-  return readDataset(path, { layout, skipBad: d.skipBad, load: false });
+  return readDataset(path, { ...recipeReadOptions(d), layout, skipBad: d.skipBad, load: false });
 }
 
 /** Decoded-pixel budget under which a split is loaded into memory (else decoded batch by batch). */

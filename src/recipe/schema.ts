@@ -12,7 +12,7 @@ const groupKey = z.enum(['experiment', 'plate', 'cellType', 'well']);
 export const DataSchema = z
   .object({
     /** `synthetic` generates (and caches) the embedded default; the others read a real copy. */
-    source: z.enum(['synthetic', 'rxrx1-wilds', 'rxrx1', 'loaddata']).default('synthetic'),
+    source: z.enum(['synthetic', 'rxrx1-wilds', 'rxrx1', 'loaddata', 'image-folder']).default('synthetic'),
     /** Synthetic preset (tiny | small | bench) when source = synthetic. */
     preset: z.string().default('small'),
     /** Generator parameter overrides when source = synthetic. */
@@ -27,6 +27,40 @@ export const DataSchema = z
     evalSplits: z.array(z.string()).default(['test']),
     /** Skip unreadable images with a count instead of failing. */
     skipBad: z.boolean().default(false),
+    /** loaddata / image-folder: channels to read, by name, in this order (`[DNA, ER, RNA, AGP, Mito]`). */
+    channels: z.array(z.string()).optional(),
+    /** loaddata / image-folder: column of the treatment label (the `Metadata_` prefix may be left out). */
+    labelColumn: z.string().optional(),
+    /** loaddata / image-folder: column(s) of the experiment (default JUMP's Metadata_Source + Metadata_Batch, else Metadata_Experiment / Metadata_Batch). */
+    experimentColumn: z.union([z.string(), z.array(z.string())]).optional(),
+    /** Negative-control wells: column -> value(s) (`{Metadata_control_type: negcon}`, `{Compound: DMSO}`), or a list of labels. */
+    negativeControls: z.union([z.record(z.string(), z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))])), z.array(z.string())]).optional(),
+    /** Positive-control wells: column -> value(s). */
+    positiveControls: z.record(z.string(), z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))])).optional(),
+    /** image-folder: file-name regex with named groups ch, well | row + col, plate, site, experiment. */
+    pattern: z.string().optional(),
+    /** image-folder: plate-map CSV (relative to data.path or absolute), joined on the well. */
+    plateMap: z.string().optional(),
+    /** image-folder: plate-map column of the well (default Well / Metadata_Well, else Row + Column). */
+    plateMapWell: z.string().optional(),
+    /** image-folder: names of the pattern's ch values (`{'1': GFP, '2': DNA}`). */
+    channelNames: z.record(z.string(), z.string()).optional(),
+    /** image-folder: plate id when the pattern has no plate group (default the folder name). */
+    plate: z.string().optional(),
+    /**
+     * Intensity scaling before the model input: `raw` (as stored), `image` (each image's own
+     * low/high percentiles), `plate` (each plate's, from its negative controls or all its images). Absent = raw.
+     */
+    intensity: z
+      .object({
+        mode: z.enum(['raw', 'image', 'plate']).default('raw'),
+        low: z.number().min(0).max(100).optional(),
+        high: z.number().min(0).max(100).optional(),
+        from: z.enum(['controls', 'all']).optional(),
+        maxImages: z.number().int().positive().optional(),
+      })
+      .strict()
+      .optional(),
   })
   .strict();
 

@@ -227,6 +227,7 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
       embeddingDim: bb.embeddingDim,
       inputSize: size,
       channels: all.channels,
+      intensity: all.intensity,
       labels: all.labels,
       objective: objective.name,
       preprocess: recipe.augment.standardize ? 'standardize' : 'scale',

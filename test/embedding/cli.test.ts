@@ -41,14 +41,15 @@ describe('ben embed', () => {
     expect(summary.plates).toBe(8);
     const img = await readWithDuckDB(out);
     expect(img.rows.length).toBe(summary.images);
-    expect(img.columns.map((c) => c.name).slice(0, 8)).toEqual([
-      'Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well', 'Metadata_Site',
+    expect(img.columns.map((c) => c.name).slice(0, 9)).toEqual([
+      'Metadata_Experiment', 'Metadata_Plate', 'Metadata_PlateKey', 'Metadata_Well', 'Metadata_Site',
       'Metadata_CellType', 'Metadata_Label', 'Metadata_WellType', 'Metadata_Split',
     ]);
-    expect(img.columns.slice(8).map((c) => `${c.name}:${c.type}`)).toEqual(['emb_0000:FLOAT', 'emb_0001:FLOAT', 'emb_0002:FLOAT', 'emb_0003:FLOAT']);
+    expect(img.columns.find((c) => c.name === 'Metadata_Site')?.type).toBe('INTEGER');
+    expect(img.columns.slice(9).map((c) => `${c.name}:${c.type}`)).toEqual(['emb_0000:FLOAT', 'emb_0001:FLOAT', 'emb_0002:FLOAT', 'emb_0003:FLOAT']);
     expect(img.kv).toMatchObject({ normalization: 'controls', model: modelDir, preprocess: 'standardize' });
     expect(JSON.parse(img.kv.model_metadata)).toMatchObject({ backbone: 'tiny-test' });
-    expect(img.rows.every((row) => (row.slice(8) as number[]).every(Number.isFinite))).toBe(true);
+    expect(img.rows.every((row) => (row.slice(9) as number[]).every(Number.isFinite))).toBe(true);
     const wells = await readWithDuckDB(join(root, 'out', 'emb.wells.parquet'));
     expect(wells.rows.length).toBe(summary.images / 2); // 2 sites per well
     expect(wells.columns.some((c) => c.name === 'Metadata_Site')).toBe(false);

@@ -170,10 +170,16 @@ describe('embedDataset', () => {
     const img = await readWithDuckDB(s.profiles.path);
     expect(img.rows.length).toBe(12);
     expect(img.columns.filter((c) => c.type === 'FLOAT').length).toBe(4);
-    expect(img.rows[5].slice(8)).toEqual(Array.from(table.features.subarray(20, 24)));
+    expect(img.rows[5].slice(9)).toEqual(Array.from(table.features.subarray(20, 24)));
     expect(img.kv).toMatchObject({ model: 'tiny', normalization: 'plate' });
     const wells = await readWithDuckDB(s.wells!.path);
     expect(wells.rows.length).toBe(12); // one site per well here
     expect(wells.kv.aggregation).toBe('mean');
+    // Numeric metadata are numbers in the files; the plate key is there, unique per plate.
+    expect(img.columns.find((c) => c.name === 'Metadata_Site')?.type).toBe('INTEGER');
+    expect(wells.columns.find((c) => c.name === 'Metadata_Count')?.type).toBe('INTEGER');
+    expect(wells.rows.every((r) => r[wells.columns.findIndex((c) => c.name === 'Metadata_Count')] === 1)).toBe(true);
+    const pk = img.columns.findIndex((c) => c.name === 'Metadata_PlateKey');
+    expect(new Set(img.rows.map((r) => r[pk]))).toEqual(new Set(table.meta.Metadata_Experiment.map((e, i) => `${e}/${table.meta.Metadata_Plate[i]}`)));
   });
 });

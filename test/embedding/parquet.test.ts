@@ -20,10 +20,11 @@ describe('writeProfilesParquet', () => {
 
     const { columns, rows, kv } = await readWithDuckDB(path);
     expect(columns.map((c) => c.name)).toEqual([...META, ...Array.from({ length: 12 }, (_, j) => `emb_${String(j).padStart(4, '0')}`)]);
-    expect(columns.map((c) => c.type)).toEqual([...META.map(() => 'VARCHAR'), ...Array(12).fill('FLOAT')]);
+    // Metadata_Site is a number in the file (INT32), the other metadata strings.
+    expect(columns.map((c) => c.type)).toEqual([...META.map((m) => (m === 'Metadata_Site' ? 'INTEGER' : 'VARCHAR')), ...Array(12).fill('FLOAT')]);
     expect(rows.length).toBe(102);
     for (let i = 0; i < t.n; i++) {
-      expect(rows[i].slice(0, 8)).toEqual(META.map((m) => t.meta[m][i]));
+      expect(rows[i].slice(0, 8)).toEqual(META.map((m) => (m === 'Metadata_Site' ? Number(t.meta[m][i]) : t.meta[m][i])));
       // FLOAT read as a JS number equals the float32 value bit for bit.
       expect(rows[i].slice(8)).toEqual(Array.from(t.features.subarray(i * 12, (i + 1) * 12)));
     }

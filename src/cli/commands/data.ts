@@ -4,6 +4,7 @@ import { SYNTH_PRESETS, resolveSynthConfig, synthConfigSchema, synthImageCount, 
 import { generateSynthetic } from '../../data/synth/generate.ts';
 import { readDataset, readers } from '../../data/readers/index.ts';
 import { createProgress } from '../../util/progress.ts';
+import { readerFlags, readerOptionsOf } from '../reader-options.ts';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };
 
@@ -41,11 +42,12 @@ const synthCommand: CommandModule<object, Args> = {
 };
 
 const readOptions = (y: Argv) =>
-  y
-    .positional('path', { type: 'string', demandOption: true, describe: 'Data set folder (or LoadData CSV)' })
-    .option('layout', { choices: readers.names(), describe: 'Layout (default: detected)' })
-    .option('skip-bad', { type: 'boolean', describe: 'Skip bad sites (missing/corrupt/mis-sized images, duplicate rows) and count them' })
-    .option('label-column', { type: 'string', describe: 'LoadData: the Metadata_* column holding the treatment label' });
+  readerFlags(
+    y
+      .positional('path', { type: 'string', demandOption: true, describe: 'Data set folder (or LoadData CSV)' })
+      .option('layout', { choices: readers.names(), describe: 'Layout (default: detected; image-folder must be named)' })
+      .option('skip-bad', { type: 'boolean', describe: 'Skip bad sites (missing/corrupt/mis-sized images, duplicate rows) and count them' }),
+  );
 
 const infoCommand: CommandModule<object, Args> = {
   command: 'info <path>',
@@ -53,10 +55,10 @@ const infoCommand: CommandModule<object, Args> = {
   builder: (y) => readOptions(y).option('json', { type: 'boolean', describe: 'Print JSON' }).option('load', { type: 'boolean', default: false, describe: 'Hold every image in memory (as training does)' }).option('check', { type: 'boolean', default: true, describe: 'Decode every image once to find truncated or corrupt files (--no-check: metadata and the first image only)' }) as never,
   handler: async (argv) => {
     const ds = await readDataset(String(argv.path), {
+      ...readerOptionsOf(argv),
       layout: argv.layout as string | undefined,
       skipBad: Boolean(argv.skipBad),
       load: Boolean(argv.load),
-      labelColumn: argv.labelColumn as string | undefined,
     });
     let skipped = ds.skipped;
     let checked = false;
@@ -74,6 +76,12 @@ const infoCommand: CommandModule<object, Args> = {
     console.log(`${s.path} (${s.layout}): ${s.images} images, ${s.experiments} experiments, ${s.plates} plates, ${s.wells} wells, ${s.labels} labels`);
     console.log(`images ${s.height}x${s.width}x${s.channels.length} ${s.dtype} (${s.channels.join(', ')}), ${s.imagesChecked ? 'every image decoded and checked' : 'images not checked (--check decodes them all)'}`);
     console.log(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.log(`plates: ${s.plateKeys.slice(0, 8).join(', ')}${s.plateKeys.length > 8 ? `, ... (${s.plateKeys.length})` : ''}`);
+    if (s.fields) console.log(`fields: label ${s.fields.label || '-'}, experiment ${s.fields.experiment || '-'}, controls ${s.fields.controls}`);
+    const wt: Record<string, number> = {};
+    for (const r of ds.rows) wt[r.wellType] = (wt[r.wellType] ?? 0) + 1;
+    console.log(`well types: ${Object.entries(wt).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    console.log(`intensity: ${JSON.stringify(s.intensity)}`);
     if (s.skipped) {
       console.log(`skipped ${s.skipped} bad site(s):`);
       for (const b of skipped.slice(0, 20)) console.log(`  ${b.source}: ${b.reason}`);

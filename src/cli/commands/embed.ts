@@ -5,6 +5,7 @@ import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-ba
 import { PREPROCESS, type PreprocessName } from '../../embedding/embedder.ts';
 import type { AggregateMethod } from '../../embedding/aggregate.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
+import { readerFlags, readerOptionsOf } from '../reader-options.ts';
 
 interface EmbedArgs {
   backend?: string;
@@ -28,7 +29,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
   command: 'embed',
   describe: 'Embed every image of a data set with a saved model, plate by plate, and write Parquet profiles (+ well aggregates)',
   builder: (y) =>
-    y
+    readerFlags(y)
       .option('model', { type: 'string', demandOption: true, describe: 'Saved model directory (model.json + weights.bin)' })
       .option('data', { type: 'string', demandOption: true, describe: 'Data set folder (rxrx1-wilds, rxrx1) or LoadData CSV' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output Parquet file, one row per image' })
@@ -61,6 +62,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       aggregate: argv.aggregate,
       wellOut: argv['well-out'],
       skipBad: argv['skip-bad'],
+      read: readerOptionsOf(argv as unknown as Record<string, unknown>),
       progress: {
         start: (total) => (bar = createProgress({ label: `embed (${argv.normalization})`, total, unit: 'img', quiet: argv.quiet })),
         tick: (n) => bar?.tick(n),

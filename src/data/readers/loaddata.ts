@@ -1,28 +1,39 @@
 import { dirname, isAbsolute, join, resolve } from 'node:path';
 import { readdir, stat } from 'node:fs/promises';
-import { UserError } from '../../util/errors.ts';
+import { DataError, UserError } from '../../util/errors.ts';
+import { SKIP_BAD_HINT } from '../decode.ts';
 import { readCsv, requireColumns, type CsvTable } from '../csv.ts';
 import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
-import { WELL_TYPES, type SiteRecord, type WellType } from '../types.ts';
+import { NO_SPLIT, type SiteRecord } from '../types.ts';
 import type { DatasetReader } from './reader.ts';
+import { resolveSiteFields, type SiteFieldOptions } from './site-fields.ts';
 
-/** Options of the LoadData reader: which `Metadata_*` columns carry our fields. */
-export interface LoadDataReadOptions extends ReadOptions {
-  /** Column of the treatment label (default: the first of Metadata_Treatment, _Label, _pert_iname, _broad_sample, _Compound, _sirna). */
-  labelColumn?: string;
-  /** Column of the experiment / batch (default Metadata_Experiment or Metadata_Batch; else ''). */
-  experimentColumn?: string;
-  /** Labels that mark negative-control wells when there is no Metadata_WellType column (default DMSO, EMPTY, negcon). */
-  negativeControls?: string[];
-  /** Channel names to read, in order (default: every FileName_<Channel> column, in CSV order). */
+/** Options of the LoadData reader: which columns carry our fields, which channels to read. */
+export interface LoadDataReadOptions extends ReadOptions, SiteFieldOptions {
+  /**
+   * Channel names to read, in this order (`[DNA, ER, RNA, AGP, Mito]`); each finds `FileName_<name>`
+   * or `FileName_Orig<name>` (CellProfiler's and JUMP's conventions). Default: every image column
+   * in CSV order except illumination functions (`FileName_Illum*`).
+   */
   channels?: string[];
 }
 
-const LABEL_COLUMNS = ['Metadata_Treatment', 'Metadata_Label', 'Metadata_pert_iname', 'Metadata_broad_sample', 'Metadata_Compound', 'Metadata_sirna'];
-const WELL_TYPE_ALIASES: Record<string, WellType> = {
-  treatment: 'treatment', trt: 'treatment', negative_control: 'negative_control', negcon: 'negative_control', ctl_vehicle: 'negative_control',
-  positive_control: 'positive_control', poscon: 'positive_control',
-};
+/**
+ * The channels of a LoadData table: name -> its FileName_/PathName_ columns. Names drop JUMP's
+ * `Orig` prefix (`FileName_OrigDNA` is channel `DNA`).
+ */
+export function loadDataChannels(table: CsvTable): Map<string, { file: string; path?: string }> {
+  const out = new Map<string, { file: string; path?: string }>();
+  for (const c of table.columns) {
+    if (!c.startsWith('FileName_')) continue;
+    const raw = c.slice('FileName_'.length);
+    if (raw.startsWith('Illum')) continue;
+    const name = raw.startsWith('Orig') && raw.length > 4 ? raw.slice(4) : raw;
+    if (out.has(name)) continue;
+    out.set(name, { file: c, path: table.columns.includes(`PathName_${raw}`) ? `PathName_${raw}` : undefined });
+  }
+  return out;
+}
 
 /** Resolves a LoadData path argument: a CSV file, or a folder holding exactly one `.csv`. */
 async function csvPathOf(path: string): Promise<string> {
@@ -46,9 +57,12 @@ function normalise(table: CsvTable): CsvTable {
 }
 
 /**
- * CellProfiler LoadData CSV: one row per site with `FileName_<Ch>` (and optional `PathName_<Ch>`,
- * relative to the CSV's folder) per channel, `Metadata_Plate`, `Metadata_Well`, optional
- * `Metadata_Site`, and any other `Metadata_*` columns (kept in `extra`). PNG or 8/16-bit TIFF.
+ * CellProfiler / JUMP LoadData CSV: one row per site with `FileName_<Ch>` or `FileName_Orig<Ch>`
+ * (and optional `PathName_<Ch>`, absolute or relative to the CSV's folder) per channel,
+ * `Metadata_Plate`, `Metadata_Well`, optional `Metadata_Site`, `Metadata_Source` /
+ * `Metadata_Batch` (the experiment), `Metadata_Split`, and any other `Metadata_*` columns (kept
+ * in `extra`). Without a split column every row is in split {@link NO_SPLIT}, which any split
+ * name selects. PNG or 8/16-bit TIFF.
  */
 export const loadDataReader: DatasetReader = {
   name: 'loaddata-csv',
@@ -65,17 +79,19 @@ export const loadDataReader: DatasetReader = {
     const csv = await csvPathOf(path);
     const table = normalise(await readCsv(csv));
     const base = dirname(resolve(csv));
-    const fileCols = table.columns.filter((c) => c.startsWith('FileName_')).map((c) => c.slice('FileName_'.length));
-    const channels = opts.channels ?? fileCols;
-    requireColumns(table, ['Metadata_Plate', 'Metadata_Well', ...channels.map((c) => `FileName_${c}`)],
-      'A LoadData CSV needs Metadata_Plate, Metadata_Well and a FileName_<Channel> column per channel.');
-    if (channels.length === 0) throw new UserError(`${csv} has no FileName_<Channel> columns; add one per channel.`);
-    const labelCol = opts.labelColumn ?? LABEL_COLUMNS.find((c) => table.columns.includes(c));
-    if (labelCol) requireColumns(table, [labelCol], 'Name an existing column with --label-column.');
-    const expCol = opts.experimentColumn ?? ['Metadata_Experiment', 'Metadata_Batch'].find((c) => table.columns.includes(c));
-    if (expCol) requireColumns(table, [expCol], 'Name an existing column with --experiment-column.');
+    const available = loadDataChannels(table);
+    if (available.size === 0) throw new UserError(`${csv} has no FileName_<Channel> columns (columns: ${table.columns.join(', ')}); a LoadData CSV needs one FileName_<Channel> (and PathName_<Channel>) per channel.`);
+    const channels = opts.channels ?? [...available.keys()];
+    if (channels.length === 0) throw new UserError(`data.channels is empty; name the channels to read (${csv} has ${[...available.keys()].join(', ')}).`);
+    for (const c of channels) {
+      if (!available.has(c)) {
+        throw new UserError(`Channel "${c}" (data.channels / --channels): ${csv} has no FileName_${c} or FileName_Orig${c} column. Its channels: ${[...available.keys()].join(', ')}.`);
+      }
+    }
+    requireColumns(table, ['Metadata_Plate', 'Metadata_Well'], 'A LoadData CSV needs Metadata_Plate, Metadata_Well and a FileName_<Channel> column per channel.');
+    if (table.records.length === 0) throw new DataError(`${csv} has a header but no rows; add one row per site.`);
+    const fields = resolveSiteFields(table, opts);
     const ctCol = ['Metadata_CellType', 'Metadata_Cell_Type', 'Metadata_cell_type'].find((c) => table.columns.includes(c));
-    const negs = new Set(opts.negativeControls ?? ['DMSO', 'EMPTY', 'negcon']);
     const rows: SiteRecord[] = [];
     const badRows: { source: string; reason: string; siteId: string }[] = [];
     // Without Metadata_Site, each row is the next site of its well (LoadData has one row per site).
@@ -83,35 +99,32 @@ export const loadDataReader: DatasetReader = {
     for (const rec of table.records) {
       const v = rec.values;
       const source = `${csv} line ${rec.line}`;
+      const f = fields.of(v);
+      let err: string | undefined = typeof f === 'string' ? `${source}: ${f}.` : undefined;
+      const experiment = typeof f === 'string' ? '' : f.experiment;
       let siteStr = v.Metadata_Site;
       if (siteStr === undefined) {
-        const wk = `${expCol ? v[expCol] : ''}/${v.Metadata_Plate}/${v.Metadata_Well}`;
+        const wk = `${experiment}/${v.Metadata_Plate}/${v.Metadata_Well}`;
         siteCounter.set(wk, (siteCounter.get(wk) ?? 0) + 1);
         siteStr = String(siteCounter.get(wk));
       }
       const site = Number(siteStr);
-      let err: string | undefined;
-      if (!Number.isInteger(site) || site < 0) err = `${source}: Metadata_Site "${siteStr}" is not an integer; fix it.`;
-      const label = labelCol ? v[labelCol] : '';
-      let wellType: WellType = negs.has(label) ? 'negative_control' : 'treatment';
-      if (v.Metadata_WellType !== undefined) {
-        const wt = WELL_TYPE_ALIASES[v.Metadata_WellType];
-        if (!wt) err = `${source}: Metadata_WellType "${v.Metadata_WellType}" is not one of ${WELL_TYPES.join(', ')}; fix it.`;
-        else wellType = wt;
-      }
+      if (siteStr === '' || !Number.isInteger(site) || site < 0) err ??= `${source}: Metadata_Site "${siteStr}" is not an integer; fix it.`;
       const paths = channels.map((c) => {
-        const f = v[`FileName_${c}`];
-        const dir = v[`PathName_${c}`] ?? '';
-        if (!f) err ??= `${source}: FileName_${c} is empty; fill it in.`;
-        const p = join(dir, f ?? '');
+        const col = available.get(c)!;
+        const file = v[col.file];
+        const dir = col.path ? v[col.path] : '';
+        if (!file) err ??= `${source}: ${col.file} is empty; fill it in.`;
+        if (/^[a-z][a-z0-9+.-]*:\/\//i.test(dir ?? '')) err ??= `${source}: ${col.path} "${dir}" is a URL; download the images and point ${col.path} at the local folder.`;
+        const p = join(dir ?? '', file ?? '');
         return isAbsolute(p) ? p : join(base, p);
       });
-      if (err) {
-        if (!opts.skipBad) throw new UserError(err + ' Or pass --skip-bad to skip the row.');
-        badRows.push({ source, reason: err, siteId: '' });
+      if (err || typeof f === 'string') {
+        const reason = err ?? String(f);
+        if (!opts.skipBad) throw new DataError(`${reason} Or ${SKIP_BAD_HINT}.`);
+        badRows.push({ source, reason, siteId: '' });
         continue;
       }
-      const experiment = expCol ? v[expCol] : '';
       const extra: Record<string, string> = {};
       for (const c of table.columns) if (c.startsWith('Metadata_')) extra[c] = v[c];
       rows.push({
@@ -121,9 +134,9 @@ export const loadDataReader: DatasetReader = {
         well: v.Metadata_Well,
         site,
         cellType: ctCol ? v[ctCol] : '',
-        label,
-        wellType,
-        split: v.Metadata_Split || 'all',
+        label: f.label,
+        wellType: f.wellType,
+        split: v.Metadata_Split || NO_SPLIT,
         paths,
         extra,
         source,
@@ -131,6 +144,7 @@ export const loadDataReader: DatasetReader = {
     }
     const ds = await assembleDataset(rows, channels, csv, 'loaddata-csv', opts);
     ds.skipped.push(...badRows);
+    ds.fields = { label: fields.labelColumn ?? '', experiment: fields.experimentColumns.join('/'), controls: fields.describe };
     return ds;
   },
 };

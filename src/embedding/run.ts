@@ -4,12 +4,13 @@
  */
 import { readDataset } from '../data/readers/index.ts';
 import type { Dataset } from '../data/dataset.ts';
-import { loadModel, readModelMetadata } from '../models/io.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { UserError } from '../util/errors.ts';
 import type { AggregateMethod } from './aggregate.ts';
-import { embedDataset, PREPROCESS, type EmbedStats, type PreprocessName } from './embedder.ts';
+import { embedDataset, type EmbedStats, type PreprocessName } from './embedder.ts';
 import { exportProfiles, type ExportSummary } from './export.ts';
+import type { ResizeMode } from './input.ts';
+import { loadEmbeddingModel } from './saved-model.ts';
 
 /** Options of {@link embedToParquet}. */
 export interface EmbedToParquetOptions {
@@ -29,6 +30,11 @@ export interface EmbedToParquetOptions {
   batchSize?: number;
   /** Image preprocessing (default: the model metadata's `preprocess`, else `standardize`). */
   preprocess?: PreprocessName;
+  /**
+   * How images of another size than the model input are fitted to it (embedding/input.ts;
+   * default: the model metadata's `resizeMode`, else `resize`).
+   */
+  resizeMode?: ResizeMode;
   /** Well-level file: aggregation (default mean) or `none`. */
   aggregate?: AggregateMethod | 'none';
   /** Well-level file path (default `<out>.wells.parquet`). */
@@ -56,45 +62,40 @@ export interface EmbedToParquetSummary {
 /**
  * Loads the model and the data set, embeds every image (see {@link embedDataset}) and writes
  * `out` plus the well-level file (see {@link exportProfiles}). The files' key-value metadata
- * record the model directory, its saved metadata, the data set, the mode and preprocessing.
+ * record the model directory, its saved metadata, the data set, the mode, the preprocessing,
+ * the resize mode and the model input size.
  */
 export async function embedToParquet(opts: EmbedToParquetOptions): Promise<EmbedToParquetSummary> {
   if (!opts.out.endsWith('.parquet')) throw new UserError(`--out ${opts.out}: name the output file with a .parquet extension.`);
-  const modelMeta = await readModelMetadata(opts.modelDir);
-  const preprocess = opts.preprocess ?? preprocessFromMetadata(modelMeta, opts.modelDir);
-
+  // The model first: a bad model directory fails before the data set is read.
+  const em = await loadEmbeddingModel(opts.modelDir, { preprocess: opts.preprocess, resizeMode: opts.resizeMode });
   opts.log?.(`reading ${opts.dataPath}...`);
-  let data: Dataset = await readDataset(opts.dataPath, { layout: opts.layout, skipBad: opts.skipBad });
-  if (opts.splits?.length) data = data.split(opts.splits);
-  const info = data.summary();
-  opts.log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
-
-  const model = await loadModel(opts.modelDir);
-  const declared = modelMeta['embeddingDim'];
-  const outDim = model.outputs[0]?.shape[1];
-  if (typeof declared === 'number' && outDim !== declared) {
-    model.dispose();
-    throw new UserError(`${opts.modelDir}: the model outputs ${outDim} values per image but its metadata declares embeddingDim ${declared}; it may be a classifier rather than the backbone. Save and embed the backbone.`);
-  }
-  opts.progress?.start(data.size);
-  let table, stats;
+  let table, stats, data: Dataset;
   try {
-    ({ table, stats } = await embedDataset(model, data, {
+    data = await readDataset(opts.dataPath, { layout: opts.layout, skipBad: opts.skipBad });
+    if (opts.splits?.length) data = data.split(opts.splits);
+    const info = data.summary();
+    opts.log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
+    if (info.height !== em.inputSize || info.width !== em.inputSize) opts.log?.(`model input ${em.inputSize}x${em.inputSize}: --resize-mode ${em.resizeMode}`);
+    opts.progress?.start(data.size);
+    ({ table, stats } = await embedDataset(em.model, data, {
       normalization: opts.normalization,
       batchSize: opts.batchSize,
-      preprocess,
+      preprocess: em.preprocess,
+      inputSize: em.inputSize,
       onImages: opts.progress ? (n) => opts.progress!.tick(n) : undefined,
       keyValue: {
         model: opts.modelDir,
-        model_metadata: JSON.stringify(modelMeta),
+        model_metadata: JSON.stringify(em.metadata),
         data: opts.dataPath,
         data_layout: data.layout,
         splits: (opts.splits ?? []).join(','),
+        ...em.keyValue,
       },
     }));
   } finally {
     opts.progress?.stop();
-    model.dispose();
+    em.dispose();
   }
   const t0 = performance.now();
   const files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut });
@@ -108,12 +109,4 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     embedImagesPerSec: stats.images / Math.max(1e-9, stats.embedSeconds + stats.statsSeconds),
     writeRowsPerSec: rowsWritten / Math.max(1e-9, writeSeconds),
   };
-}
-
-/** The preprocessing a saved model declares (`preprocess` in its metadata), else `standardize`. */
-function preprocessFromMetadata(meta: Record<string, unknown>, dir: string): PreprocessName {
-  const p = meta['preprocess'];
-  if (p === undefined) return 'standardize';
-  if (typeof p === 'string' && p in PREPROCESS) return p as PreprocessName;
-  throw new UserError(`${dir}: the model metadata names preprocess ${JSON.stringify(p)}, which ben embed does not know (${Object.keys(PREPROCESS).join(', ')}). Pass --preprocess explicitly.`);
 }

@@ -19,12 +19,12 @@ import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
 import { exportProfiles } from '../embedding/export.ts';
 import { embedDataset } from '../embedding/embedder.ts';
+import { loadEmbeddingModel } from '../embedding/saved-model.ts';
 import { initBackend } from '../engine/backend.ts';
 import { readProfileTable } from '../evaluation/io.ts';
 import type { ProfileTable } from '../evaluation/profile-table.ts';
 import { writeReport, type WriteReportOptions } from '../report/report.ts';
 import { RUN_FILES } from '../report/run-dir.ts';
-import { loadEmbeddingModel } from '../training/embedding-model.ts';
 import { pretrain, type PretrainResult } from '../training/pretrain.ts';
 import { runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -141,7 +141,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
     const wantProbe = stages.has('evaluate') && vr.evaluation.metrics.includes('linear-probe');
     if (stages.has('embed')) {
       if (!modelDir) throw new UserError(`Recipe "${recipe.name}" embeds without training: set model.path to a saved model (e.g. runs/quickstart/ben/model), or add the train stage.`);
-      const em = await loadEmbeddingModel(modelDir);
+      const em = await loadEmbeddingModel(modelDir, { resizeMode: vr.embedding.resizeMode });
       try {
         const embed = async (splits: string[], file: string, what: string) => {
           const ds = await loadIfSmall(data!.split(splits));
@@ -150,8 +150,9 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
             normalization: vr.embedding.normalization,
             batchSize: vr.embedding.batchSize,
             preprocess: em.preprocess,
+            inputSize: em.inputSize,
             onImages: (n) => bar.tick(n),
-            keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), input_size: String(em.inputSize) },
+            keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), ...em.keyValue },
           });
           bar.stop();
           await exportProfiles(join(dir, file), t, { aggregate: file === RUN_FILES.embeddings ? vr.embedding.aggregate : 'none' });

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RESIZE_MODES } from '../embedding/input.ts';
 
 /**
  * The recipe: a YAML file that fully describes a run (data, sampler, augmentation, backbone,
@@ -129,6 +130,13 @@ export const EmbeddingSchema = z
     /** Well-level aggregation written beside the per-image file. */
     aggregate: z.enum(['mean', 'median']).default('mean'),
     batchSize: z.number().int().positive().default(128),
+    /**
+     * Images of another size than the model input: `resize` (the whole field), `center-crop`, or
+     * `tiles` (crops of the training size covering the field, embeddings averaged per site).
+     * Training records it in the saved model as `ben embed`'s default; absent = the model's
+     * default (`resize`).
+     */
+    resizeMode: z.enum(RESIZE_MODES).optional(),
   })
   .strict();
 

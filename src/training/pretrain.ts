@@ -17,6 +17,7 @@ import { initBackend } from '../engine/backend.ts';
 import { backbones } from '../models/index.ts';
 import { setNormalization } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';
+import { modelInputMetadata } from '../embedding/saved-model.ts';
 import { objectives } from '../objectives/index.ts';
 import { evaluateSupervised, Supervised, type EvalResult } from '../objectives/supervised.ts';
 import { ensureRecipeData, loadIfSmall, readRecipeData } from '../recipe/data.ts';
@@ -194,11 +195,15 @@ export async function pretrain(recipe: Recipe, opts: PretrainOptions): Promise<P
     await saveModel(backbone, result.modelDir, {
       backbone: recipe.backbone.name,
       embeddingDim: bb.embeddingDim,
-      inputSize: size,
+      ...modelInputMetadata({
+        inputSize: size,
+        preprocess: recipe.augment.standardize ? 'standardize' : 'scale',
+        resizeMode: recipe.embedding.resizeMode ?? 'resize',
+        trainImageSize: [train.height, train.width],
+      }),
       channels: all.channels,
       labels: all.labels,
       objective: objective.name,
-      preprocess: recipe.augment.standardize ? 'standardize' : 'scale',
       normalization: recipe.embedding.normalization,
       recipe: recipe.name,
     });

@@ -4,6 +4,7 @@ import { embedToParquet } from '../../embedding/run.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { PREPROCESS, type PreprocessName } from '../../embedding/embedder.ts';
 import type { AggregateMethod } from '../../embedding/aggregate.ts';
+import { RESIZE_MODES, type ResizeMode } from '../../embedding/input.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 
 interface EmbedArgs {
@@ -16,6 +17,7 @@ interface EmbedArgs {
   split?: string[];
   'batch-size': number;
   preprocess?: PreprocessName;
+  'resize-mode'?: ResizeMode;
   aggregate: AggregateMethod | 'none';
   'well-out'?: string;
   'skip-bad'?: boolean;
@@ -41,6 +43,10 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       .option('split', { type: 'string', array: true, describe: 'Embed only these splits (e.g. --split val test)' })
       .option('batch-size', { type: 'number', default: 64, describe: 'Images per forward pass (in batch mode: per normalised batch)' })
       .option('preprocess', { choices: Object.keys(PREPROCESS) as PreprocessName[], describe: "Image preprocessing (default: the model's metadata, else standardize)" })
+      .option('resize-mode', {
+        choices: RESIZE_MODES,
+        describe: "Images of another size than the model input: resize (whole field) | center-crop | tiles (crops of the training size covering the field, embeddings averaged per site). Default: the model's metadata, else resize",
+      })
       .option('aggregate', { choices: ['mean', 'median', 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation' })
       .option('well-out', { type: 'string', describe: 'Well-level Parquet file (default <out>.wells.parquet)' })
       .option('skip-bad', { type: 'boolean', describe: 'Skip unreadable images (counted) instead of failing' })
@@ -58,6 +64,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       splits: argv.split,
       batchSize: argv['batch-size'],
       preprocess: argv.preprocess,
+      resizeMode: argv['resize-mode'],
       aggregate: argv.aggregate,
       wellOut: argv['well-out'],
       skipBad: argv['skip-bad'],

@@ -77,6 +77,8 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     const info = data.summary();
     opts.log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
     if (info.height !== em.inputSize || info.width !== em.inputSize) opts.log?.(`model input ${em.inputSize}x${em.inputSize}: --resize-mode ${em.resizeMode}`);
+    const notice = channelNotice(em.metadata.channels, data.channels);
+    if (notice) opts.log?.(notice);
     opts.progress?.start(data.size);
     ({ table, stats } = await embedDataset(em.model, data, {
       normalization: opts.normalization,
@@ -109,4 +111,22 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     embedImagesPerSec: stats.images / Math.max(1e-9, stats.embedSeconds + stats.statsSeconds),
     writeRowsPerSec: rowsWritten / Math.max(1e-9, writeSeconds),
   };
+}
+
+/** Channel names compared loosely (`OrigDNA` = `dna`). */
+const channelKey = (c: string) => c.replace(/^orig/i, '').toLowerCase();
+
+/**
+ * A notice when the model's training channels (its metadata) and the data set's share names in a
+ * different order, or differ: the embedder takes channels by position.
+ */
+export function channelNotice(modelChannels: unknown, dataChannels: readonly string[]): string | undefined {
+  if (!Array.isArray(modelChannels) || !modelChannels.every((c) => typeof c === 'string')) return undefined;
+  const m = modelChannels.map(channelKey);
+  const d = dataChannels.map(channelKey);
+  if (m.join('\u0000') === d.join('\u0000')) return undefined;
+  const same = m.length === d.length && [...m].sort().join() === [...d].sort().join();
+  return same
+    ? `notice: the model was trained on channels [${modelChannels.join(', ')}] but the data set lists them as [${dataChannels.join(', ')}]; channels are taken by position, so order the data set's channels as the model's.`
+    : `notice: the model was trained on channels [${modelChannels.join(', ')}], the data set has [${dataChannels.join(', ')}]; channels are taken by position.`;
 }

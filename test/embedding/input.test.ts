@@ -18,6 +18,7 @@ import { embedDataset } from '../../src/embedding/embedder.ts';
 import { cropOrigins, modelInputFor, tileOrigins } from '../../src/embedding/input.ts';
 import { loadEmbeddingModel } from '../../src/embedding/saved-model.ts';
 import { saveModel } from '../../src/models/io.ts';
+import { channelNotice } from '../../src/embedding/run.ts';
 import { modelInputBatch } from '../../src/data/preprocess.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { isUserError } from '../../src/util/errors.ts';
@@ -121,5 +122,14 @@ describe('embedding images of another size than the model input', () => {
     const in3 = tfl.input({ shape: [null, null, 3] });
     const m3 = tfl.model({ inputs: in3, outputs: tfl.layers.globalAveragePooling2d({}).apply(in3) as tfl.SymbolicTensor });
     await expect(embedDataset(m3, data, { normalization: 'running', inputSize: S })).rejects.toThrow(/takes images of 3 channels but the data set's images have 2 \(DNA, GFP/);
+  });
+});
+
+describe('channel notice', () => {
+  it('names a different channel order (OrigDNA = DNA) and is silent when they agree', () => {
+    expect(channelNotice(['DNA', 'ER'], ['OrigDNA', 'OrigER'])).toBeUndefined();
+    expect(channelNotice(undefined, ['a'])).toBeUndefined();
+    expect(channelNotice(['DNA', 'ER', 'RNA'], ['OrigER', 'OrigDNA', 'OrigRNA'])).toMatch(/order the data set's channels as the model's/);
+    expect(channelNotice(['nucleus', 'cytoplasm', 'texture'], ['DNA', 'GFP', 'x'])).toMatch(/taken by position/);
   });
 });

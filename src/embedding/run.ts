@@ -11,6 +11,9 @@ import { embedDataset, type EmbedStats, type PreprocessName } from './embedder.t
 import { exportProfiles, type ExportSummary } from './export.ts';
 import type { ResizeMode } from './input.ts';
 import { loadEmbeddingModel } from './saved-model.ts';
+import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
+import { exportCellProfiles, withCellColumns } from './cells.ts';
+import type { ProfileParquetSummary } from './parquet.ts';
 
 /** Options of {@link embedToParquet}. */
 export interface EmbedToParquetOptions {
@@ -41,6 +44,12 @@ export interface EmbedToParquetOptions {
   wellOut?: string;
   /** Skip unreadable images (counted) instead of failing. */
   skipBad?: boolean;
+  /**
+   * Embed single cells (data/cells/crops.ts) instead of sites: `out` then holds the site profiles
+   * (mean of the L2-normalised cell embeddings, with `Metadata_Count`), `<out>.cells.parquet` the
+   * cells and the well file the wells pooled the same way.
+   */
+  cells?: Omit<CellCropOptions, 'onSite'>;
   /** Progress of the embedding pass: `start(total images)`, `tick(images)`, `stop()`. */
   progress?: { start(total: number): void; tick(n: number): void; stop(): void };
   /** Notices (e.g. "reading the data set"), one line each. */
@@ -49,7 +58,7 @@ export interface EmbedToParquetOptions {
 
 /** What {@link embedToParquet} did, with the rates to compare (images/s embedding vs rows/s writing). */
 export interface EmbedToParquetSummary {
-  files: ExportSummary;
+  files: ExportSummary & { cells?: ProfileParquetSummary };
   stats: EmbedStats;
   skipped: number;
   writeSeconds: number;
@@ -74,6 +83,12 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   try {
     data = await readDataset(opts.dataPath, { layout: opts.layout, skipBad: opts.skipBad });
     if (opts.splits?.length) data = data.split(opts.splits);
+    if (opts.cells) {
+      const sites = data.size;
+      const r = await cellCrops(data, opts.cells);
+      data = r.data;
+      opts.log?.(`${data.size} cells from ${sites} sites (nuclei per site: ${summarizeCounts(r.sites.map((c) => c.detected))})`);
+    }
     const info = data.summary();
     opts.log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
     if (info.height !== em.inputSize || info.width !== em.inputSize) opts.log?.(`model input ${em.inputSize}x${em.inputSize}: --resize-mode ${em.resizeMode}`);
@@ -100,9 +115,15 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     em.dispose();
   }
   const t0 = performance.now();
-  const files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut });
+  let files: EmbedToParquetSummary['files'];
+  if (opts.cells) {
+    const c = await exportCellProfiles(opts.out, withCellColumns(table, data), { wellPath: opts.wellOut });
+    files = { profiles: c.sites, wells: c.wells, cells: c.cells };
+  } else {
+    files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut });
+  }
   const writeSeconds = (performance.now() - t0) / 1000;
-  const rowsWritten = files.profiles.rows + (files.wells?.rows ?? 0);
+  const rowsWritten = files.profiles.rows + (files.wells?.rows ?? 0) + (files.cells?.rows ?? 0);
   return {
     files,
     stats,
@@ -111,6 +132,12 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     embedImagesPerSec: stats.images / Math.max(1e-9, stats.embedSeconds + stats.statsSeconds),
     writeRowsPerSec: rowsWritten / Math.max(1e-9, writeSeconds),
   };
+}
+
+/** `min / median / max` of counts. */
+function summarizeCounts(v: number[]): string {
+  const s = [...v].sort((a, b) => a - b);
+  return `min ${s[0]}, median ${s[s.length >> 1]}, max ${s.at(-1)}`;
 }
 
 /** Channel names compared loosely (`OrigDNA` = `dna`). */

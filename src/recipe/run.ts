@@ -17,6 +17,7 @@ import { mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
+import { exportCellProfiles, withCellColumns } from '../embedding/cells.ts';
 import { exportProfiles } from '../embedding/export.ts';
 import { embedDataset } from '../embedding/embedder.ts';
 import { loadEmbeddingModel } from '../embedding/saved-model.ts';
@@ -106,7 +107,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
   if (needsData) {
     log(`[data] ${recipe.data.source}${recipe.data.source === 'synthetic' ? ` preset ${recipe.data.preset}` : ` at ${recipe.data.path ?? recipe.data.csv}`}`);
     dataPath = await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log: (l) => log(`[data] ${l}`) });
-    data = await readRecipeData(recipe.data, dataPath);
+    data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`) });
     const s = data.summary();
     log(`[data] ${s.images} images, ${s.plates} plates, ${s.labels} labels, ${s.height}x${s.width}x${s.channels.length}, splits ${JSON.stringify(s.splits)}`);
   }
@@ -155,6 +156,8 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
             keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), ...em.keyValue },
           });
           bar.stop();
+          // Cells: the cell file beside, the site profiles (mean of L2-normalised cells) evaluated.
+          if (recipe.data.crops) return (await exportCellProfiles(join(dir, file), withCellColumns(t, ds))).siteTable;
           await exportProfiles(join(dir, file), t, { aggregate: file === RUN_FILES.embeddings ? vr.embedding.aggregate : 'none' });
           return t;
         };

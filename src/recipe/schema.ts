@@ -9,6 +9,23 @@ import { RESIZE_MODES } from '../embedding/input.ts';
 
 const groupKey = z.enum(['experiment', 'plate', 'cellType', 'well']);
 
+/** Single-cell crops (see `data.crops`). */
+export const CropsSchema = z
+  .object({
+    mode: z.literal('cells'),
+    /** Crop size in pixels. */
+    size: z.number().int().positive().default(48),
+    /** At most this many cells per site (a seeded sample); absent = all. */
+    maxPerSite: z.number().int().positive().optional(),
+    /** The DNA channel, by name or index (default: the channel named DNA, Hoechst, DAPI or nucleus). */
+    channel: z.union([z.string(), z.number().int().min(0)]).optional(),
+    /** Nuclei detection: smoothing sigma (px), smallest and largest object (px). */
+    sigma: z.number().min(0).optional(),
+    minArea: z.number().int().min(1).optional(),
+    maxArea: z.number().int().min(1).optional(),
+  })
+  .strict();
+
 /** Where images come from. */
 export const DataSchema = z
   .object({
@@ -28,6 +45,13 @@ export const DataSchema = z
     evalSplits: z.array(z.string()).default(['test']),
     /** Skip unreadable images with a count instead of failing. */
     skipBad: z.boolean().default(false),
+    /**
+     * Single-cell crops instead of whole sites (data/cells/): nuclei found on the DNA channel, a
+     * `size` x `size` crop around each, at most `maxPerSite` per site. Training and embedding then
+     * work on cells; the embed stage writes the cells and the site and well profiles (mean of the
+     * L2-normalised cell embeddings, with the cell count).
+     */
+    crops: CropsSchema.optional(),
   })
   .strict();
 

@@ -21,6 +21,10 @@ interface EmbedArgs {
   aggregate: AggregateMethod | 'none';
   'well-out'?: string;
   'skip-bad'?: boolean;
+  cells?: boolean;
+  'cell-size': number;
+  'max-cells'?: number;
+  'dna-channel'?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -49,6 +53,10 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       })
       .option('aggregate', { choices: ['mean', 'median', 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation' })
       .option('well-out', { type: 'string', describe: 'Well-level Parquet file (default <out>.wells.parquet)' })
+      .option('cells', { type: 'boolean', describe: 'Embed single cells: nuclei on the DNA channel, a crop around each; --out gets site profiles (mean of L2-normalised cells), <out>.cells.parquet the cells' })
+      .option('cell-size', { type: 'number', default: 48, describe: 'With --cells: crop size (px)' })
+      .option('max-cells', { type: 'number', describe: 'With --cells: at most this many cells per site (seeded sample)' })
+      .option('dna-channel', { type: 'string', describe: 'With --cells: the DNA channel, by name or index (default: the channel named DNA/Hoechst/DAPI/nucleus)' })
       .option('skip-bad', { type: 'boolean', describe: 'Skip unreadable images (counted) instead of failing' })
       .option('quiet', { type: 'boolean', describe: 'No progress bar' })
       .option('json', { type: 'boolean', describe: 'Print the summary as JSON' }) as never,
@@ -68,6 +76,9 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       aggregate: argv.aggregate,
       wellOut: argv['well-out'],
       skipBad: argv['skip-bad'],
+      cells: argv.cells
+        ? { size: argv['cell-size'], maxPerSite: argv['max-cells'], channel: argv['dna-channel'] !== undefined && /^\d+$/.test(argv['dna-channel']) ? Number(argv['dna-channel']) : argv['dna-channel'] }
+        : undefined,
       progress: {
         start: (total) => (bar = createProgress({ label: `embed (${argv.normalization})`, total, unit: 'img', quiet: argv.quiet })),
         tick: (n) => bar?.tick(n),
@@ -80,7 +91,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       plates: summary.stats.plates,
       skipped: summary.skipped,
       normalization: argv.normalization,
-      files: [summary.files.profiles.path, ...(summary.files.wells ? [summary.files.wells.path] : [])],
+      files: [summary.files.profiles.path, ...(summary.files.wells ? [summary.files.wells.path] : []), ...(summary.files.cells ? [summary.files.cells.path] : [])],
       embedImagesPerSec: +summary.embedImagesPerSec.toFixed(1),
       writeRowsPerSec: Math.round(summary.writeRowsPerSec),
       seconds: {

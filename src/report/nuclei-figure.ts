@@ -1,7 +1,8 @@
 /**
  * A PNG of nuclei detections for a report: each field's DNA channel (contrast-stretched to its
- * 0.5-99.5 % percentiles) with every detection's bounding box and centroid drawn over it, fields
- * side by side. Drawn with sharp (an SVG overlay composited on the grey image).
+ * 0.5-99.5 % percentiles) with every detection's bounding box (a 1-px ring just outside the
+ * object) and centroid drawn over it, fields side by side. Drawn with sharp (an SVG overlay
+ * composited on the grey image).
  */
 import sharp, { type OverlayOptions } from 'sharp';
 import { writeFileAtomic } from '../util/atomic.ts';
@@ -42,7 +43,7 @@ export async function writeNucleiFigure(path: string, panels: readonly NucleiPan
     composites.push({ input: png, left, top: 0 });
     for (const n of p.nuclei) {
       const b = n.box;
-      shapes.push(`<rect x="${left + b.x0 - 0.5}" y="${b.y0 - 0.5}" width="${b.x1 - b.x0 + 1}" height="${b.y1 - b.y0 + 1}" fill="none" stroke="#ff3b30" stroke-width="1"/>`);
+      shapes.push(`<rect x="${left + b.x0 - 0.5}" y="${b.y0 - 0.5}" width="${b.x1 - b.x0 + 2}" height="${b.y1 - b.y0 + 2}" fill="none" stroke="#ff3b30" stroke-width="1"/>`);
       const cx = left + n.x, cy = n.y;
       shapes.push(`<path d="M${cx - 3} ${cy}H${cx + 3}M${cx} ${cy - 3}V${cy + 3}" stroke="#30d158" stroke-width="1.5"/>`);
     }

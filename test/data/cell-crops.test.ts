@@ -3,7 +3,14 @@
  * sample, and a data set of cells cut from drawn sites of known nuclei.
  */
 import { describe, expect, it } from 'vitest';
-import { cellCrops, cropAt, cropStart, dnaChannelIndex, sampleCells } from '../../src/data/cells/crops.ts';
+import sharp from 'sharp';
+import { existsSync, mkdtempSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { cellCrops, cropAt, cropStart, dnaChannelIndex, sampleCells, surveyNuclei } from '../../src/data/cells/crops.ts';
+import { writeNucleiFigure } from '../../src/report/nuclei-figure.ts';
+import { decodeImage } from '../../src/data/decode.ts';
+import { channelPlane, detectNuclei } from '../../src/data/cells/nuclei.ts';
 import { Dataset } from '../../src/data/dataset.ts';
 import { MemoryImageStore } from '../../src/data/image-store.ts';
 import type { SiteRecord } from '../../src/data/types.ts';
@@ -100,5 +107,37 @@ describe('cellCrops', () => {
 
   it('refuses a data set where no nucleus is found, naming the channel', async () => {
     await expect(cellCrops(sites([[]]), { size: 16, nuclei: { threshold: 0.99 } })).rejects.toThrow(/no nuclei found on channel DNA/);
+  });
+});
+
+describe('nuclei survey and figure', () => {
+  it('counts per site and draws the boxes on the DNA image', async () => {
+    const ds = sites([[[20, 20], [60, 30]], [[30, 30]]]);
+    const r = await surveyNuclei(ds, { nuclei: { minArea: 20 }, keep: [0] });
+    expect(r.counts.map((c) => c.detected)).toEqual([2, 1]);
+    const path = join(mkdtempSync(join(tmpdir(), 'ben-fig-')), 'fig.png');
+    expect(await writeNucleiFigure(path, r.kept.map((k) => ({ plane: k.plane, height: H, width: W, nuclei: k.nuclei })))).toEqual({ width: W, height: H });
+    const { data, info } = await sharp(path).raw().toBuffer({ resolveWithObject: true });
+    const at = (x: number, y: number) => Array.from(data.subarray((y * info.width + x) * info.channels, (y * info.width + x) * info.channels + 3));
+    // The box is a red ring just outside the object; background far from any nucleus is grey.
+    const b = r.kept[0].nuclei[0].box;
+    const [red, g] = at(Math.round((b.x0 + b.x1) / 2), b.y0 - 1);
+    expect(at(b.x1 + 1, Math.round((b.y0 + b.y1) / 2))[0]).toBeGreaterThan(150);
+    expect(red).toBeGreaterThan(150);
+    expect(g).toBeLessThan(120);
+    const bg = at(85, 75);
+    expect(bg[0]).toBe(bg[1]);
+  });
+
+  const field = '../shared/data/real/images/bbbc013/Channel2-01-A-01.tif';
+  it.skipIf(!existsSync(field))('on a real BBBC013 field: a few hundred nuclei of U2OS size (sanity range, not a fit)', async () => {
+    const im = await decodeImage(field);
+    expect([im.width, im.height, im.channels]).toEqual([640, 640, 1]);
+    const { nuclei } = detectNuclei(channelPlane(im.data, im, 0), im.height, im.width);
+    expect(nuclei.length).toBeGreaterThan(150);
+    expect(nuclei.length).toBeLessThan(450);
+    const areas = nuclei.map((n) => n.area).sort((a, b) => a - b);
+    expect(areas[areas.length >> 1]).toBeGreaterThan(80);
+    expect(areas[areas.length >> 1]).toBeLessThan(500);
   });
 });

@@ -12,7 +12,7 @@ import { hashSeed } from '../seed.ts';
 import type { Pixels, SiteRecord } from '../types.ts';
 import { Rng } from '../../util/rng.ts';
 import { UserError } from '../../util/errors.ts';
-import { channelPlane, detectNuclei, type NucleiOptions } from './nuclei.ts';
+import { channelPlane, detectNuclei, type NucleiOptions, type Nucleus } from './nuclei.ts';
 
 /** Options of {@link cellCrops}. */
 export interface CellCropOptions {
@@ -130,4 +130,32 @@ export async function cellCrops(ds: Dataset, o: CellCropOptions): Promise<CellCr
   const store = new MemoryImageStore({ height: o.size, width: o.size, channels: shape.channels, dtype: shape.dtype }, buffer);
   const data = new Dataset({ rows, channels: ds.channels, images: store, labels: ds.labels, root: ds.root, layout: `${ds.layout}+cells`, skipped: ds.skipped });
   return { data, sites: ds.rows.map((_, i) => counts.get(i)!) };
+}
+
+/** Options of {@link surveyNuclei}. */
+export interface NucleiSurveyOptions {
+  channel?: string | number;
+  nuclei?: NucleiOptions;
+  /** Sites whose DNA plane and detections to return (for a figure). */
+  keep?: readonly number[];
+  onSite?: (done: number) => void;
+}
+
+/** Nuclei per site of a data set, and the planes and detections of the `keep` sites. */
+export async function surveyNuclei(ds: Dataset, o: NucleiSurveyOptions = {}): Promise<{
+  counts: SiteCellCount[];
+  kept: { index: number; plane: Float32Array; nuclei: Nucleus[] }[];
+}> {
+  const dna = dnaChannelIndex(ds.channels, o.channel);
+  const shape: ImageShape = { height: ds.height, width: ds.width, channels: ds.images.channels, dtype: ds.dtype };
+  const counts: SiteCellCount[] = [];
+  const kept: { index: number; plane: Float32Array; nuclei: Nucleus[] }[] = [];
+  for (let i = 0; i < ds.size; i++) {
+    const plane = channelPlane(await ds.images.get(i), shape, dna);
+    const { nuclei } = detectNuclei(plane, shape.height, shape.width, o.nuclei);
+    counts.push({ siteId: ds.rows[i].siteId, detected: nuclei.length, kept: nuclei.length });
+    if (o.keep?.includes(i)) kept.push({ index: i, plane, nuclei });
+    o.onSite?.(i + 1);
+  }
+  return { counts, kept };
 }

@@ -91,8 +91,13 @@ export const PREPROCESS: Record<PreprocessName, Preprocess> = { standardize: sta
 export interface EmbedOptions {
   /** BN statistics at inference (see the module doc). */
   normalization: NormalizationMode;
-  /** Images per forward pass (default 64). In `batch` mode, also the size of the normalised batch. */
+  /**
+   * Model inputs per forward pass (default 64): images, or with `inputsPerImage` k > 1 (tiles) the
+   * tiles of floor(batchSize / k) images (at least one). In `batch` mode, also the normalised batch.
+   */
   batchSize?: number;
+  /** Model inputs the preprocessing makes per image (tiles; default 1). */
+  inputsPerImage?: number;
   /** Image -> model input conversion (default `standardize`); a name is recorded in the metadata. */
   preprocess?: PreprocessName | Preprocess;
   /**
@@ -159,6 +164,7 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
   if (!isNormalizationMode(mode)) throw new UserError(`Unknown normalization "${String(mode)}"; choose one of ${NORMALIZATION_MODES.join(', ')}.`);
   const batchSize = opts.batchSize ?? 64;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
+  const imageBatch = Math.max(1, Math.floor(batchSize / (opts.inputsPerImage ?? 1)));
   const pre = typeof opts.preprocess === 'function' ? opts.preprocess : PREPROCESS[opts.preprocess ?? 'standardize'];
   if (!pre) throw new UserError(`Unknown preprocessing "${String(opts.preprocess)}"; choose one of ${Object.keys(PREPROCESS).join(', ')}.`);
   const d = checkModel(model, data, opts.inputSize);
@@ -196,7 +202,7 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
         await fitPlateStatistics(
           model,
           async function* () {
-            for (const [a, b] of evenBatches(fitRows.length, batchSize)) yield await batchOf(fitRows.slice(a, b));
+            for (const [a, b] of evenBatches(fitRows.length, imageBatch)) yield await batchOf(fitRows.slice(a, b));
           },
           { source: mode, disposeBatches: true },
         );
@@ -205,7 +211,7 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
       setNormalization(model, singlePass ? 'batch' : mode);
       const plateStart = out;
       const t0 = performance.now();
-      for (const [a, b] of evenBatches(rows.length, singlePass ? rows.length : batchSize)) {
+      for (const [a, b] of evenBatches(rows.length, singlePass ? rows.length : imageBatch)) {
         const idx = rows.slice(a, b);
         const x = await batchOf(idx);
         const inputs = x.shape[0];
@@ -252,6 +258,7 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
     normalization: mode,
     preprocess: typeof opts.preprocess === 'function' ? (opts.keyValue?.preprocess ?? 'custom') : (opts.preprocess ?? 'standardize'),
     batch_size: String(batchSize),
+    ...(opts.inputsPerImage && opts.inputsPerImage > 1 ? { inputs_per_image: String(opts.inputsPerImage) } : {}),
     embedding_dim: String(d),
     plates: String(plates.size),
   };

@@ -100,6 +100,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
       batchSize: opts.batchSize,
       preprocess: em.preprocess,
       inputSize: em.inputSize,
+      inputsPerImage: em.inputsPerImage(data.images),
       onImages: opts.progress ? (n) => opts.progress!.tick(n) : undefined,
       keyValue: {
         model: opts.modelDir,

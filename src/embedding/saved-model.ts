@@ -8,7 +8,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { loadModel, readModelMetadata } from '../models/io.ts';
 import { UserError } from '../util/errors.ts';
 import type { Preprocess, PreprocessName } from './embedder.ts';
-import { isResizeMode, modelInputFor, RESIZE_MODES, type ResizeMode } from './input.ts';
+import { inputsPerImage, isResizeMode, modelInputFor, RESIZE_MODES, type ResizeMode } from './input.ts';
 
 /** The preprocessing names a saved model may declare (`preprocess` in its metadata). */
 const PREPROCESS_NAMES: readonly PreprocessName[] = ['standardize', 'scale'];
@@ -75,6 +75,8 @@ export interface EmbeddingModel {
   metadata: Record<string, unknown>;
   /** Key-value metadata for the embeddings file: the model input choices. */
   keyValue: Record<string, string>;
+  /** Model inputs per image of `shape` in the chosen mode (the tile count, else 1): the embedder's `inputsPerImage`. */
+  inputsPerImage(shape: { height: number; width: number }): number;
   dispose(): void;
 }
 
@@ -123,6 +125,7 @@ export async function loadEmbeddingModel(dir: string, opts: LoadEmbeddingModelOp
       resizeMode,
       metadata,
       keyValue: { preprocess: preprocessName, resize_mode: resizeMode, input_size: String(inputSize) },
+      inputsPerImage: (shape) => inputsPerImage({ mode: resizeMode, size: inputSize }, shape),
       dispose: () => backbone.dispose(),
     };
   } catch (e) {

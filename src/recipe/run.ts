@@ -152,6 +152,7 @@ export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Pr
             batchSize: vr.embedding.batchSize,
             preprocess: em.preprocess,
             inputSize: em.inputSize,
+            inputsPerImage: em.inputsPerImage(ds.images),
             onImages: (n) => bar.tick(n),
             keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), ...em.keyValue },
           });

@@ -91,6 +91,13 @@ describe('embedding images of another size than the model input', () => {
       for (let k = 0; k < C; k++) expect(table.features[i * C + k]).toBeCloseTo(want[k], 5);
     }
     expect(table.keyValue).toMatchObject({ resize_mode: 'tiles', preprocess: 'scale', input_size: '32' });
+    // batchSize counts model inputs when the embedder knows the tiles per image: same embeddings.
+    const em2 = await loadEmbeddingModel(join(root, 'gap'));
+    expect(em2.inputsPerImage(data.images)).toBe(9);
+    const t2 = await embedDataset(em2.model, data, { normalization: 'running', preprocess: em2.preprocess, inputSize: em2.inputSize, batchSize: 18, inputsPerImage: 9 });
+    em2.dispose();
+    for (let q = 0; q < N * C; q++) expect(t2.table.features[q]).toBeCloseTo(table.features[q], 6);
+    expect(t2.table.keyValue).toMatchObject({ inputs_per_image: '9', batch_size: '18' });
   });
 
   it('center-crop: the central crop; resize: the whole field resized (the training path)', async () => {

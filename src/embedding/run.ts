@@ -47,9 +47,10 @@ export interface EmbedToParquetOptions {
   /**
    * Embed single cells (data/cells/crops.ts) instead of sites: `out` then holds the site profiles
    * (mean of the L2-normalised cell embeddings, with `Metadata_Count`), `<out>.cells.parquet` the
-   * cells and the well file the wells pooled the same way.
+   * cells and the well file the wells pooled the same way. The crop size defaults to the one the
+   * model was trained on (its metadata's `crops.size`), else 48.
    */
-  cells?: Omit<CellCropOptions, 'onSite'>;
+  cells?: Omit<CellCropOptions, 'onSite' | 'size'> & { size?: number };
   /** Progress of the embedding pass: `start(total images)`, `tick(images)`, `stop()`. */
   progress?: { start(total: number): void; tick(n: number): void; stop(): void };
   /** Notices (e.g. "reading the data set"), one line each. */
@@ -83,9 +84,12 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   try {
     data = await readDataset(opts.dataPath, { layout: opts.layout, skipBad: opts.skipBad });
     if (opts.splits?.length) data = data.split(opts.splits);
+    const trainedCrops = em.metadata.crops as { size?: unknown } | undefined;
+    if (trainedCrops && !opts.cells) opts.log?.('notice: the model was trained on single-cell crops; pass --cells to embed cells (site profiles pooled from them).');
     if (opts.cells) {
       const sites = data.size;
-      const r = await cellCrops(data, opts.cells);
+      const size = opts.cells.size ?? (typeof trainedCrops?.size === 'number' ? trainedCrops.size : 48);
+      const r = await cellCrops(data, { ...opts.cells, size });
       data = r.data;
       opts.log?.(`${data.size} cells from ${sites} sites (nuclei per site: ${summarizeCounts(r.sites.map((c) => c.detected))})`);
     }

@@ -206,6 +206,7 @@ export async function pretrain(recipe: Recipe, opts: PretrainOptions): Promise<P
       objective: objective.name,
       normalization: recipe.embedding.normalization,
       recipe: recipe.name,
+      ...(recipe.data.crops ? { crops: recipe.data.crops } : {}),
     });
     if (result.eval) await writeFileAtomic(join(runDir, 'results.json'), JSON.stringify(result.eval, null, 2) + '\n');
   }

@@ -11,6 +11,7 @@ import { join } from 'node:path';
 import { cellPathFor, poolCells } from '../../src/embedding/cells.ts';
 import { embeddingColumnNames } from '../../src/embedding/parquet.ts';
 import { initBackend } from '../../src/engine/backend.ts';
+import { readModelMetadata } from '../../src/models/io.ts';
 import type { ProfileTable } from '../../src/evaluation/profile-table.ts';
 import { ensureRecipeData } from '../../src/recipe/data.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';
@@ -75,18 +76,20 @@ describe('training and embedding on cells', () => {
     expect(sites.kv).toMatchObject({ pooling: 'mean-of-l2-normalized-cells', input_size: '16' });
     const wc = col(wells, 'Metadata_Count');
     expect(wells.rows.map((row) => Number(row[wc])).reduce((a, b) => a + b, 0)).toBe(cells.rows.length);
-    // The model was trained on 16-px cells: its metadata says so.
-    expect(JSON.parse(JSON.stringify(r.variants[0].train))).toMatchObject({ inputSize: 16 });
+    // The model was trained on 16-px views of 24-px cells: its metadata says so.
+    expect(await readModelMetadata(join(dir, 'model'))).toMatchObject({ inputSize: 16, trainImageSize: [24, 24], crops: { mode: 'cells', size: 24, maxPerSite: 4 } });
 
     // The CLI: `ben embed --cells` with that model.
     const dataDir = await ensureRecipeData(recipe.data, { dataRoot: join(root, 'data') });
     const out = join(root, 'cli', 'emb.parquet');
-    const p = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'embed', '--model', join(dir, 'model'), '--data', dataDir, '--out', out, '--cells', '--cell-size', '24', '--max-cells', '4', '--normalization', 'plate', '--split', 'test', '--json', '--quiet', '--backend', 'wasm'], { encoding: 'utf8', env: { ...process.env, BEN_QUIET: '1' } });
+    const p = spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'embed', '--model', join(dir, 'model'), '--data', dataDir, '--out', out, '--cells', '--max-cells', '4', '--normalization', 'plate', '--split', 'test', '--json', '--quiet', '--backend', 'wasm'], { encoding: 'utf8', env: { ...process.env, BEN_QUIET: '1' } });
     expect(p.stderr).toBe('');
     expect(p.status).toBe(0);
     expect(JSON.parse(p.stdout).files).toEqual([out, join(root, 'cli', 'emb.wells.parquet'), cellPathFor(out)]);
     const cliSites = await readWithDuckDB(out);
     expect(col(cliSites, 'Metadata_Count')).toBeGreaterThan(0);
-    expect(cliSites.rows.length).toBe(sites.rows.length); // the test split, as the recipe embedded
+    // The test split with the model's recorded crop size: the cells the recipe embedded.
+    expect(cliSites.rows.length).toBe(sites.rows.length);
+    expect((await readWithDuckDB(cellPathFor(out))).rows.length).toBe(cells.rows.length);
   }, 180_000);
 });

@@ -22,7 +22,7 @@ interface EmbedArgs {
   'well-out'?: string;
   'skip-bad'?: boolean;
   cells?: boolean;
-  'cell-size': number;
+  'cell-size'?: number;
   'max-cells'?: number;
   'dna-channel'?: string;
   quiet?: boolean;
@@ -54,7 +54,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       .option('aggregate', { choices: ['mean', 'median', 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation' })
       .option('well-out', { type: 'string', describe: 'Well-level Parquet file (default <out>.wells.parquet)' })
       .option('cells', { type: 'boolean', describe: 'Embed single cells: nuclei on the DNA channel, a crop around each; --out gets site profiles (mean of L2-normalised cells), <out>.cells.parquet the cells' })
-      .option('cell-size', { type: 'number', default: 48, describe: 'With --cells: crop size (px)' })
+      .option('cell-size', { type: 'number', describe: "With --cells: crop size (px); default the model's training crops, else 48" })
       .option('max-cells', { type: 'number', describe: 'With --cells: at most this many cells per site (seeded sample)' })
       .option('dna-channel', { type: 'string', describe: 'With --cells: the DNA channel, by name or index (default: the channel named DNA/Hoechst/DAPI/nucleus)' })
       .option('skip-bad', { type: 'boolean', describe: 'Skip unreadable images (counted) instead of failing' })

@@ -41,7 +41,7 @@ import { evaluateEmbeddings } from '../src/recipe/evaluate.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
 import { NormalizationSchema, type Recipe } from '../src/recipe/schema.ts';
 import { parseMetricsJsonl } from '../src/report/run-dir.ts';
-import { loadEmbeddingModel } from '../src/training/embedding-model.ts';
+import { loadEmbeddingModel } from '../src/embedding/saved-model.ts';
 import { pretrain } from '../src/training/pretrain.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
 import { mean, sd } from './stats.ts';
@@ -134,7 +134,7 @@ export async function run(args: string[]): Promise<void> {
         const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data: all }));
         const em = await loadEmbeddingModel(fit.modelDir);
         const tEmbed = performance.now();
-        const embed = async (ds: typeof ood) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess })).table;
+        const embed = async (ds: typeof ood) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess, inputSize: em.inputSize })).table;
         const embOod = await embed(ood);
         const embProbe = await embed(probeTrain);
         const embedSeconds = (performance.now() - tEmbed) / 1000;

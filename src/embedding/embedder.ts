@@ -58,8 +58,9 @@ const FIELD_OF: Record<(typeof EMBEDDING_META_COLUMNS)[number], (r: SiteRecord) 
 };
 
 /**
- * Turns decoded images (HWC uint8/uint16, one per image) into the model input [B, H, W, C]
- * float32. Must match what the model was trained on.
+ * Turns decoded images (HWC uint8/uint16, one per image) into the model input [B * k, H, W, C]
+ * float32: k inputs per image, consecutive (k = 1 but for tiles, embedding/input.ts), whose
+ * embeddings the embedder averages into the image's. Must match what the model was trained on.
  */
 export type Preprocess = (images: Pixels[], shape: ImageShape) => tf.Tensor4D;
 
@@ -92,17 +93,30 @@ export const PREPROCESS: Record<PreprocessName, Preprocess> = { standardize: sta
 export interface EmbedOptions {
   /** BN statistics at inference (see the module doc). */
   normalization: NormalizationMode;
-  /** Images per forward pass (default 64). In `batch` mode, also the size of the normalised batch. */
+  /**
+   * Model inputs per forward pass (default 64): images, or with `inputsPerImage` k > 1 (tiles) the
+   * tiles of floor(batchSize / k) images (at least one). In `batch` mode, also the normalised batch.
+   */
   batchSize?: number;
+  /** Model inputs the preprocessing makes per image (tiles; default 1). */
+  inputsPerImage?: number;
   /** Image -> model input conversion (default `standardize`); a name is recorded in the metadata. */
   preprocess?: PreprocessName | Preprocess;
+  /**
+   * Square spatial size the preprocessing produces (e.g. a saved model's training crop size),
+   * checked against the model input; default the data set's image size.
+   */
+  inputSize?: number;
   /**
    * `plate` mode: a plate whose images hold at most this many pixels (images x H x W) is embedded
    * as one batch with batch statistics (identical to the plate statistics, one forward pass instead
    * of one per BN depth). Default 2^20 (256 images of 64x64); 0 always fits the statistics.
    */
   singlePassMaxPixels?: number;
-  /** Key-value metadata to carry in the table (model, recipe...); the mode and preprocessing are added. */
+  /**
+   * Key-value metadata to carry in the table (model, recipe...); the mode and preprocessing are
+   * added (a custom preprocessing keeps the `preprocess` given here, else is recorded as `custom`).
+   */
   keyValue?: Record<string, string>;
   /** Called after each forward pass of the embedding pass with the number of images embedded. */
   onImages?: (n: number) => void;
@@ -152,9 +166,10 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
   if (!isNormalizationMode(mode)) throw new UserError(`Unknown normalization "${String(mode)}"; choose one of ${NORMALIZATION_MODES.join(', ')}.`);
   const batchSize = opts.batchSize ?? 64;
   if (!Number.isInteger(batchSize) || batchSize < 1) throw new UserError(`batch size must be a positive integer, got ${batchSize}`);
+  const imageBatch = Math.max(1, Math.floor(batchSize / (opts.inputsPerImage ?? 1)));
   const pre = typeof opts.preprocess === 'function' ? opts.preprocess : PREPROCESS[opts.preprocess ?? 'standardize'];
   if (!pre) throw new UserError(`Unknown preprocessing "${String(opts.preprocess)}"; choose one of ${Object.keys(PREPROCESS).join(', ')}.`);
-  const d = checkModel(model, data);
+  const d = checkModel(model, data, opts.inputSize);
   const layers = benLayers(model);
   if (mode !== 'running' && layers.length === 0) {
     throw new UserError(`The model has no BEN BatchNorm layers, so --normalization ${mode} would have no effect. Use --normalization running, or a model built with BEN BatchNorm.`);
@@ -189,7 +204,7 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
         await fitPlateStatistics(
           model,
           async function* () {
-            for (const [a, b] of evenBatches(fitRows.length, batchSize)) yield await batchOf(fitRows.slice(a, b));
+            for (const [a, b] of evenBatches(fitRows.length, imageBatch)) yield await batchOf(fitRows.slice(a, b));
           },
           { source: mode, disposeBatches: true },
         );
@@ -198,15 +213,17 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
       setNormalization(model, singlePass ? 'batch' : mode);
       const plateStart = out;
       const t0 = performance.now();
-      for (const [a, b] of evenBatches(rows.length, singlePass ? rows.length : batchSize)) {
+      for (const [a, b] of evenBatches(rows.length, singlePass ? rows.length : imageBatch)) {
         const idx = rows.slice(a, b);
         const x = await batchOf(idx);
-        const y = tf.tidy(() => model.predict(x, { batchSize: idx.length }) as tf.Tensor);
+        const inputs = x.shape[0];
+        if (inputs % idx.length !== 0) throw new Error(`preprocessing made ${inputs} model inputs for ${idx.length} images`);
+        const y = tf.tidy(() => model.predict(x, { batchSize: inputs }) as tf.Tensor);
         x.dispose();
         const v = (await y.data()) as Float32Array;
         y.dispose();
-        if (v.length !== idx.length * d) throw new Error(`model output has ${v.length} values for ${idx.length} images x ${d}`);
-        features.set(v, out * d);
+        if (v.length !== inputs * d) throw new Error(`model output has ${v.length} values for ${inputs} inputs x ${d}`);
+        features.set(meanOfGroups(v, inputs / idx.length, d), out * d);
         for (let k = 0; k < idx.length; k++) {
           const r = data.rows[idx[k]];
           for (const m of EMBEDDING_META_COLUMNS) meta[m][out + k] = FIELD_OF[m](r);
@@ -243,24 +260,49 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
     normalization: mode,
     intensity: JSON.stringify(data.intensity),
     plate_key: 'Metadata_PlateKey = Metadata_Experiment/Metadata_Plate (Metadata_Plate without an experiment), unique in the data set',
-    preprocess: typeof opts.preprocess === 'function' ? 'custom' : (opts.preprocess ?? 'standardize'),
+    preprocess: typeof opts.preprocess === 'function' ? (opts.keyValue?.preprocess ?? 'custom') : (opts.preprocess ?? 'standardize'),
     batch_size: String(batchSize),
+    ...(opts.inputsPerImage && opts.inputsPerImage > 1 ? { inputs_per_image: String(opts.inputsPerImage) } : {}),
     embedding_dim: String(d),
     plates: String(plates.size),
   };
   return { table: { n, d, meta, featureNames: embeddingColumnNames(d), features, keyValue }, stats };
 }
 
-/** Checks the model's input against the data set's images; returns the embedding dimension D. */
-function checkModel(model: tfl.LayersModel, data: Dataset): number {
+/**
+ * Rows of `v` ([n * k, d]) averaged in consecutive groups of `k` -> [n, d] (an image's tiles into
+ * its embedding); `v` itself when k = 1.
+ */
+export function meanOfGroups(v: Float32Array, k: number, d: number): Float32Array {
+  if (k === 1) return v;
+  const n = v.length / (k * d);
+  const out = new Float32Array(n * d);
+  for (let i = 0; i < n; i++) {
+    for (let j = 0; j < d; j++) {
+      let s = 0;
+      for (let t = 0; t < k; t++) s += v[(i * k + t) * d + j];
+      out[i * d + j] = s / k;
+    }
+  }
+  return out;
+}
+
+/**
+ * Checks the model's input against the preprocessed images (`inputSize` square, else the data
+ * set's image size, and its channel count); returns the embedding dimension D.
+ */
+function checkModel(model: tfl.LayersModel, data: Dataset, inputSize?: number): number {
   if (model.inputs.length !== 1 || model.outputs.length !== 1) {
     throw new UserError(`The model has ${model.inputs.length} inputs and ${model.outputs.length} outputs; an embedding model maps one image batch to one embedding batch.`);
   }
   const inShape = model.inputs[0].shape; // [null, H, W, C]
-  const want = [data.images.height, data.images.width, data.images.channels];
+  const want = [inputSize ?? data.images.height, inputSize ?? data.images.width, data.images.channels];
   const got = inShape.slice(1);
+  if (got.length === 3 && got[2] !== null && got[2] !== want[2]) {
+    throw new UserError(`The model takes images of ${got[2]} channels but the data set's images have ${want[2]} (${data.channels.join(', ')}; ${data.root}). Embed with a model trained on these channels, or choose the data set's channels to match.`);
+  }
   if (got.length !== 3 || got.some((v, i) => v !== null && v !== want[i])) {
-    throw new UserError(`The model expects images of shape [${got.map((v) => v ?? '?').join(', ')}] (H, W, C) but the data set's images are [${want.join(', ')}] (${data.root}). Embed with a model trained on this image size and channel count.`);
+    throw new UserError(`The model expects images of shape [${got.map((v) => v ?? '?').join(', ')}] (H, W, C) but the data set's images are [${want.join(', ')}] (${data.root}). Load it with loadEmbeddingModel (embedding/saved-model.ts), which fits any image size to the model input (resize, center-crop or tiles).`);
   }
   const outShape = model.outputs[0].shape;
   const d = outShape[1];

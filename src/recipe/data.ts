@@ -7,6 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Dataset } from '../data/dataset.ts';
+import { cellCrops } from '../data/cells/crops.ts';
 import { readDataset } from '../data/readers/index.ts';
 import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';
 import { generateSynthetic } from '../data/synth/generate.ts';
@@ -95,10 +96,25 @@ export function checkRecipeDataExists(d: Recipe['data']): void {
   if (!existsSync(path)) throw new UserError(`data.path: ${resolve(path)} does not exist. Download the data set there or fix data.path (e.g. --set data.path=/data/rxrx1_v1.0).`);
 }
 
-/** Reads the data set of the recipe (after {@link ensureRecipeData}); pixels stay on disk until a split is loaded. */
-export async function readRecipeData(d: Recipe['data'], path: string): Promise<Dataset> {
+/**
+ * Reads the data set of the recipe (after {@link ensureRecipeData}); pixels stay on disk until a
+ * split is loaded. With `data.crops` the rows are single cells (data/cells/crops.ts), in memory;
+ * the per-site sample of cells is seeded by the data set alone, so every stage sees the same cells.
+ */
+export async function readRecipeData(d: Recipe['data'], path: string, opts: { log?: (line: string) => void } = {}): Promise<Dataset> {
   const layout = d.source === 'synthetic' ? undefined : LAYOUT[d.source];
-  return readDataset(path, { ...recipeReadOptions(d), layout, skipBad: d.skipBad, load: false });
+  const sites = await readDataset(path, { ...recipeReadOptions(d), layout, skipBad: d.skipBad, load: false });
+  if (!d.crops) return sites;
+  const c = d.crops;
+  const { data, sites: counts } = await cellCrops(sites, {
+    size: c.size,
+    maxPerSite: c.maxPerSite,
+    channel: c.channel,
+    nuclei: { sigma: c.sigma, minArea: c.minArea, maxArea: c.maxArea },
+  });
+  const detected = counts.map((s) => s.detected).sort((a, b) => a - b);
+  opts.log?.(`cells: ${data.size} crops of ${c.size}px from ${sites.size} sites (nuclei per site: min ${detected[0]}, median ${detected[detected.length >> 1]}, max ${detected.at(-1)}${c.maxPerSite ? `; at most ${c.maxPerSite} kept` : ''})`);
+  return data;
 }
 
 /** Decoded-pixel budget under which a split is loaded into memory (else decoded batch by batch). */

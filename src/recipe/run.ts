@@ -17,14 +17,15 @@ import { mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Dataset } from '../data/dataset.ts';
+import { exportCellProfiles, withCellColumns } from '../embedding/cells.ts';
 import { exportProfiles } from '../embedding/export.ts';
 import { embedDataset } from '../embedding/embedder.ts';
+import { loadEmbeddingModel } from '../embedding/saved-model.ts';
 import { initBackend } from '../engine/backend.ts';
 import { readProfileTable } from '../evaluation/io.ts';
 import type { ProfileTable } from '../evaluation/profile-table.ts';
 import { writeReport, type WriteReportOptions } from '../report/report.ts';
 import { RUN_FILES } from '../report/run-dir.ts';
-import { loadEmbeddingModel } from '../training/embedding-model.ts';
 import { hasCheckpoint } from '../training/checkpoint.ts';
 import { pretrain, recipeInputs, type PretrainResult } from '../training/pretrain.ts';
 import { claimRunDir, markRunFailed, runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
@@ -122,7 +123,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   if (needsData) {
     log(`[data] ${recipe.data.source}${recipe.data.source === 'synthetic' ? ` preset ${recipe.data.preset}` : ` at ${recipe.data.path ?? recipe.data.csv}`}`);
     dataPath = await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log: (l) => log(`[data] ${l}`) });
-    data = await readRecipeData(recipe.data, dataPath);
+    data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`) });
     const s = data.summary();
     log(`[data] ${s.images} images, ${s.plates} plates, ${s.labels} labels, ${s.height}x${s.width}x${s.channels.length}, splits ${JSON.stringify(s.splits)}`);
   }
@@ -157,7 +158,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     const wantProbe = stages.has('evaluate') && vr.evaluation.metrics.includes('linear-probe');
     if (stages.has('embed')) {
       if (!modelDir) throw new UserError(`Recipe "${recipe.name}" embeds without training: set model.path to a saved model (e.g. runs/quickstart/ben/model), or add the train stage.`);
-      const em = await loadEmbeddingModel(modelDir);
+      const em = await loadEmbeddingModel(modelDir, { resizeMode: vr.embedding.resizeMode });
       try {
         const embed = async (splits: string[], file: string, what: string) => {
           const ds = await loadIfSmall(data!.split(splits), { skipBad: vr.data.skipBad });
@@ -166,10 +167,14 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
             normalization: vr.embedding.normalization,
             batchSize: vr.embedding.batchSize,
             preprocess: em.preprocess,
+            inputSize: em.inputSize,
+            inputsPerImage: em.inputsPerImage(ds.images),
             onImages: (n) => bar.tick(n),
-            keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), input_size: String(em.inputSize) },
+            keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), ...em.keyValue },
           });
           bar.stop();
+          // Cells: the cell file beside, the site profiles (mean of L2-normalised cells) evaluated.
+          if (recipe.data.crops) return (await exportCellProfiles(join(dir, file), withCellColumns(t, ds))).siteTable;
           await exportProfiles(join(dir, file), t, { aggregate: file === RUN_FILES.embeddings ? vr.embedding.aggregate : 'none' });
           return t;
         };

@@ -1,4 +1,5 @@
 import { z } from 'zod';
+import { RESIZE_MODES } from '../embedding/input.ts';
 
 /**
  * The recipe: a YAML file that fully describes a run (data, sampler, augmentation, backbone,
@@ -7,6 +8,23 @@ import { z } from 'zod';
  */
 
 const groupKey = z.enum(['experiment', 'plate', 'cellType', 'well']);
+
+/** Single-cell crops (see `data.crops`). */
+export const CropsSchema = z
+  .object({
+    mode: z.literal('cells'),
+    /** Crop size in pixels. */
+    size: z.number().int().positive().default(48),
+    /** At most this many cells per site (a seeded sample); absent = all. */
+    maxPerSite: z.number().int().positive().optional(),
+    /** The DNA channel, by name or index (default: the channel named DNA, Hoechst, DAPI or nucleus). */
+    channel: z.union([z.string(), z.number().int().min(0)]).optional(),
+    /** Nuclei detection: smoothing sigma (px), smallest and largest object (px). */
+    sigma: z.number().min(0).optional(),
+    minArea: z.number().int().min(1).optional(),
+    maxArea: z.number().int().min(1).optional(),
+  })
+  .strict();
 
 /** Where images come from. */
 export const DataSchema = z
@@ -61,6 +79,13 @@ export const DataSchema = z
       })
       .strict()
       .optional(),
+    /**
+     * Single-cell crops instead of whole sites (data/cells/): nuclei found on the DNA channel, a
+     * `size` x `size` crop around each, at most `maxPerSite` per site. Training and embedding then
+     * work on cells; the embed stage writes the cells and the site and well profiles (mean of the
+     * L2-normalised cell embeddings, with the cell count).
+     */
+    crops: CropsSchema.optional(),
   })
   .strict();
 
@@ -163,6 +188,13 @@ export const EmbeddingSchema = z
     /** Well-level aggregation written beside the per-image file. */
     aggregate: z.enum(['mean', 'median']).default('mean'),
     batchSize: z.number().int().positive().default(128),
+    /**
+     * Images of another size than the model input: `resize` (the whole field), `center-crop`, or
+     * `tiles` (crops of the training size covering the field, embeddings averaged per site).
+     * Training records it in the saved model as `ben embed`'s default; absent = the model's
+     * default (`resize`).
+     */
+    resizeMode: z.enum(RESIZE_MODES).optional(),
   })
   .strict();
 

@@ -11,7 +11,7 @@ import { embedDataset } from '../embedding/embedder.ts';
 import { computeKnnAccuracy } from '../evaluation/knn.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { UserError } from '../util/errors.ts';
-import { anySizeInput, trainingInputPreprocess } from './embedding-model.ts';
+import { anySizeInput, trainingInputPreprocess } from '../embedding/saved-model.ts';
 import type { TrainMonitor } from './trainer.ts';
 
 /** Options of {@link createKnnMonitor}. */

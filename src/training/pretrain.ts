@@ -17,6 +17,7 @@ import { initBackend } from '../engine/backend.ts';
 import { backbones } from '../models/index.ts';
 import { setNormalization } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';
+import { modelInputMetadata } from '../embedding/saved-model.ts';
 import { objectives } from '../objectives/index.ts';
 import { evaluateSupervised, Supervised, type EvalResult } from '../objectives/supervised.ts';
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from '../recipe/data.ts';
@@ -225,14 +226,19 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
     await saveModel(backbone, result.modelDir, {
       backbone: recipe.backbone.name,
       embeddingDim: bb.embeddingDim,
-      inputSize: size,
+      ...modelInputMetadata({
+        inputSize: size,
+        preprocess: recipe.augment.standardize ? 'standardize' : 'scale',
+        resizeMode: recipe.embedding.resizeMode ?? 'resize',
+        trainImageSize: [train.height, train.width],
+      }),
       channels: all.channels,
       intensity: all.intensity,
       labels: all.labels,
       objective: objective.name,
-      preprocess: recipe.augment.standardize ? 'standardize' : 'scale',
       normalization: recipe.embedding.normalization,
       recipe: recipe.name,
+      ...(recipe.data.crops ? { crops: recipe.data.crops } : {}),
     });
     if (result.eval) await writeFileAtomic(join(runDir, 'results.json'), JSON.stringify(result.eval, null, 2) + '\n');
   }

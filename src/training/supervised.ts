@@ -14,6 +14,7 @@ import { readDataset } from '../data/readers/index.ts';
 import { backbones } from '../models/index.ts';
 import { setNormalization, type NormalizationMode } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';
+import { modelInputMetadata } from '../embedding/saved-model.ts';
 import { Supervised, evaluateSupervised, type EvalResult } from '../objectives/supervised.ts';
 import type { AugmentationSpec, AugmentPreset } from '../data/augment/augment.ts';
 import { evalPlates } from './eval-plates.ts';
@@ -141,7 +142,15 @@ async function trainSupervisedIn(o: TrainSupervisedOptions): Promise<TrainSuperv
   }
   setNormalization(model, 'running');
   if (o.runDir) {
-    await saveModel(model, join(o.runDir, 'model'), { backbone: o.backbone, embeddingDim: backbone.embeddingDim, labels: all.labels, objective: 'supervised', preprocess: 'standardize' });
+    await saveModel(model, join(o.runDir, 'model'), {
+      backbone: o.backbone,
+      embeddingDim: backbone.embeddingDim,
+      // Trained on whole images (the flag path's augmentations do not resize).
+      ...modelInputMetadata({ inputSize: train.height, preprocess: 'standardize', resizeMode: 'resize', trainImageSize: [train.height, train.width] }),
+      channels: all.channels,
+      labels: all.labels,
+      objective: 'supervised',
+    });
     await writeFileAtomic(join(o.runDir, 'results.json'), JSON.stringify(out, null, 2));
   }
   return out;

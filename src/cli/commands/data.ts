@@ -5,6 +5,8 @@ import { generateSynthetic } from '../../data/synth/generate.ts';
 import { readDataset, readers } from '../../data/readers/index.ts';
 import { createProgress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';
+import { surveyNuclei } from '../../data/cells/crops.ts';
+import { writeNucleiFigure } from '../../report/nuclei-figure.ts';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };
 
@@ -90,10 +92,42 @@ const infoCommand: CommandModule<object, Args> = {
   },
 };
 
-/** `ben data synth|info`: the data layer's commands. */
+const nucleiCommand: CommandModule<object, Args> = {
+  command: 'nuclei <path>',
+  describe: 'Find nuclei on the DNA channel of every site: count per site, and a figure of the detections (check before training on cells)',
+  builder: (y) =>
+    readOptions(y)
+      .option('dna-channel', { type: 'string', describe: 'The DNA channel, by name or index (default: the channel named DNA/Hoechst/DAPI/nucleus)' })
+      .option('figure', { type: 'string', describe: 'Write a PNG of the detections (boxes, centroids) on --fields sites' })
+      .option('fields', { type: 'string', default: '0,1', describe: 'Comma-separated site indices (data set order) for --figure' })
+      .option('min-area', { type: 'number', describe: 'Smallest nucleus kept, in pixels (default 30)' })
+      .option('json', { type: 'boolean', describe: 'Print JSON (per-site counts)' }) as never,
+  handler: async (argv) => {
+    const ds = await readDataset(String(argv.path), { layout: argv.layout as string | undefined, skipBad: Boolean(argv.skipBad), labelColumn: argv.labelColumn as string | undefined });
+    const ch = argv.dnaChannel as string | undefined;
+    const fields = String(argv.fields).split(',').map(Number);
+    const bar = createProgress({ label: 'nuclei', total: ds.size, unit: 'site', quiet: Boolean(argv.json) });
+    const r = await surveyNuclei(ds, { channel: ch !== undefined && /^\d+$/.test(ch) ? Number(ch) : ch, nuclei: { minArea: argv.minArea as number | undefined }, keep: argv.figure ? fields : [], onSite: () => bar.tick(1) });
+    bar.stop();
+    const n = r.counts.map((c) => c.detected).sort((a, b) => a - b);
+    const q = (f: number) => n[Math.min(n.length - 1, Math.floor(f * n.length))];
+    const summary = { sites: n.length, total: n.reduce((a, b) => a + b, 0), min: n[0], p10: q(0.1), median: q(0.5), p90: q(0.9), max: n.at(-1) };
+    if (argv.figure) {
+      await writeNucleiFigure(String(argv.figure), r.kept.map((k) => ({ plane: k.plane, height: ds.height, width: ds.width, nuclei: k.nuclei, title: `${ds.rows[k.index].plate} ${ds.rows[k.index].well} s${ds.rows[k.index].site}: ${k.nuclei.length} nuclei` })));
+    }
+    if (argv.json) {
+      console.log(JSON.stringify({ ...summary, figure: argv.figure ?? null, perSite: r.counts.map((c) => ({ siteId: c.siteId, nuclei: c.detected })) }, null, 2));
+      return;
+    }
+    console.log(`nuclei per site over ${summary.sites} sites: min ${summary.min}, 10% ${summary.p10}, median ${summary.median}, 90% ${summary.p90}, max ${summary.max} (${summary.total} in all)`);
+    if (argv.figure) console.log(`wrote ${argv.figure}`);
+  },
+};
+
+/** `ben data synth|info|nuclei`: the data layer's commands. */
 export const dataCommand: CommandModule<object, Args> = {
   command: 'data <command>',
   describe: 'Data sets: generate synthetic microscopy, inspect and check a data set',
-  builder: (y) => y.command(synthCommand).command(infoCommand).demandCommand(1) as never,
+  builder: (y) => y.command(synthCommand).command(infoCommand).command(nucleiCommand).demandCommand(1) as never,
   handler: () => undefined,
 };

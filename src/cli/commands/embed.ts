@@ -4,6 +4,7 @@ import { embedToParquet } from '../../embedding/run.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { PREPROCESS, type PreprocessName } from '../../embedding/embedder.ts';
 import type { AggregateMethod } from '../../embedding/aggregate.ts';
+import { RESIZE_MODES, type ResizeMode } from '../../embedding/input.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';
 
@@ -17,9 +18,14 @@ interface EmbedArgs {
   split?: string[];
   'batch-size': number;
   preprocess?: PreprocessName;
+  'resize-mode'?: ResizeMode;
   aggregate: AggregateMethod | 'none';
   'well-out'?: string;
   'skip-bad'?: boolean;
+  cells?: boolean;
+  'cell-size'?: number;
+  'max-cells'?: number;
+  'dna-channel'?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -42,8 +48,16 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       .option('split', { type: 'string', array: true, describe: 'Embed only these splits (e.g. --split val test)' })
       .option('batch-size', { type: 'number', default: 64, describe: 'Images per forward pass (in batch mode: per normalised batch)' })
       .option('preprocess', { choices: Object.keys(PREPROCESS) as PreprocessName[], describe: "Image preprocessing (default: the model's metadata, else standardize)" })
+      .option('resize-mode', {
+        choices: RESIZE_MODES,
+        describe: "Images of another size than the model input: resize (whole field) | center-crop | tiles (crops of the training size covering the field, embeddings averaged per site). Default: the model's metadata, else resize",
+      })
       .option('aggregate', { choices: ['mean', 'median', 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation' })
       .option('well-out', { type: 'string', describe: 'Well-level Parquet file (default <out>.wells.parquet)' })
+      .option('cells', { type: 'boolean', describe: 'Embed single cells: nuclei on the DNA channel, a crop around each; --out gets site profiles (mean of L2-normalised cells), <out>.cells.parquet the cells' })
+      .option('cell-size', { type: 'number', describe: "With --cells: crop size (px); default the model's training crops, else 48" })
+      .option('max-cells', { type: 'number', describe: 'With --cells: at most this many cells per site (seeded sample)' })
+      .option('dna-channel', { type: 'string', describe: 'With --cells: the DNA channel, by name or index (default: the channel named DNA/Hoechst/DAPI/nucleus)' })
       .option('skip-bad', { type: 'boolean', describe: 'Skip unreadable images (counted) instead of failing' })
       .option('quiet', { type: 'boolean', describe: 'No progress bar' })
       .option('json', { type: 'boolean', describe: 'Print the summary as JSON' }) as never,
@@ -59,10 +73,14 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       splits: argv.split,
       batchSize: argv['batch-size'],
       preprocess: argv.preprocess,
+      resizeMode: argv['resize-mode'],
       aggregate: argv.aggregate,
       wellOut: argv['well-out'],
       skipBad: argv['skip-bad'],
       read: readerOptionsOf(argv as unknown as Record<string, unknown>),
+      cells: argv.cells
+        ? { size: argv['cell-size'], maxPerSite: argv['max-cells'], channel: argv['dna-channel'] !== undefined && /^\d+$/.test(argv['dna-channel']) ? Number(argv['dna-channel']) : argv['dna-channel'] }
+        : undefined,
       progress: {
         start: (total) => (bar = createProgress({ label: `embed (${argv.normalization})`, total, unit: 'img', quiet: argv.quiet })),
         tick: (n) => bar?.tick(n),
@@ -75,7 +93,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       plates: summary.stats.plates,
       skipped: summary.skipped,
       normalization: argv.normalization,
-      files: [summary.files.profiles.path, ...(summary.files.wells ? [summary.files.wells.path] : [])],
+      files: [summary.files.profiles.path, ...(summary.files.wells ? [summary.files.wells.path] : []), ...(summary.files.cells ? [summary.files.cells.path] : [])],
       embedImagesPerSec: +summary.embedImagesPerSec.toFixed(1),
       writeRowsPerSec: Math.round(summary.writeRowsPerSec),
       seconds: {

@@ -23,6 +23,10 @@ export const synthConfigSchema = z.object({
   seed: z.number().int().min(0).describe('Random seed; same seed and parameters give the same bytes'),
   layout: z.enum(['rxrx1-wilds', 'rxrx1', 'loaddata-csv']).describe('On-disk layout to write'),
   bitDepth: z.union([z.literal(8), z.literal(16)]).describe('Sample depth (16 only for loaddata-csv, written as TIFF)'),
+  channels: z
+    .union([z.literal(3), z.literal(5)])
+    .optional()
+    .describe('Channels: 3 (nucleus, cytoplasm, texture; default) or 5 Cell-Painting-like (DNA, ER, RNA, AGP, Mito; rxrx1 or loaddata-csv layout)'),
   height: z.number().int().min(16).max(1024).describe('Image height (px)'),
   width: z.number().int().min(16).max(1024).describe('Image width (px)'),
   cellTypes: z.number().int().min(1).max(8).describe('Cell types; experiments are grouped by cell type'),
@@ -167,8 +171,11 @@ export function resolveSynthConfig(preset: string, overrides: Partial<Record<key
     throw new UserError(`Invalid synthetic data parameters: ${msgs.join('; ')}.`);
   }
   const c = r.data;
+  // 3 is the default: left out of the config so the default output (synth.json) stays the same.
+  if (c.channels === 3) delete c.channels;
   const wells = c.treatments * c.wellsPerTreatment + c.negativeControlWells + c.positiveControls * c.positiveControlWells;
   if (wells > 384) throw new UserError(`A plate holds at most 384 wells but the parameters need ${wells}; lower treatments or wells per treatment.`);
+  if (c.channels === 5 && c.layout === 'rxrx1-wilds') throw new UserError('channels 5: the rxrx1-wilds layout stores RGB PNGs (3 channels); use --layout loaddata-csv (or rxrx1) with --channels 5.');
   if (c.bitDepth === 16 && c.layout !== 'loaddata-csv') throw new UserError('bitDepth 16 is only written by the loaddata-csv layout (TIFF); use --layout loaddata-csv or --bit-depth 8.');
   return c;
 }

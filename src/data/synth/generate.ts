@@ -6,7 +6,7 @@ import { toCsv } from '../csv.ts';
 import { encodePng, encodeTiff } from '../decode.ts';
 import type { WellType } from '../types.ts';
 import { FEATURES, synthImageCount, type SynthConfig } from './config.ts';
-import { SYNTH_CHANNELS, opticalSignal, recordSignal, renderCells, type PlateTechnical } from './render.ts';
+import { opticalSignal, synthChannels, recordSignal, renderCells, type PlateTechnical } from './render.ts';
 import { matchRecordedMoments, recordedMoments } from './match.ts';
 import { hashSeed } from '../seed.ts';
 import { wildsSplit } from '../readers/rxrx1-wilds.ts';
@@ -82,14 +82,15 @@ export function drawWorld(cfg: SynthConfig): SynthWorld {
       const dataset = e < cfg.trainExperimentsPerCellType ? 'train' : e < cfg.trainExperimentsPerCellType + cfg.valExperimentsPerCellType ? 'val' : 'test';
       const er = new Rng(hashSeed(cfg.seed, 3, ct, e));
       const expShift = normals(er, D, cfg.experimentShift);
-      const expGain = normals(er, 3, cfg.gainShift);
-      const expGamma = normals(er, 3, cfg.gammaShift);
+      const nC = synthChannels(cfg).length;
+      const expGain = normals(er, nC, cfg.gainShift);
+      const expGamma = normals(er, nC, cfg.gammaShift);
       for (let p = 0; p < cfg.platesPerExperiment; p++) {
         const pr = new Rng(hashSeed(cfg.seed, 4, ct, e, p));
         const plateShift = normals(pr, D, cfg.plateShift);
         const technical: PlateTechnical = {
           gain: expGain.map((g) => round4(0.55 * Math.exp(g + pr.normal(0, cfg.plateGainShift)))),
-          offset: [0, 1, 2].map(() => round4(pr.uniform(0, cfg.offsetMax))),
+          offset: expGain.map(() => round4(pr.uniform(0, cfg.offsetMax))),
           gamma: expGamma.map((g) => round4(Math.exp(g + pr.normal(0, cfg.gammaShift / 3)))),
           illum: {
             falloff: round4(cfg.illumination * pr.uniform(0.2, 1)),
@@ -180,7 +181,8 @@ export async function generateSynthetic(
   await withAtomicOutput(out, async (tmp) => {
     const H = cfg.height;
     const W = cfg.width;
-    const C = SYNTH_CHANNELS.length;
+    const CHANNELS = synthChannels(cfg);
+    const C = CHANNELS.length;
     const madeDirs = new Set<string>();
     const ensureDir = async (d: string) => {
       if (!madeDirs.has(d)) {
@@ -217,7 +219,7 @@ export async function generateSynthetic(
       const ext = cfg.bitDepth === 16 ? 'tif' : 'png';
       await Promise.all(planes.map(async (a, c) => {
         const bytes = cfg.bitDepth === 16 ? await encodeTiff(a, W, H) : await encodePng(a as Uint8Array, W, H, 1);
-        await writeFile(join(dir, `${well}_s${s.site}_${SYNTH_CHANNELS[c]}.${ext}`), bytes);
+        await writeFile(join(dir, `${well}_s${s.site}_${CHANNELS[c]}.${ext}`), bytes);
       }));
     };
     for (const s of sites) {
@@ -228,7 +230,7 @@ export async function generateSynthetic(
         const plateId = `${pl.experiment}_P${pl.plate}`;
         const ext = cfg.bitDepth === 16 ? 'tif' : 'png';
         metaRows.push([plateId, pl.experiment, well, s.site, pl.cellType, lab.name, lab.wellType, split(pl, s.site), pl.dataset,
-          ...SYNTH_CHANNELS.flatMap((ch) => [`${well}_s${s.site}_${ch}.${ext}`, `images/${plateId}`])]);
+          ...CHANNELS.flatMap((ch) => [`${well}_s${s.site}_${ch}.${ext}`, `images/${plateId}`])]);
       } else {
         metaRows.push([`${pl.experiment}_${pl.plate}_${well}_${s.site}`, `${pl.experiment}_${pl.plate}_${well}`, pl.cellType, pl.dataset,
           pl.experiment, pl.plate, well, s.site, lab.wellType, lab.name, label]);
@@ -247,7 +249,7 @@ export async function generateSynthetic(
     await Promise.all(inflight);
     if (cfg.layout === 'loaddata-csv') {
       const cols = ['Metadata_Plate', 'Metadata_Experiment', 'Metadata_Well', 'Metadata_Site', 'Metadata_CellType', 'Metadata_Treatment', 'Metadata_WellType', 'Metadata_Split', 'Metadata_Dataset',
-        ...SYNTH_CHANNELS.flatMap((ch) => [`FileName_${ch}`, `PathName_${ch}`])];
+        ...CHANNELS.flatMap((ch) => [`FileName_${ch}`, `PathName_${ch}`])];
       await writeFile(join(tmp, 'load_data.csv'), toCsv(cols, metaRows));
     } else {
       await writeFile(join(tmp, 'metadata.csv'), toCsv(['site_id', 'well_id', 'cell_type', 'dataset', 'experiment', 'plate', 'well', 'site', 'well_type', 'sirna', 'sirna_id'], metaRows));
@@ -260,7 +262,7 @@ export async function generateSynthetic(
         ? `treated sites get ${cfg.intensityMatch === 1 ? 'the' : `${cfg.intensityMatch} of the way to the`} recorded per-channel mean/std of an untreated field of the same well: treatments change spatial structure, plates the means/stds`
         : 'not matched: treatments also move the per-channel means/stds',
       images: sites.length,
-      channels: SYNTH_CHANNELS,
+      channels: CHANNELS,
       world,
     };
     await writeFile(join(tmp, 'synth.json'), JSON.stringify(record, null, 1) + '\n');

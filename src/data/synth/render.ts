@@ -24,6 +24,19 @@ export interface PlateTechnical {
 /** Channels the generator draws: nucleus stain, cytoplasm stain, spotty/textured organelle stain. */
 export const SYNTH_CHANNELS = ['nucleus', 'cytoplasm', 'texture'];
 
+/**
+ * The five Cell Painting channels (Bray et al., Nat Protoc 2016), in the order JUMP recipes list
+ * them: DNA (Hoechst: nuclei), ER (concanavalin A: perinuclear reticulum), RNA (SYTO 14: nucleoli
+ * and cytoplasmic RNA), AGP (phalloidin + WGA: actin cortex and plasma membrane), Mito
+ * (MitoTracker: punctate organelles).
+ */
+export const CELL_PAINTING_CHANNELS = ['DNA', 'ER', 'RNA', 'AGP', 'Mito'];
+
+/** Channel names of a configuration: {@link SYNTH_CHANNELS}, or {@link CELL_PAINTING_CHANNELS} with `channels: 5`. */
+export function synthChannels(cfg: Pick<SynthConfig, 'channels'>): string[] {
+  return cfg.channels === 5 ? CELL_PAINTING_CHANNELS : SYNTH_CHANNELS;
+}
+
 function poisson(rng: Rng, mean: number): number {
   // Knuth for small means, normal approximation above (counts here are < 100).
   if (mean > 30) return Math.max(0, Math.round(rng.normal(mean, Math.sqrt(mean))));
@@ -69,7 +82,10 @@ function valueNoise(rng: Rng, H: number, W: number, scale: number): Float32Array
 /**
  * Draws the true (pre-microscope) signal of one site: cells with a nucleus, a textured cytoplasm
  * and cytoplasmic spots, whose morphology follows the feature vector `feat` (log multipliers, see
- * FEATURES). Returns three planes [3][H*W] of non-negative floats (about 0..1.5).
+ * FEATURES). Returns three planes [3][H*W] of non-negative floats (about 0..1.5); with
+ * `cfg.channels` 5, the five Cell Painting planes ({@link CELL_PAINTING_CHANNELS}): the same
+ * nuclei (DNA) and spots (Mito), the cytoplasm split into a perinuclear ER, a membrane/cortex AGP
+ * ring and a faint RNA stain with nucleoli.
  */
 export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng): Float32Array[] {
   const H = cfg.height;
@@ -77,6 +93,11 @@ export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng)
   const nuc = new Float32Array(H * W);
   const cyto = new Float32Array(H * W);
   const spots = new Float32Array(H * W);
+  // Cell Painting planes, drawn only with 5 channels (the 3-channel stream of draws is unchanged).
+  const five = cfg.channels === 5;
+  const er = five ? new Float32Array(H * W) : spots;
+  const agp = five ? new Float32Array(H * W) : spots;
+  const rna = five ? new Float32Array(H * W) : spots;
   const R0 = cfg.cellRadius * Math.exp(feat[F.cellSize]);
   const nucRatio = clamp(0.5 * Math.exp(feat[F.nucleusRatio]), 0.2, 0.85);
   const aspect = clamp(1.3 * Math.exp(feat[F.elongation]), 1, 3.5);
@@ -123,6 +144,15 @@ export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng)
         if (cv > cyto[p]) cyto[p] = cv;
         const sv = 0.08 * m;
         if (sv > spots[p]) spots[p] = sv;
+        if (five) {
+          const ev = 0.6 * ci * m * (1 - 0.65 * Math.min(d, 1));
+          if (ev > er[p]) er[p] = ev;
+          const ring = (d - 1) / 0.18;
+          const av = ci * (0.12 * m + 0.7 * m * Math.exp(-ring * ring));
+          if (av > agp[p]) agp[p] = av;
+          const rv = 0.18 * ci * m;
+          if (rv > rna[p]) rna[p] = rv;
+        }
         const nx = dx - ox;
         const ny = dy - oy;
         const un = (nx * co + ny * si) / an;
@@ -132,6 +162,28 @@ export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng)
           const mn = clamp((1 + edge - dn) / (2 * edge), 0, 1);
           const nv = nucI * ci * mn;
           if (nv > nuc[p]) nuc[p] = nv;
+          if (five && 0.1 * ci * mn > rna[p]) rna[p] = 0.1 * ci * mn;
+        }
+      }
+    }
+    if (five) {
+      // Nucleoli: 1-3 bright RNA spots inside the nucleus.
+      const nn = 1 + Math.floor(rng.next() * 3);
+      const ns2 = Math.max(0.6, 0.18 * r * nucRatio);
+      const inv2 = 1 / (2 * ns2 * ns2);
+      const rr2 = Math.ceil(2.5 * ns2);
+      for (let q = 0; q < nn; q++) {
+        const t = Math.sqrt(rng.next()) * 0.6;
+        const ph = rng.uniform(0, 2 * Math.PI);
+        const u = t * Math.cos(ph) * an;
+        const v = t * Math.sin(ph) * bn;
+        const qx = cx + ox + u * co - v * si;
+        const qy = cy + oy + u * si + v * co;
+        const amp = 0.9 * ci * rng.uniform(0.6, 1.2);
+        for (let y = Math.max(0, Math.floor(qy - rr2)); y <= Math.min(H - 1, Math.ceil(qy + rr2)); y++) {
+          for (let x = Math.max(0, Math.floor(qx - rr2)); x <= Math.min(W - 1, Math.ceil(qx + rr2)); x++) {
+            rna[y * W + x] += amp * Math.exp(-((x - qx) ** 2 + (y - qy) ** 2) * inv2);
+          }
         }
       }
     }
@@ -165,6 +217,13 @@ export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng)
   for (let p = 0; p < H * W; p++) {
     cyto[p] *= Math.max(0, 1 + texC * tex[p]);
     nuc[p] *= Math.max(0, 1 + 0.15 * tex[p]);
+  }
+  if (five) {
+    for (let p = 0; p < H * W; p++) {
+      er[p] *= Math.max(0, 1 + texC * tex[p]);
+      agp[p] *= Math.max(0, 1 - 0.5 * texC * tex[p]);
+    }
+    return [nuc, er, rna, agp, spots];
   }
   return [nuc, cyto, spots];
 }

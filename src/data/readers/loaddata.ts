@@ -71,7 +71,9 @@ export const loadDataReader: DatasetReader = {
     try {
       const t = normalise(await readCsv(await csvPathOf(path)));
       return t.columns.some((c) => c.startsWith('FileName_')) && t.columns.includes('Metadata_Plate');
-    } catch {
+    } catch (e) {
+      // Bytes that are not UTF-8 are this file's problem, not a sign of another layout.
+      if (e instanceof DataError) throw e;
       return false;
     }
   },

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { UserError } from '../../util/errors.ts';
+import { DataError, UserError } from '../../util/errors.ts';
 import { readCsv, requireColumns, type CsvTable } from '../csv.ts';
 import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
 import { WELL_TYPES, type SiteRecord, type WellType } from '../types.ts';
@@ -105,7 +105,9 @@ export const rxrx1WildsReader: DatasetReader = {
         if (ok) return true;
       }
       return false;
-    } catch {
+    } catch (e) {
+      // Bytes that are not UTF-8 are this file's problem, not a sign of another layout.
+      if (e instanceof DataError) throw e;
       return false;
     }
   },

@@ -1,6 +1,6 @@
 import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
-import { UserError } from '../../util/errors.ts';
+import { DataError, UserError } from '../../util/errors.ts';
 import { readCsv } from '../csv.ts';
 import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
 import type { DatasetReader } from './reader.ts';
@@ -44,7 +44,9 @@ export const rxrx1Reader: DatasetReader = {
         if ((await isFile(rxrx1Path(path, r.dataset, r.experiment, r.plate, r.well, s, 1))) || (await isFile(rxrx1Path(path, undefined, r.experiment, r.plate, r.well, s, 1)))) return true;
       }
       return false;
-    } catch {
+    } catch (e) {
+      // Bytes that are not UTF-8 are this file's problem, not a sign of another layout.
+      if (e instanceof DataError) throw e;
       return false;
     }
   },

@@ -1,7 +1,7 @@
 import type { ProfileTable } from '../evaluation/profile-table.ts';
 import { aggregateProfiles, WELL_KEYS, type AggregateMethod } from './aggregate.ts';
 import { rm } from 'node:fs/promises';
-import { checkReplaceable, publish, recoverOutput, untrackTemp } from '../util/atomic.ts';
+import { checkReplaceable, publish, recoverOutput, untrackTemp, withPath } from '../util/atomic.ts';
 import { isBenParquet, writeProfilesParquet, type ProfileParquetOptions, type ProfileParquetSummary } from './parquet.ts';
 
 /** Options of {@link exportProfiles}. */
@@ -62,6 +62,8 @@ export async function exportProfiles(path: string, table: ProfileTable, opts: Ex
     await publish(t1, path);
     await publish(t2, wPath);
     return { profiles, wells: wellSummary };
+  } catch (e) {
+    throw withPath(e, path);
   } finally {
     for (const t of temps) {
       await rm(t, { force: true });

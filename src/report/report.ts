@@ -255,7 +255,7 @@ export async function writeReport(runDir: string, opts: WriteReportOptions = {})
     for (const j of pngJobs) await sharp(Buffer.from(j.svg), { density: j.density ?? density }).png().toFile(join(tmp, 'figures', j.name));
     await writeFile(join(tmp, 'index.html'), renderReportHtml(page));
     return pngJobs.map((j) => join(outDir, 'figures', j.name));
-  }, { marker: isOurReport, markerName: `an index.html written by ben report`, inputs: [root, ...(opts.datasetDir ? [opts.datasetDir] : [])], flag: '--out' });
+  }, { marker: isOurReport, markerName: 'index.html written by ben report', inputs: [root, ...(opts.datasetDir ? [opts.datasetDir] : [])], flag: '--out' });
   progress.stop();
   return { htmlPath: join(outDir, 'index.html'), figures, runs: runs.map((r) => r.name), notes };
 }

@@ -145,6 +145,16 @@ export interface AtomicOutputOptions {
   log?: (line: string) => void;
 }
 
+/**
+ * Names `path` on a file-system error that has none (a failed `write` on an open file: ENOSPC),
+ * so the message says which output could not be written.
+ */
+export function withPath(e: unknown, path: string): unknown {
+  const err = e as NodeJS.ErrnoException;
+  if (err instanceof Error && typeof err.code === 'string' && !err.path) err.path = path;
+  return e;
+}
+
 /** Whether `inner` is `outer` or lies inside it. */
 export function isInside(inner: string, outer: string): boolean {
   const rel = relative(resolve(outer), resolve(inner));
@@ -210,7 +220,7 @@ export async function writeFileAtomic(path: string, data: string | Uint8Array): 
     await rename(tmp, path);
   } catch (e) {
     await rm(tmp, { force: true });
-    throw e;
+    throw withPath(e, path);
   }
 }
 
@@ -231,7 +241,7 @@ export async function withAtomicOutput<T>(path: string, produce: (tmpPath: strin
     return result;
   } catch (e) {
     await rm(tmp, { recursive: true, force: true });
-    throw e;
+    throw withPath(e, path);
   } finally {
     untrackTemp(tmp);
   }

@@ -3,7 +3,7 @@ import { initBackend } from '../../engine/backend.ts';
 import { embedToParquet } from '../../embedding/run.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { PREPROCESS, type PreprocessName } from '../../embedding/embedder.ts';
-import type { AggregateMethod } from '../../embedding/aggregate.ts';
+import { AGGREGATE_METHODS, type AggregateMethod } from '../../embedding/aggregate.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 
 interface EmbedArgs {
@@ -41,7 +41,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       .option('split', { type: 'string', array: true, describe: 'Embed only these splits (e.g. --split val test)' })
       .option('batch-size', { type: 'number', default: 64, describe: 'Images per forward pass (in batch mode: per normalised batch)' })
       .option('preprocess', { choices: Object.keys(PREPROCESS) as PreprocessName[], describe: "Image preprocessing (default: the model's metadata, else standardize)" })
-      .option('aggregate', { choices: ['mean', 'median', 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation' })
+      .option('aggregate', { choices: [...AGGREGATE_METHODS, 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation (l2-mean: mean of unit-length embeddings)' })
       .option('well-out', { type: 'string', describe: 'Well-level Parquet file (default <out>.wells.parquet)' })
       .option('skip-bad', { type: 'boolean', describe: 'Skip unreadable images (counted) instead of failing' })
       .option('quiet', { type: 'boolean', describe: 'No progress bar' })

@@ -6,7 +6,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { GALLERY, LINCS_PLATE } from '../evaluation/fixtures.ts';
+import { GALLERY, LINCS_PLATE, MORPHEUS } from '../evaluation/fixtures.ts';
 import { readWithDuckDB } from '../embedding/helpers.ts';
 import { evaluateProfiles } from '../../src/evaluation/evaluate.ts';
 import type { ProfileTable } from '../../src/evaluation/profile-table.ts';
@@ -58,7 +58,7 @@ async function duckTable(path: string): Promise<{ table: ProfileTable; kv: Recor
   return { table: { n: rows.length, d, meta, featureNames: feat.map((j) => columns[j].name), features }, kv };
 }
 
-const haveData = existsSync(LINCS_PLATE) && existsSync(GALLERY);
+const haveData = existsSync(LINCS_PLATE) && existsSync(GALLERY) && existsSync(MORPHEUS);
 if (!haveData) console.warn(`skipping the ben profiles reference checks: ${LINCS_PLATE} or ${GALLERY} is missing`);
 
 describe.skipIf(!haveData)('ben profiles + ben evaluate on the reference profiles', () => {
@@ -86,6 +86,22 @@ describe.skipIf(!haveData)('ben profiles + ben evaluate on the reference profile
     expect(a.map).toBe(m.map);
     expect(a.fraction_retrieved).toBe(m.fraction_retrieved);
     expect(a.neg_diffby).toBe(m.neg_diffby);
+  }, 60_000);
+
+  it('BBBC021 well profiles: the activity mAP from explicit lists equals the activity preset (0.907)', async () => {
+    const out = join(root, 'bbbc021.parquet');
+    const p = await ben('profiles', MORPHEUS, '--aggregate-by', 'Plate,Well', '--out', out, '--json');
+    expect(p.status, p.stderr).toBe(0);
+    const keys = 'Compound,Concentration,reference_index';
+    const e = await ben('evaluate', out, '--reference-index', 'Compound=DMSO', '--pos-sameby', keys, '--pos-diffby', '', '--neg-sameby', '', '--neg-diffby', keys, '--metrics', 'map', '--null-size', '2000', '--json');
+    expect(e.status, e.stderr).toBe(0);
+    const pre = await ben('evaluate', out, '--control', 'Compound=DMSO', '--replicate-by', 'Compound,Concentration', '--metrics', 'map-activity', '--null-size', '2000', '--json');
+    expect(pre.status, pre.stderr).toBe(0);
+    const [m, a] = [e.json().metrics.map, pre.json().metrics['map-activity']];
+    expect(m.groups).toBe(103);
+    expect(m.map).toBe(a.map);
+    expect(m.fraction_retrieved).toBe(a.fraction_retrieved);
+    expect(m.map).toBeCloseTo(0.9073, 4);
   }, 60_000);
 
   it('mad_robustize profiles written by ben profiles and read back by DuckDB score exactly as ben evaluate --normalize', async () => {

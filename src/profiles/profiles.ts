@@ -4,11 +4,11 @@
  * key-value metadata (`profiles_steps`, JSON), the order pycytominer pipelines use
  * (aggregate, normalize, consensus).
  */
-import { existsSync } from 'node:fs';
-import { readFile } from 'node:fs/promises';
-import { resolve } from 'node:path';
+import { readFileSync } from 'node:fs';
+import { parquetMetadata } from 'hyparquet';
 import type { ProfileTable } from '../evaluation/profile-table.ts';
-import { writeProfilesParquet, type ProfileParquetSummary } from '../embedding/parquet.ts';
+import { isBenParquet, writeProfilesParquet, type ProfileParquetSummary } from '../embedding/parquet.ts';
+import { checkReplaceable } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { aggregateProfiles, type AggregateMethod } from './aggregate.ts';
 import { correctProfiles, type CorrectionOptions, type CorrectionStep } from './correct.ts';
@@ -66,10 +66,11 @@ export function profileSteps(t: ProfileTable): ProfileStep[] {
   return s ? (JSON.parse(s) as ProfileStep[]) : [];
 }
 
-async function carriesOurMarker(path: string): Promise<boolean> {
+/** Whether `path` is a Parquet file `ben profiles` wrote (ben-ssl's footer and the steps key): the marker of replaceable outputs. */
+export function isProfilesParquet(path: string): boolean {
+  if (!isBenParquet(path)) return false;
   try {
-    const { parquetMetadata } = await import('hyparquet');
-    const b = await readFile(path);
+    const b = readFileSync(path);
     const md = parquetMetadata(b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer);
     return (md.key_value_metadata ?? []).some((kv) => kv.key === PROFILE_STEPS_KEY);
   } catch {
@@ -78,14 +79,18 @@ async function carriesOurMarker(path: string): Promise<boolean> {
 }
 
 /**
- * Writes profiles to `out` (Parquet, atomically). Refuses to write over `input`, or over an existing
- * file that `ben profiles` did not write (no `profiles_steps` marker).
+ * Refuses (UserError) an output path that is not `*.parquet`, that would replace an input, or that
+ * holds a file `ben profiles` did not write. Call it before the work.
  */
-export async function writeProfiles(out: string, table: ProfileTable, opts: { input?: string } = {}): Promise<ProfileParquetSummary> {
+export function checkProfilesOutput(out: string, inputs: readonly string[] = []): void {
   if (!/\.parquet$/i.test(out)) throw new UserError(`--out "${out}": profiles are written as Parquet; name the file *.parquet.`);
-  if (opts.input && resolve(opts.input) === resolve(out)) throw new UserError(`--out "${out}" is the input file; choose another output path (inputs are never overwritten).`);
-  if (existsSync(out) && !(await carriesOurMarker(out))) {
-    throw new UserError(`"${out}" exists and was not written by ben profiles; choose another --out (it is left untouched).`);
-  }
-  return writeProfilesParquet(out, table);
+  checkReplaceable(out, { marker: isProfilesParquet, markerName: `the "${PROFILE_STEPS_KEY}" key of ben profiles`, inputs, flag: '--out' });
+}
+
+/** Writes profiles to `out` (Parquet, atomically), after {@link checkProfilesOutput}. */
+export async function writeProfiles(out: string, table: ProfileTable, opts: { input?: string } = {}): Promise<ProfileParquetSummary> {
+  checkProfilesOutput(out, opts.input ? [opts.input] : []);
+  const { tempPath: _t, ...summary } = await writeProfilesParquet(out, table);
+  void _t;
+  return summary;
 }

@@ -3,7 +3,7 @@ import { loadProfiles } from '../evaluation/evaluate.ts';
 import { metaName, type ProfileTable } from '../evaluation/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import { WELL_KEYS } from './aggregate.ts';
-import { buildProfiles, writeProfiles, type ProfilesOptions, type ProfileStep } from './profiles.ts';
+import { buildProfiles, checkProfilesOutput, writeProfiles, type ProfilesOptions, type ProfileStep } from './profiles.ts';
 
 /** Options of {@link profilesToParquet}. */
 export interface ProfilesToParquetOptions extends ProfilesOptions {
@@ -35,6 +35,7 @@ export function defaultWellKeys(t: ProfileTable): string[] | undefined {
 
 /** Reads `input`, runs {@link buildProfiles} and writes `out` (atomically; never over the input). */
 export async function profilesToParquet(opts: ProfilesToParquetOptions): Promise<ProfilesSummary> {
+  checkProfilesOutput(opts.out, [opts.input]);
   const { table, report } = await loadProfiles(opts.input, { dropConstant: opts.dropConstant ?? true, dropNaN: opts.dropNaN ?? true });
   if (opts.aggregate) for (const c of opts.aggregate.by) metaName(table, c);
   if (!opts.aggregate && !opts.correction && !opts.consensus) throw new UserError('ben profiles: nothing to do; choose --aggregate, --normalize or --consensus.');

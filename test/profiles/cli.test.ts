@@ -162,9 +162,11 @@ describe('grouping options naming several columns', () => {
     const emb = join(root, 'quickstart-like.parquet');
     const r = benProcess('profiles', emb, '--out', foreign);
     expect(r.status).not.toBe(0);
-    expect(r.stderr).toMatch(/exists and was not written by ben profiles/);
+    expect(r.stderr).toMatch(/--out .*foreign.parquet exists and is not an output of ben-ssl; it is left untouched/);
     expect(r.stderr).not.toMatch(/\n\s+at /);
     const same = await ben('profiles', emb, '--out', emb);
-    expect(same.stderr).toMatch(/is the input file/);
+    expect(same.stderr).toMatch(/would replace .*quickstart-like.parquet, which this command reads/);
+    // An embeddings file of ours is still not a profiles file: not replaced either.
+    expect((await ben('profiles', join(root, 'quickstart-like.wells.parquet'), '--aggregate', 'none', '--normalize', 'standardize', '--plate', 'Plate', '--normalize-on', 'all', '--out', emb)).stderr).toMatch(/not an output of ben-ssl/);
   });
 });

@@ -20,7 +20,9 @@ function distinct(t: ProfileTable, column: string | undefined): string[] {
 /** The reason `name` cannot run on `t` before computing it, or undefined. */
 export function precondition(name: string, t: ProfileTable, columns: EvalColumns, params: MetricParams): string | undefined {
   const plates = distinct(t, columns.plate);
-  const crossPlate = CROSS_PLATE.has(name) || (name === 'knn' && params.knnExclusions.some((e) => e === 'plate' || e === 'nscb'));
+  // mAP is cross-plate only with the replicate preset's lists (pos_diffby = plate).
+  const mapCrossPlate = name !== 'map' || (!params.pairs && (params.mapPreset ?? 'replicate') === 'replicate');
+  const crossPlate = (CROSS_PLATE.has(name) && mapCrossPlate) || (name === 'knn' && params.knnExclusions.some((e) => e === 'plate' || e === 'nscb'));
   if (columns.plate && crossPlate && plates.length < 2) {
     return `needs profiles from 2 or more plates, and the table has ${plates.length} (${columns.plate} = ${plates.join(', ') || 'none'}); evaluate several plates together, or pick metrics that stay within a plate`;
   }

@@ -4,10 +4,10 @@
  * JSON summary plus per-profile / per-group tables.
  */
 import type { ProfileTable } from './profile-table.ts';
-import { metaColumn, metaName } from './profile-table.ts';
+import { metaColumn, metaName, withGroupKey } from './profile-table.ts';
 import { readProfileTable, type ReadProfileReport } from './io.ts';
 import { isBbbc021GalleryDir, loadBbbc021Gallery } from './bbbc021.ts';
-import { applyTvn, normalizePerPlate } from './normalize.ts';
+import { correctProfiles, type CorrectionStep } from '../profiles/correct.ts';
 import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
 import './metrics.ts';
 import type { TextEncoding } from '../util/text.ts';
@@ -17,14 +17,23 @@ import { UserError } from '../util/errors.ts';
 /** Post-hoc correction applied before the metrics. */
 export type Normalization = 'none' | 'standardize' | 'mad_robustize' | 'tvn';
 
+/** Grouping columns that may name several columns, whose tuple is the key (`[Experiment, Plate]`). */
+export const GROUPING_COLUMNS = ['label', 'plate', 'batch', 'well', 'compound'] as const;
+
+/** {@link EvalColumns} as given: a grouping column may be a list of columns. */
+export type EvalColumnsInput = Omit<EvalColumns, (typeof GROUPING_COLUMNS)[number]> & Partial<Record<(typeof GROUPING_COLUMNS)[number], string | string[]>>;
+
 /** Options of {@link evaluateProfiles}. */
 export interface EvaluateOptions {
-  columns: EvalColumns;
+  /** Named columns; `plate: ['Experiment', 'Plate']` makes the tuple the plate key. */
+  columns: EvalColumnsInput;
   /** Metric names from the registry. */
   metrics: string[];
   params?: Partial<MetricParams>;
   /** Default none. `standardize` / `mad_robustize` / `tvn` need the plate and control columns. */
   normalize?: Normalization;
+  /** Rows the correction is fitted on: `controls` (default) or `all`. */
+  normalizeOn?: 'controls' | 'all';
   /**
    * Derive `Metadata_Batch` from the plate name with a regular expression's first group
    * (e.g. `^(Week\d+)_` on BBBC021's `Week4_27481`); sets `columns.batch` when unset.
@@ -39,7 +48,16 @@ export interface EvaluateOptions {
 /** Everything `ben evaluate` reports. */
 export interface EvaluationResult {
   input: { source: string; n: number; d: number; droppedConstant: number; droppedNaN: number; keyValue?: Record<string, string> };
-  preprocessing: { normalize: Normalization; zeroScaleFeatures?: number; tvnComponents?: number; batchFromPlate?: string };
+  preprocessing: {
+    normalize: Normalization;
+    zeroScaleFeatures?: number;
+    tvnComponents?: number;
+    batchFromPlate?: string;
+    /** The correction as `ben profiles` records it. */
+    correction?: CorrectionStep;
+    /** Grouping options that named several columns: the key column made for each. */
+    groupKeys?: Record<string, string[]>;
+  };
   columns: EvalColumns;
   params: MetricParams;
   /** Per metric: its result, or `notComputed` (the reason) with `summary.not_computed`. */
@@ -65,10 +83,22 @@ export async function evaluateProfiles(
   input: { source: string; report?: ReadProfileReport } = { source: '(table)' },
 ): Promise<EvaluationResult> {
   const params: MetricParams = { ...defaultMetricParams, ...opts.params };
-  const columns: EvalColumns = { ...opts.columns };
   for (const name of opts.metrics) metrics.get(name);
   let t = table;
   const preprocessing: EvaluationResult['preprocessing'] = { normalize: opts.normalize ?? 'none' };
+  // A grouping option naming several columns becomes one key column of their tuple.
+  const { label, plate, batch, well, compound, ...rest } = opts.columns;
+  const columns: EvalColumns = { ...rest };
+  const given = { label, plate, batch, well, compound };
+  for (const key of GROUPING_COLUMNS) {
+    const v = given[key];
+    if (v === undefined) continue;
+    const list = Array.isArray(v) ? v : [v];
+    const r = withGroupKey(t, list);
+    t = r.table;
+    columns[key] = r.column;
+    if (list.length > 1) (preprocessing.groupKeys ??= {})[r.column] = list.map((c) => metaName(t, c));
+  }
   if (opts.batchFromPlate) {
     if (!columns.plate) throw new UserError('--batch-from-plate needs the plate column (--plate).');
     let re: RegExp;
@@ -88,10 +118,7 @@ export async function evaluateProfiles(
     preprocessing.batchFromPlate = opts.batchFromPlate;
   }
   // Resolve names early so a typo fails before any work.
-  for (const key of ['label', 'plate', 'batch', 'well', 'compound', 'split'] as const) {
-    const c = columns[key];
-    if (c) columns[key] = metaName(t, c);
-  }
+  if (columns.split) columns.split = metaName(t, columns.split);
   if (columns.replicate) columns.replicate = columns.replicate.map((c) => metaName(t, c));
   if (columns.control) columns.control = { ...columns.control, column: metaName(t, columns.control.column) };
   for (const name of opts.metrics) {
@@ -101,16 +128,20 @@ export async function evaluateProfiles(
   }
   const norm = opts.normalize ?? 'none';
   if (norm !== 'none') {
-    if (!columns.plate || !columns.control) throw new UserError(`--normalize ${norm} needs --plate and --control (e.g. --control Compound=DMSO).`);
-    if (norm === 'tvn') {
-      const r = applyTvn(t, { plate: columns.plate, controls: columns.control });
-      t = r.table;
-      preprocessing.tvnComponents = r.components;
-    } else {
-      const r = normalizePerPlate(t, { plate: columns.plate, controls: columns.control, method: norm });
-      t = r.table;
-      preprocessing.zeroScaleFeatures = r.zeroScale;
-    }
+    const fitOn = opts.normalizeOn ?? 'controls';
+    if (!columns.plate) throw new UserError(`--normalize ${norm} needs --plate (the correction is fitted per plate).`);
+    if (fitOn === 'controls' && !columns.control) throw new UserError(`--normalize ${norm} fits on controls: name them with --control (e.g. --control Compound=DMSO), or fit on all wells.`);
+    const r = correctProfiles(t, {
+      method: norm,
+      groupBy: [columns.plate],
+      fitOn,
+      controls: columns.control,
+      batch: norm === 'tvn' && columns.batch ? [columns.batch] : undefined,
+    });
+    t = r.table;
+    preprocessing.correction = r.step;
+    if (norm === 'tvn') preprocessing.tvnComponents = r.step.components;
+    else preprocessing.zeroScaleFeatures = r.step.zeroScale;
   }
   const out: EvaluationResult['metrics'] = {};
   for (const name of opts.metrics) {

@@ -4,7 +4,7 @@
  * Metrics are registered by name in {@link metrics}.
  */
 import type { ProfileTable } from './profile-table.ts';
-import type { ControlSpec } from './normalize.ts';
+import type { ControlSpec } from '../profiles/correct.ts';
 import { Registry } from '../util/registry.ts';
 
 /** Which metadata columns mean what (names with or without the `Metadata_` prefix). */
@@ -23,6 +23,23 @@ export interface EvalColumns {
   control?: ControlSpec;
   /** Train / test split column for the linear probe (values `train` / `test`). */
   split?: string;
+}
+
+/** A row filter `COL=VALUE` (`--include` / `--exclude`). */
+export interface RowFilter {
+  column: string;
+  value: string;
+}
+
+/**
+ * copairs' pair vocabulary: a positive pair is equal in every `posSameby` column and different in
+ * every `posDiffby` column; negatives likewise. Any list may be empty.
+ */
+export interface PairLists {
+  posSameby: string[];
+  posDiffby: string[];
+  negSameby: string[];
+  negDiffby: string[];
 }
 
 /** Tunable parameters shared by the metrics (defaults in {@link defaultMetricParams}). */
@@ -50,6 +67,16 @@ export interface MetricParams {
   knnPerTreatment: boolean;
   /** Linear probe L2 penalty. */
   l2: number;
+  /** Preset of the `map` metric (see map-presets.ts); default `replicate`. Ignored for lists given in `pairs`. */
+  mapPreset?: string;
+  /** Explicit copairs lists for `map` (and sameby / diffby of percent replicating); each given list replaces the preset's. */
+  pairs?: Partial<PairLists>;
+  /** Rows kept before pairing (a row is kept when, for every column named, it equals one of the values). Replaces the preset's filters. */
+  include?: RowFilter[];
+  /** Rows dropped before pairing (a row matching any). Replaces the preset's filters when given. */
+  exclude?: RowFilter[];
+  /** copairs `assign_reference_index`: adds `Metadata_reference_index` = row number where COL=VALUE, -1 elsewhere. */
+  referenceIndex?: RowFilter;
 }
 
 /** Defaults of {@link MetricParams}. */

@@ -11,7 +11,8 @@ import { computeAveragePrecisionTable, computeMeanAveragePrecision } from './map
 import { similarities } from './similarity.ts';
 import { computePercentReplicating, computePrecisionRecall, computeReplicateReproducibility } from './replicate.ts';
 import { computeKnnAccuracy } from './knn.ts';
-import { aggregateProfiles } from './aggregate.ts';
+import { aggregateProfiles } from '../profiles/aggregate.ts';
+import { applyRowFilters, formatFilters, formatList, REFERENCE_INDEX, resolveMapConfig, withReferenceIndex } from './map-presets.ts';
 import { computeLinearProbe, splitRows } from './linear-probe.ts';
 import { UserError } from '../util/errors.ts';
 
@@ -43,101 +44,125 @@ function replicateColumns(ctx: MetricContext): string[] {
 
 const keyString = (key: string[]) => key.join('|');
 
+/** Replicate columns when named (presets that need them say so). */
+function replicateColumnsIfAny(ctx: MetricContext): string[] {
+  const r = ctx.columns.replicate ?? (ctx.columns.compound ? [ctx.columns.compound] : []);
+  return r.map((c) => metaName(ctx.table, c));
+}
+
+/**
+ * One mAP run of a preset (with the user's lists and filters when `useOverrides`): filters, then the
+ * reference index, then copairs' average_precision and mean_average_precision over `pos_sameby`.
+ */
+function computeMap(ctx: MetricContext, presetName: string, useOverrides: boolean): MetricResult {
+  const rep = replicateColumnsIfAny(ctx);
+  if ((presetName === 'replicate' || presetName === 'activity') && !rep.length && !(useOverrides && ctx.params.pairs)) replicateColumns(ctx);
+  const cfg = resolveMapConfig(ctx, presetName, rep, useOverrides);
+  let t = applyRowFilters(ctx.table, cfg.include, cfg.exclude);
+  if (cfg.referenceIndex) t = withReferenceIndex(t, cfg.referenceIndex);
+  if (t.n > MAX_PAIRWISE_ROWS) {
+    throw new UserError(`${t.n} profiles: all-pairs metrics take at most ${MAX_PAIRWISE_ROWS}; aggregate to wells first (ben profiles).`);
+  }
+  const names = (xs: string[]) => xs.map((c) => metaName(t, c));
+  const l = { posSameby: names(cfg.lists.posSameby), posDiffby: names(cfg.lists.posDiffby), negSameby: names(cfg.lists.negSameby), negDiffby: names(cfg.lists.negDiffby) };
+  const apr = computeAveragePrecisionTable(t, {
+    pos: { sameby: l.posSameby, diffby: l.posDiffby },
+    neg: { sameby: l.negSameby, diffby: l.negDiffby },
+    similarity: ctx.params.similarity,
+    nullSize: ctx.params.nullSize,
+    seed: ctx.params.seed,
+  });
+  const m = computeMeanAveragePrecision(t, apr, l.posSameby, ctx.params.threshold);
+  const scored = apr.rows.filter((r) => r.nPos > 0);
+  const keyCols = l.posSameby.filter((c) => c !== REFERENCE_INDEX);
+  return {
+    summary: {
+      preset: cfg.preset,
+      pos_sameby: formatList(l.posSameby),
+      pos_diffby: formatList(l.posDiffby),
+      neg_sameby: formatList(l.negSameby),
+      neg_diffby: formatList(l.negDiffby),
+      filters: formatFilters(cfg.include, cfg.exclude),
+      ...(cfg.referenceIndex ? { reference_index: `${cfg.referenceIndex.column}=${cfg.referenceIndex.value}` } : {}),
+      map: m.meanMap,
+      mean_ap: scored.reduce((s, r) => s + r.ap, 0) / scored.length,
+      fraction_retrieved: m.fractionRetrieved,
+      groups: m.rows.length,
+      profiles: scored.length,
+    },
+    tables: {
+      per_profile: apr.rows.map((r) => ({
+        ...Object.fromEntries(Object.entries(t.meta).map(([k, v]) => [k, v[r.index]])),
+        average_precision: r.ap,
+        n_pos_pairs: r.nPos,
+        n_total_pairs: r.nTotal,
+        p_value: r.pValue,
+      })),
+      per_group: m.rows.map((r) => ({
+        ...Object.fromEntries(l.posSameby.map((c, j) => [c, r.key[j]]).filter(([c]) => keyCols.includes(c))),
+        mean_average_precision: r.map,
+        n_profiles: r.nProfiles,
+        p_value: r.pValue,
+        corrected_p_value: r.correctedPValue,
+        below_p: r.belowP,
+        below_corrected_p: r.belowCorrectedP,
+      })),
+    },
+  };
+}
+
 const mapMetric: Metric = {
   name: 'map',
-  description: 'Replicate retrieval mAP (copairs): replicates on different plates vs other treatments, cosine, p-values, BH',
+  description: 'mAP (copairs) of the preset --map-preset (default replicate: replicates on different plates vs other treatments), or of the pair lists --pos-sameby/--pos-diffby/--neg-sameby/--neg-diffby',
   requires: [],
   async compute(ctx) {
-    const t = treatments(ctx);
-    const rep = replicateColumns(ctx);
-    const plate = ctx.columns.plate ? [metaName(t, ctx.columns.plate)] : [];
-    const apr = computeAveragePrecisionTable(t, {
-      pos: { sameby: rep, diffby: plate },
-      neg: { sameby: [], diffby: rep },
-      similarity: ctx.params.similarity,
-      nullSize: ctx.params.nullSize,
-      seed: ctx.params.seed,
-    });
-    const m = computeMeanAveragePrecision(t, apr, rep, ctx.params.threshold);
-    const scored = apr.rows.filter((r) => r.nPos > 0);
-    return {
-      summary: {
-        map: m.meanMap,
-        mean_ap: scored.reduce((s, r) => s + r.ap, 0) / scored.length,
-        fraction_retrieved: m.fractionRetrieved,
-        groups: m.rows.length,
-        profiles: scored.length,
-      },
-      tables: {
-        per_profile: apr.rows.map((r) => ({
-          ...Object.fromEntries(Object.entries(t.meta).map(([k, v]) => [k, v[r.index]])),
-          average_precision: r.ap,
-          n_pos_pairs: r.nPos,
-          n_total_pairs: r.nTotal,
-          p_value: r.pValue,
-        })),
-        per_group: m.rows.map((r) => ({
-          ...Object.fromEntries(rep.map((c, j) => [c, r.key[j]])),
-          mean_average_precision: r.map,
-          n_profiles: r.nProfiles,
-          p_value: r.pValue,
-          corrected_p_value: r.correctedPValue,
-          below_p: r.belowP,
-          below_corrected_p: r.belowCorrectedP,
-        })),
-      },
-    };
+    return computeMap(ctx, ctx.params.mapPreset ?? 'replicate', true);
   },
 };
 
 const mapActivityMetric: Metric = {
   name: 'map-activity',
-  description: 'Phenotypic activity mAP (copairs): replicates of a treatment vs negative controls',
+  description: 'Phenotypic activity mAP (copairs preset activity): replicates of a treatment vs negative controls',
   requires: ['control'],
   async compute(ctx) {
-    const t = ctx.table;
-    const rep = replicateColumns(ctx);
-    const ctl = isControl(ctx);
-    // Each control is its own reference group, so controls are only ever negatives (copairs' reference_index trick).
-    const ref = Array.from({ length: t.n }, (_, i) => (ctl(i) ? String(i) : '-1'));
-    const tt: ProfileTable = { ...t, meta: { ...t.meta, Metadata_reference_index: ref } };
-    const keys = [...rep, 'Metadata_reference_index'];
-    const apr = computeAveragePrecisionTable(tt, {
-      pos: { sameby: keys, diffby: [] },
-      neg: { sameby: [], diffby: keys },
-      similarity: ctx.params.similarity,
-      nullSize: ctx.params.nullSize,
-      seed: ctx.params.seed,
-    });
-    const m = computeMeanAveragePrecision(tt, apr, keys, ctx.params.threshold);
-    return {
-      summary: { map: m.meanMap, fraction_active: m.fractionRetrieved, groups: m.rows.length },
-      tables: {
-        per_group: m.rows.map((r) => ({
-          ...Object.fromEntries(rep.map((c, j) => [c, r.key[j]])),
-          mean_average_precision: r.map,
-          p_value: r.pValue,
-          corrected_p_value: r.correctedPValue,
-          below_corrected_p: r.belowCorrectedP,
-        })),
-      },
-    };
+    return computeMap(ctx, 'activity', false);
+  },
+};
+
+const mapMoaMetric: Metric = {
+  name: 'map-moa',
+  description: 'MoA retrieval mAP (copairs preset moa): same label from other compounds vs other labels',
+  requires: ['label'],
+  async compute(ctx) {
+    return computeMap(ctx, 'moa', false);
   },
 };
 
 const percentReplicatingMetric: Metric = {
   name: 'percent-replicating',
-  description: 'Percent replicating: median replicate correlation above the 95th percentile of a non-replicate null',
+  description: 'Percent replicating (copairs correlation_test): median replicate correlation above the 95th percentile of a non-replicate null',
   requires: [],
   async compute(ctx) {
-    const t = treatments(ctx);
-    const rep = replicateColumns(ctx);
-    const sim = similarities.get(ctx.params.correlation)(t.features, t.n, t.d);
-    const pr = computePercentReplicating(t, sim, rep, { seed: ctx.params.seed });
+    const p = ctx.params;
+    const userFilters = p.include !== undefined || p.exclude !== undefined;
+    const t = userFilters ? applyRowFilters(ctx.table, p.include ?? [], p.exclude ?? []) : treatments(ctx);
+    if (t.n > MAX_PAIRWISE_ROWS) throw new UserError(`${t.n} profiles: all-pairs metrics take at most ${MAX_PAIRWISE_ROWS}; aggregate to wells first (ben profiles).`);
+    const sameby = p.pairs?.posSameby?.map((c) => metaName(t, c)) ?? replicateColumns(ctx);
+    const diffby = (p.pairs?.posDiffby ?? []).map((c) => metaName(t, c));
+    const sim = similarities.get(p.correlation)(t.features, t.n, t.d);
+    const pr = computePercentReplicating(t, sim, sameby, { diffby, seed: p.seed });
     return {
-      summary: { percent_replicating: 100 * pr.score, threshold: pr.threshold, groups: pr.groups.length },
+      summary: {
+        sameby: formatList(sameby),
+        diffby: formatList(diffby),
+        filters: userFilters ? formatFilters(p.include ?? [], p.exclude ?? []) : formatFilters([], ctx.columns.control ? [ctx.columns.control] : []),
+        percent_replicating: 100 * pr.score,
+        threshold: pr.threshold,
+        n_rep: pr.nRep,
+        groups: pr.groups.length,
+      },
       tables: {
-        per_group: pr.groups.map((g) => ({ ...Object.fromEntries(rep.map((c, j) => [c, g.key[j]])), median_correlation: g.median, size: g.size, replicating: g.aboveThreshold })),
+        per_group: pr.groups.map((g) => ({ ...Object.fromEntries(sameby.map((c, j) => [c, g.key[j]])), median_correlation: g.median, size: g.size, pairs: g.pairs, replicating: g.aboveThreshold })),
       },
     };
   },
@@ -207,7 +232,7 @@ const knnMetric: Metric = {
   requires: ['label'],
   async compute(ctx) {
     let t = ctx.table;
-    if (ctx.params.knnPerTreatment && (ctx.columns.replicate?.length || ctx.columns.compound)) t = aggregateProfiles(t, replicateColumns(ctx));
+    if (ctx.params.knnPerTreatment && (ctx.columns.replicate?.length || ctx.columns.compound)) t = aggregateProfiles(t, { by: replicateColumns(ctx), varying: 'join' });
     const ctl = isControl(ctx, t);
     const summary: Record<string, number | string> = { profiles: ctx.params.knnPerTreatment ? 'per treatment' : 'single' };
     const tables: MetricResult['tables'] = {};
@@ -276,6 +301,7 @@ const batchPredictabilityMetric: Metric = {
 export const METRIC_ORDER = [
   'map',
   'map-activity',
+  'map-moa',
   'percent-replicating',
   'replicate-reproducibility',
   'precision-recall',
@@ -287,6 +313,7 @@ export const METRIC_ORDER = [
 for (const m of [
   mapMetric,
   mapActivityMetric,
+  mapMoaMetric,
   percentReplicatingMetric,
   replicateReproducibilityMetric,
   precisionRecallMetric,

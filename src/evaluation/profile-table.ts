@@ -86,3 +86,28 @@ export function groupCodes(t: ProfileTable, columns: string[]): { codes: Int32Ar
   }
   return { codes, keys };
 }
+
+/**
+ * One metadata column naming a group of several columns (e.g. `[Experiment, Plate]`, whose plate
+ * numbers repeat in every experiment): for one column, its full name and `t` unchanged; for several,
+ * a new column `Metadata_<A>_<B>` holding each row's tuple joined by `/` (JSON when `/` would make
+ * two tuples equal), added to a shallow copy of `t`. Equal values = equal in every column.
+ */
+export function withGroupKey(t: ProfileTable, columns: string[]): { table: ProfileTable; column: string } {
+  if (columns.length === 0) throw new UserError('A grouping option names no column.');
+  const names = columns.map((c) => metaName(t, c));
+  if (names.length === 1) return { table: t, column: names[0] };
+  let column = `Metadata_${names.map((c) => c.replace(/^Metadata_/, '')).join('_')}`;
+  while (column in t.meta) column += '_key';
+  const { codes, keys } = groupCodes(t, names);
+  let labels = keys.map((k) => k.join('/'));
+  if (new Set(labels).size < keys.length) labels = keys.map((k) => JSON.stringify(k));
+  return { table: { ...t, meta: { ...t.meta, [column]: Array.from(codes, (c) => labels[c]) } }, column };
+}
+
+/** A comma-separated list of columns (`Experiment,Plate`) as names; empty entries dropped. */
+export function parseColumnList(s: string | string[] | undefined): string[] | undefined {
+  if (s === undefined) return undefined;
+  const parts = (Array.isArray(s) ? s : [s]).flatMap((x) => x.split(',')).map((x) => x.trim()).filter(Boolean);
+  return parts;
+}

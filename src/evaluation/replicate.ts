@@ -4,7 +4,9 @@
  */
 import type { ProfileTable } from './profile-table.ts';
 import { groupCodes } from './profile-table.ts';
-import { median, quantile, quantileSorted } from './stats.ts';
+import { median, quantile } from './stats.ts';
+import { findPairs } from './pairs.ts';
+import { UserError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';
 
 /** Result of {@link computeReplicateReproducibility}. */
@@ -100,58 +102,99 @@ export function computePrecisionRecall(
 
 /** Result of {@link computePercentReplicating}. */
 export interface PercentReplicating {
-  /** Fraction of groups whose median replicate similarity is strictly above `threshold`. */
+  /** Fraction of groups (with a finite median) whose median replicate similarity is strictly above `threshold`. */
   score: number;
   /** 95th percentile (linear) of the null medians. */
   threshold: number;
-  /** Pairs per null sample. */
+  /** Pairs per null sample: min(median over groups of the number of distinct first members of its pairs, 50). */
   nRep: number;
-  groups: { key: string[]; median: number; size: number; aboveThreshold: boolean }[];
+  groups: { key: string[]; median: number; size: number; pairs: number; aboveThreshold: boolean }[];
 }
 
 /**
- * Percent replicating (JUMP / copairs notebooks): group score = median similarity over its replicate
- * pairs (groups of 2 or more); null = `nSamples` medians of `nRep` random non-replicate pairs, with
- * nRep = min(median group size - 1, 50); threshold = 95th percentile of the null.
- * Seeded; groups compared on `groups` columns.
+ * Percent replicating as copairs v0.5.2 `correlation_test(X, meta, sameby, diffby)` +
+ * `percent_score_right()` computes it:
+ * - replicate pairs: equal in every `sameby` column, different in every `diffby` column
+ *   (copairs `get_all_pairs`); a group is scored when it has at least one pair;
+ * - group score: median similarity (Pearson in copairs) over the group's pairs;
+ * - n_rep = min(int(median over groups of the number of distinct first members of its pairs), 50);
+ *   with pairs (i, j), i < j, that is group size - 1 when `diffby` is empty;
+ * - null: `nSamples` medians of n_rep random pairs, each drawn as copairs' `sample_null_pair`:
+ *   the first row uniform (among rows that have a partner), the second uniform among the rows that
+ *   differ from it in EVERY `sameby` and `diffby` column;
+ * - threshold: the 95th percentile (linear) of the null; score: the fraction of groups with a
+ *   finite median strictly above it (NaN medians dropped, as `corr_dist.dropna()`).
+ * Seeded: only the null (hence the threshold) depends on the random stream.
  */
 export function computePercentReplicating(
   t: ProfileTable,
   sim: Float64Array,
-  groups: string[],
-  opts: { nSamples?: number; seed?: number; percentile?: number } = {},
+  sameby: string[],
+  opts: { diffby?: string[]; nSamples?: number; seed?: number; percentile?: number } = {},
 ): PercentReplicating {
   const n = t.n;
-  const { codes, keys } = groupCodes(t, groups);
-  const members: number[][] = keys.map(() => []);
-  for (let i = 0; i < n; i++) members[codes[i]].push(i);
-  const replicated = members.map((ms, g) => ({ ms, g })).filter((x) => x.ms.length >= 2);
-  const sizes = replicated.map((x) => x.ms.length);
-  const nRep = Math.max(1, Math.min(Math.floor(median(sizes)) - 1, 50));
+  const diffby = opts.diffby ?? [];
+  const { codes, keys } = groupCodes(t, sameby);
+  const sizes = new Int32Array(keys.length);
+  for (let i = 0; i < n; i++) sizes[codes[i]]++;
+  const pairs = findPairs(t, { sameby, diffby });
+  const sims = new Map<number, number[]>();
+  const firsts = new Map<number, Set<number>>();
+  for (let p = 0; p < pairs.length; p += 2) {
+    const g = codes[pairs[p]];
+    (sims.get(g) ?? sims.set(g, []).get(g)!).push(sim[pairs[p] * n + pairs[p + 1]]);
+    (firsts.get(g) ?? firsts.set(g, new Set()).get(g)!).add(pairs[p]);
+  }
+  const scored = [...sims.keys()].sort((a, b) => a - b);
+  if (scored.length === 0) throw new UserError(`Percent replicating: no replicate pairs (same ${sameby.join(', ')}${diffby.length ? `, different ${diffby.join(', ')}` : ''}).`);
+  const nRep = Math.max(1, Math.min(Math.floor(median(scored.map((g) => firsts.get(g)!.size))), 50));
+
+  // Null pairs: differ from the first row in every sameby and diffby column.
+  const nullCols = [...sameby, ...diffby].map((c) => groupCodes(t, [c]).codes);
+  const valid = (i: number, j: number) => nullCols.every((c) => c[i] !== c[j]);
+  const partners = new Map<number, Int32Array>();
+  const partnersOf = (i: number) => {
+    let ps = partners.get(i);
+    if (!ps) {
+      const out: number[] = [];
+      for (let j = 0; j < n; j++) if (valid(i, j)) out.push(j);
+      partners.set(i, (ps = Int32Array.from(out)));
+    }
+    return ps;
+  };
   const rng = new Rng(opts.seed ?? 0);
   const nSamples = opts.nSamples ?? 1000;
-  const nullMedians = new Float64Array(nSamples);
+  const nullMedians: number[] = [];
   const draw = new Float64Array(nRep);
+  let partnerless = 0;
   for (let s = 0; s < nSamples; s++) {
     for (let p = 0; p < nRep; p++) {
-      let i: number;
-      let j: number;
-      do {
+      let i = -1;
+      let j = -1;
+      while (j < 0) {
         i = rng.int(n);
-        j = rng.int(n);
-      } while (codes[i] === codes[j]);
+        // Rejection is uniform over i's partners; fall back to listing them when they are rare.
+        for (let a = 0; a < 32 && j < 0; a++) {
+          const c = rng.int(n);
+          if (valid(i, c)) j = c;
+        }
+        if (j < 0) {
+          const ps = partnersOf(i);
+          if (ps.length) j = ps[rng.int(ps.length)];
+          else if (++partnerless > 100 * n) throw new UserError(`Percent replicating: no two rows differ in every column of ${[...sameby, ...diffby].join(', ')}; no null pairs.`);
+        }
+      }
       draw[p] = sim[i * n + j];
     }
-    nullMedians[s] = median(draw);
+    const m = median(draw);
+    if (!Number.isNaN(m)) nullMedians.push(m);
   }
-  nullMedians.sort();
-  const threshold = quantileSorted(nullMedians, opts.percentile ?? 0.95);
-  const rows = replicated.map(({ ms, g }) => {
-    const v: number[] = [];
-    for (let a = 0; a < ms.length; a++) for (let b = a + 1; b < ms.length; b++) v.push(sim[ms[a] * n + ms[b]]);
-    const m = median(v);
-    return { key: keys[g], median: m, size: ms.length, aboveThreshold: m > threshold };
+  const threshold = quantile(nullMedians, opts.percentile ?? 0.95);
+  const rows = scored.map((g) => {
+    const m = median(sims.get(g)!);
+    return { key: keys[g], median: m, size: sizes[g], pairs: sims.get(g)!.length, aboveThreshold: m > threshold };
   });
-  const score = rows.length ? rows.filter((r) => r.aboveThreshold).length / rows.length : NaN;
+  const finite = rows.filter((r) => !Number.isNaN(r.median));
+  const score = finite.length ? finite.filter((r) => r.aboveThreshold).length / finite.length : NaN;
   return { score, threshold, nRep, groups: rows };
 }

@@ -16,6 +16,7 @@
 import { computeKnnAccuracy } from '../evaluation/knn.ts';
 import { computeLinearProbe, splitRows } from '../evaluation/linear-probe.ts';
 import { evaluateProfiles } from '../evaluation/evaluate.ts';
+import { parseRowFilter } from '../evaluation/map-presets.ts';
 import { filterRows, metaColumn, selectRows, type ProfileTable } from '../evaluation/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import type { Recipe } from './schema.ts';
@@ -45,7 +46,8 @@ export interface EmbeddingEvaluation {
     /** One probe over every plate of the evaluation splits (chance 1 / plates). */
     acrossExperiments: { accuracy: number; chance: number };
   };
-  map?: { map: number; fractionRetrieved: number };
+  /** mAP and its definition in copairs' vocabulary (preset, the four lists, filters). */
+  map?: { map: number; fractionRetrieved: number; preset: string; posSameby: string; posDiffby: string; negSameby: string; negDiffby: string; filters: string };
   percentReplicating?: { percent: number };
 }
 
@@ -168,9 +170,28 @@ export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddi
     const r = await evaluateProfiles(t, {
       columns: { label: e.labelColumn, plate: PLATE_KEY, replicate: [e.labelColumn], control: { column: e.controlColumn, value: e.controlValue } },
       metrics: names,
-      params: { nullSize: e.mapNullSize, seed },
+      params: {
+        nullSize: e.mapNullSize,
+        seed,
+        mapPreset: e.map.preset,
+        pairs: e.map.posSameby || e.map.posDiffby || e.map.negSameby || e.map.negDiffby ? { posSameby: e.map.posSameby, posDiffby: e.map.posDiffby, negSameby: e.map.negSameby, negDiffby: e.map.negDiffby } : undefined,
+        include: e.map.include?.map((f) => parseRowFilter(f, 'evaluation.map.include')),
+        exclude: e.map.exclude?.map((f) => parseRowFilter(f, 'evaluation.map.exclude')),
+      },
     });
-    if (r.metrics.map) out.map = { map: Number(r.metrics.map.summary.map), fractionRetrieved: Number(r.metrics.map.summary.fraction_retrieved) };
+    if (r.metrics.map) {
+      const m = r.metrics.map.summary;
+      out.map = {
+        map: Number(m.map),
+        fractionRetrieved: Number(m.fraction_retrieved),
+        preset: String(m.preset),
+        posSameby: String(m.pos_sameby),
+        posDiffby: String(m.pos_diffby),
+        negSameby: String(m.neg_sameby),
+        negDiffby: String(m.neg_diffby),
+        filters: String(m.filters),
+      };
+    }
     if (r.metrics['percent-replicating']) out.percentReplicating = { percent: Number(r.metrics['percent-replicating'].summary.percent_replicating) };
   }
   return out;

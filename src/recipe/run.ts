@@ -34,6 +34,7 @@ import { UserError } from '../util/errors.ts';
 import { createProgress } from '../util/progress.ts';
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
 import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
+import { PROFILES_FILE, runProfilesStage } from './profiles.ts';
 import { resolveVariant } from './load.ts';
 import type { Recipe } from './schema.ts';
 
@@ -187,7 +188,13 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
       }
     }
 
+    if (stages.has('profiles')) {
+      const p = await runProfilesStage(dir, vr);
+      log(`[profiles] ${v.name}: ${p.rowsIn} -> ${p.rowsOut} profiles (${p.steps.map((s) => (s.step === 'correct' ? `${s.method} per ${s.groupBy.join('+')}` : `${s.step} ${s.method}`)).join(', ')}) -> ${p.out}`);
+    }
+
     if (stages.has('evaluate')) {
+      if (vr.evaluation.input === 'profiles') table = await readEmbeddings(join(dir, PROFILES_FILE));
       table ??= await readEmbeddings(join(dir, RUN_FILES.embeddings));
       if (wantProbe) probeTable ??= await readEmbeddings(join(dir, VARIANT_FILES.probeTrainEmbeddings));
       const ev = await evaluateEmbeddings(table, { evaluation: vr.evaluation, probeTrain: probeTable, seed: vr.seed });

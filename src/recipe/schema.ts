@@ -185,8 +185,8 @@ export const NormalizationSchema = z.enum(['running', 'batch', 'plate', 'control
 export const EmbeddingSchema = z
   .object({
     normalization: NormalizationSchema.default('plate'),
-    /** Well-level aggregation written beside the per-image file. */
-    aggregate: z.enum(['mean', 'median']).default('mean'),
+    /** Well-level aggregation written beside the per-image file (`l2-mean`: mean of unit-length embeddings). */
+    aggregate: z.enum(['mean', 'median', 'l2-mean']).default('mean'),
     batchSize: z.number().int().positive().default(128),
     /**
      * Images of another size than the model input: `resize` (the whole field), `center-crop`, or
@@ -195,6 +195,46 @@ export const EmbeddingSchema = z
      * default (`resize`).
      */
     resizeMode: z.enum(RESIZE_MODES).optional(),
+  })
+  .strict();
+
+/**
+ * The `profiles` stage: the variant's embeddings -> well profiles -> per-plate correction ->
+ * optional consensus, written to `<variant>/profiles.parquet` (`ben profiles` with these options).
+ */
+export const ProfilesSchema = z
+  .object({
+    /** Sites -> wells: `mean`, `median`, `l2-mean`, or `none` (keep one row per image). */
+    aggregate: z.enum(['mean', 'median', 'l2-mean', 'none']).default('mean'),
+    /** Columns of a well. */
+    aggregateBy: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well']),
+    /** Correction fitted per `plate` group: `none`, `standardize`, `mad_robustize`, `tvn`. */
+    normalize: z.enum(['none', 'standardize', 'mad_robustize', 'tvn']).default('none'),
+    /** Columns whose tuple is the group a correction is fitted on (plate numbers repeat across experiments). */
+    plate: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate']),
+    /** TVN: columns of the batches whose control covariances are aligned (default `plate`). */
+    batch: z.array(z.string()).optional(),
+    /** Fit the correction on the negative controls (`evaluation.controlColumn` = `controlValue`) or on all wells. */
+    fitOn: z.enum(['controls', 'all']).default('controls'),
+    /** mad_robustize: added to 1.4826 * MAD (pycytominer default). */
+    epsilon: z.number().min(0).default(1e-18),
+    /** Columns of a treatment for a consensus profile after correction (absent: none). */
+    consensus: z.array(z.string()).optional(),
+    consensusMethod: z.enum(['mean', 'median', 'l2-mean']).default('median'),
+  })
+  .strict();
+
+/** copairs' pair vocabulary for the `map` metric (lists replace the preset's; filters `COL=VALUE`, applied before pairing). */
+export const MapSchema = z
+  .object({
+    /** `replicate` (replicates on other plates vs other treatments), `activity` (vs negative controls), `moa`. */
+    preset: z.string().default('replicate'),
+    posSameby: z.array(z.string()).optional(),
+    posDiffby: z.array(z.string()).optional(),
+    negSameby: z.array(z.string()).optional(),
+    negDiffby: z.array(z.string()).optional(),
+    include: z.array(z.string()).optional(),
+    exclude: z.array(z.string()).optional(),
   })
   .strict();
 
@@ -216,6 +256,10 @@ export const EvaluationSchema = z
     probeTrainSplits: z.array(z.string()).default(['id_test']),
     /** Null-distribution size of the mAP p-values. */
     mapNullSize: z.number().int().positive().default(1000),
+    /** The mAP definition (copairs lists or a preset). */
+    map: MapSchema.default(MapSchema.parse({})),
+    /** What the evaluate stage scores: the per-image `embeddings`, or the `profiles` stage's output. */
+    input: z.enum(['embeddings', 'profiles']).default('embeddings'),
   })
   .strict();
 
@@ -227,7 +271,7 @@ export const RecipeSchema = z
     seed: z.number().int().default(0),
     /** Stages `ben run` executes, in order. */
     stages: z
-      .array(z.enum(['data', 'train', 'embed', 'evaluate', 'report']))
+      .array(z.enum(['data', 'train', 'embed', 'profiles', 'evaluate', 'report']))
       .default(['data', 'train', 'embed', 'evaluate', 'report']),
     data: DataSchema.default(DataSchema.parse({})),
     sampler: SamplerSchema.default(SamplerSchema.parse({})),
@@ -237,6 +281,7 @@ export const RecipeSchema = z
     optimizer: OptimizerSchema.default(OptimizerSchema.parse({})),
     training: TrainingSchema.default(TrainingSchema.parse({})),
     embedding: EmbeddingSchema.default(EmbeddingSchema.parse({})),
+    profiles: ProfilesSchema.default(ProfilesSchema.parse({})),
     evaluation: EvaluationSchema.default(EvaluationSchema.parse({})),
     /**
      * Named variants run side by side (e.g. BEN vs the random-batch baseline): each is a map of

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { aggregateProfiles } from '../../src/embedding/aggregate.ts';
+import { aggregateProfiles } from '../../src/profiles/aggregate.ts';
 import { exportProfiles, wellPathFor } from '../../src/embedding/export.ts';
 import type { ProfileTable } from '../../src/evaluation/profile-table.ts';
 import { makeTable, readWithDuckDB } from './helpers.ts';

@@ -7,7 +7,7 @@ import { formatMarkdown, toCsv, writeEvaluation } from '../../src/evaluation/rep
 import { metrics } from '../../src/evaluation/metric.ts';
 import { MORPHEUS } from './fixtures.ts';
 import { computeKnnAccuracy } from '../../src/evaluation/knn.ts';
-import { aggregateProfiles } from '../../src/evaluation/aggregate.ts';
+import { aggregateProfiles } from '../../src/profiles/aggregate.ts';
 
 describe('evaluateProfiles on the BBBC021 profiles (real/profiles)', async () => {
   const { table, report, source } = await loadProfiles(MORPHEUS);
@@ -35,10 +35,10 @@ describe('evaluateProfiles on the BBBC021 profiles (real/profiles)', async () =>
     expect(knn.nsc_queries).toBe(103);
     expect(knn.nscb_queries).toBe(92);
     // The metric equals the direct library call on treatment means.
-    const tr = aggregateProfiles({ ...table, meta: { ...table.meta, Metadata_Batch: table.meta.Metadata_Plate.map((p) => p.split('_')[0]) } }, [
-      'Compound',
-      'Concentration',
-    ]);
+    const tr = aggregateProfiles({ ...table, meta: { ...table.meta, Metadata_Batch: table.meta.Metadata_Plate.map((p) => p.split('_')[0]) } }, {
+      by: ['Compound', 'Concentration'],
+      varying: 'join',
+    });
     const direct = await computeKnnAccuracy(tr, {
       label: 'moa',
       excludeSame: [['Compound']],
@@ -75,7 +75,7 @@ describe('evaluateProfiles on the BBBC021 profiles (real/profiles)', async () =>
 
   it('registry lists the built-in metrics; CSV escapes', () => {
     expect(metrics.names()).toEqual(
-      ['batch-predictability', 'knn', 'linear-probe', 'map', 'map-activity', 'percent-replicating', 'precision-recall', 'replicate-reproducibility'].sort(),
+      ['batch-predictability', 'knn', 'linear-probe', 'map', 'map-activity', 'map-moa', 'percent-replicating', 'precision-recall', 'replicate-reproducibility'].sort(),
     );
     expect(toCsv([{ a: 'x,y', b: 1 }, { a: 'q"', c: true }])).toBe('a,b,c\n"x,y",1,\n"q""",,true\n');
   });

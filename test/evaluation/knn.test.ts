@@ -1,8 +1,8 @@
 import { describe, expect, it } from 'vitest';
 import { GALLERY } from './fixtures.ts';
 import { loadBbbc021Gallery } from '../../src/evaluation/bbbc021.ts';
-import { normalizePerPlate } from '../../src/evaluation/normalize.ts';
-import { aggregateProfiles } from '../../src/evaluation/aggregate.ts';
+import { correctProfiles } from '../../src/profiles/correct.ts';
+import { aggregateProfiles } from '../../src/profiles/aggregate.ts';
 import { computeKnnAccuracy, voteLabel } from '../../src/evaluation/knn.ts';
 import { searchNearestJs, unitRows } from '../../src/evaluation/topk.ts';
 import type { ProfileTable } from '../../src/evaluation/profile-table.ts';
@@ -74,7 +74,7 @@ describe('exact top-k search', () => {
     expect(sameWell.nWithoutNeighbor).toBe(16);
     const plate = await computeKnnAccuracy(t, { label: 'Plate', excludeSame: [['Plate', 'Well']] });
     expect(plate.nQueries).toBe(16);
-    const perWell = aggregateProfiles(t, ['Plate', 'Well']);
+    const perWell = aggregateProfiles(t, { by: ['Plate', 'Well'] });
     expect(perWell.n).toBe(8);
     expect(perWell.features[0]).toBeCloseTo((rows[0][0] + rows[1][0]) / 2, 6);
   });
@@ -92,8 +92,8 @@ describe('BBBC021 raw per-well means (Ljosa et al. 2013, cytominergallery)', asy
   });
 
   it('NSC MoA accuracy after per-plate DMSO standardisation and per-treatment means is the published 0.82 (CI 0.73-0.89)', async () => {
-    const { table: z } = normalizePerPlate(table, { plate: 'Plate', controls: { column: 'Compound', value: 'DMSO' } });
-    const tr = aggregateProfiles(z, ['Treatment']);
+    const { table: z } = correctProfiles(table, { method: 'standardize', groupBy: ['Plate'], controls: { column: 'Compound', value: 'DMSO' } });
+    const tr = aggregateProfiles(z, { by: ['Treatment'], varying: 'join' });
     const isDmso = (i: number) => tr.meta.Metadata_Compound[i] === 'DMSO';
     const nsc = await computeKnnAccuracy(tr, { label: 'moa', excludeSame: [['Compound']], skipRows: isDmso });
     expect(nsc.nQueries).toBe(103);

@@ -128,3 +128,68 @@ describe('percent replicating', () => {
     expect(pr.score).toBeLessThanOrEqual(0.5 + 2 / 30);
   });
 });
+
+describe('percent replicating follows copairs correlation_test', () => {
+  // 12 compounds x 4 replicates on plates P0..P3 (replicate r on plate (c + r) % 4, one compound twice on a plate), 2 doses.
+  const n = 48;
+  const meta = {
+    Metadata_cpd: Array.from({ length: n }, (_, i) => `c${Math.floor(i / 4) % 6}`),
+    Metadata_dose: Array.from({ length: n }, (_, i) => (i < 24 ? '1' : '10')),
+    Metadata_plate: Array.from({ length: n }, (_, i) => `P${i % 4 === 3 && Math.floor(i / 4) === 2 ? 0 : (Math.floor(i / 4) + (i % 4)) % 4}`),
+  };
+  const t: ProfileTable = { n, d: 1, features: new Float32Array(n), featureNames: ['f'], meta };
+  const keys = ['Metadata_cpd', 'Metadata_dose'];
+  const same = (i: number, j: number, cols: string[]) => cols.every((c) => meta[c as keyof typeof meta][i] === meta[c as keyof typeof meta][j]);
+  const differsAll = (i: number, j: number, cols: string[]) => cols.every((c) => meta[c as keyof typeof meta][i] !== meta[c as keyof typeof meta][j]);
+  const rng = new Rng(9);
+  const sim = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let j = i + 1; j < n; j++) sim[i * n + j] = sim[j * n + i] = same(i, j, keys) ? 0.5 + 0.5 * rng.next() : rng.next() - 0.5;
+
+  it('replicate pairs, group medians and n_rep against a naive loop over i < j (diffby plate)', () => {
+    const pr = computePercentReplicating(t, sim, keys, { diffby: ['Metadata_plate'], nSamples: 50, seed: 1 });
+    const groups = new Map<string, { sims: number[]; firsts: Set<number> }>();
+    for (let i = 0; i < n; i++)
+      for (let j = i + 1; j < n; j++) {
+        if (!same(i, j, keys) || !differsAll(i, j, ['Metadata_plate'])) continue;
+        const k = `${meta.Metadata_cpd[i]}|${meta.Metadata_dose[i]}`;
+        const g = groups.get(k) ?? groups.set(k, { sims: [], firsts: new Set() }).get(k)!;
+        g.sims.push(sim[i * n + j]);
+        g.firsts.add(i);
+      }
+    expect(pr.groups.length).toBe(groups.size);
+    for (const g of pr.groups) {
+      const ref = groups.get(g.key.join('|'))!;
+      expect(g.pairs).toBe(ref.sims.length);
+      const s = [...ref.sims].sort((a, b) => a - b);
+      const h = s.length >> 1;
+      expect(g.median).toBeCloseTo(s.length % 2 ? s[h] : (s[h - 1] + s[h]) / 2, 12);
+    }
+    // Groups of 4 with all plates different: 3 distinct first members; the group with two wells on P0: fewer pairs.
+    const firsts = [...groups.values()].map((g) => g.firsts.size).sort((a, b) => a - b);
+    expect(pr.nRep).toBe(Math.min(Math.floor(firsts[firsts.length >> 1] * 0.5 + firsts[(firsts.length - 1) >> 1] * 0.5), 50));
+    expect(pr.nRep).toBe(3);
+    expect(pr.groups.some((g) => g.pairs < 6)).toBe(true);
+  });
+
+  it('null pairs differ in EVERY sameby and diffby column: with similarity 1 for any shared value, the null is all 0', () => {
+    const indicator = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) indicator[i * n + j] = differsAll(i, j, [...keys, 'Metadata_plate']) ? 0 : 1;
+    const pr = computePercentReplicating(t, indicator, keys, { diffby: ['Metadata_plate'], nSamples: 300, seed: 2 });
+    expect(pr.threshold).toBe(0);
+    // Without diffby: null pairs differ in compound AND dose (same compound at another dose is never a null pair).
+    const onKeys = new Float64Array(n * n);
+    for (let i = 0; i < n; i++) for (let j = 0; j < n; j++) onKeys[i * n + j] = differsAll(i, j, keys) ? 0 : 1;
+    expect(computePercentReplicating(t, onKeys, keys, { nSamples: 300, seed: 2 }).threshold).toBe(0);
+  });
+
+  it('groups whose median is NaN are left out of the score (copairs corr_dist.dropna())', () => {
+    const withNaN = Float64Array.from(sim);
+    // Every pair of group c0 / dose 1 (rows 0..3) has an undefined correlation.
+    for (let i = 0; i < 4; i++) for (let j = 0; j < 4; j++) withNaN[i * n + j] = NaN;
+    const pr = computePercentReplicating(t, withNaN, keys, { nSamples: 200, seed: 3 });
+    const finite = pr.groups.filter((g) => !Number.isNaN(g.median));
+    expect(finite.length).toBe(pr.groups.length - 1);
+    expect(pr.score).toBeCloseTo(finite.filter((g) => g.aboveThreshold).length / finite.length, 12);
+  });
+});

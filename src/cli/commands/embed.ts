@@ -3,7 +3,7 @@ import { initBackend } from '../../engine/backend.ts';
 import { embedToParquet } from '../../embedding/run.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { PREPROCESS, type PreprocessName } from '../../embedding/embedder.ts';
-import type { AggregateMethod } from '../../embedding/aggregate.ts';
+import { AGGREGATE_METHODS, type AggregateMethod } from '../../embedding/aggregate.ts';
 import { RESIZE_MODES, type ResizeMode } from '../../embedding/input.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';
@@ -52,7 +52,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
         choices: RESIZE_MODES,
         describe: "Images of another size than the model input: resize (whole field) | center-crop | tiles (crops of the training size covering the field, embeddings averaged per site). Default: the model's metadata, else resize",
       })
-      .option('aggregate', { choices: ['mean', 'median', 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation' })
+      .option('aggregate', { choices: [...AGGREGATE_METHODS, 'none'] as const, default: 'mean' as const, describe: 'Well-level file aggregation (l2-mean: mean of unit-length embeddings)' })
       .option('well-out', { type: 'string', describe: 'Well-level Parquet file (default <out>.wells.parquet)' })
       .option('cells', { type: 'boolean', describe: 'Embed single cells: nuclei on the DNA channel, a crop around each; --out gets site profiles (mean of L2-normalised cells), <out>.cells.parquet the cells' })
       .option('cell-size', { type: 'number', describe: "With --cells: crop size (px); default the model's training crops, else 48" })

@@ -7,6 +7,9 @@ import { DataError, UserError } from '../../util/errors.ts';
 import { checkReplaceable, markerFile } from '../../util/atomic.ts';
 import { TEXT_ENCODINGS } from '../../util/text.ts';
 import { similarities } from '../../evaluation/similarity.ts';
+import { mapPresets, parseRowFilter } from '../../evaluation/map-presets.ts';
+import type { PairLists } from '../../evaluation/metric.ts';
+import { parseColumnList } from '../../evaluation/profile-table.ts';
 
 interface EvaluateArgs {
   table: string;
@@ -21,6 +24,15 @@ interface EvaluateArgs {
   split?: string;
   metrics?: string;
   normalize: string;
+  'normalize-on': string;
+  'map-preset': string;
+  'pos-sameby'?: string;
+  'pos-diffby'?: string;
+  'neg-sameby'?: string;
+  'neg-diffby'?: string;
+  include?: string[];
+  exclude?: string[];
+  'reference-index'?: string;
   similarity: string;
   correlation: string;
   'null-size': number;
@@ -56,16 +68,25 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
     y
       .positional('table', { type: 'string', demandOption: true, describe: 'Profile table: Metadata_* columns + features' })
       .option('label', { type: 'string', describe: 'Label column for kNN / linear probe (e.g. moa)' })
-      .option('plate', { type: 'string', describe: 'Plate column (e.g. Plate)' })
-      .option('batch', { type: 'string', describe: 'Batch column (e.g. Batch)' })
+      .option('plate', { type: 'string', describe: 'Plate column, or several whose tuple is the plate (e.g. Plate, or Experiment,Plate)' })
+      .option('batch', { type: 'string', describe: 'Batch column(s) (e.g. Batch)' })
       .option('batch-from-plate', { type: 'string', describe: 'Regex whose first group turns the plate name into the batch, e.g. "^(Week\\d+)_"' })
-      .option('well', { type: 'string', describe: 'Well column' })
-      .option('compound', { type: 'string', describe: 'Compound column (NSC / NSCB exclusions)' })
+      .option('well', { type: 'string', describe: 'Well column(s)' })
+      .option('compound', { type: 'string', describe: 'Compound column(s) (NSC / NSCB exclusions)' })
       .option('replicate-by', { type: 'string', describe: 'Comma-separated columns defining replicates / a treatment (e.g. Compound,Concentration)' })
       .option('control', { type: 'string', describe: 'Negative controls as Column=Value (e.g. Compound=DMSO)' })
       .option('split', { type: 'string', describe: 'Train/test split column for the linear probe (values train/test)' })
       .option('metrics', { type: 'string', describe: `Comma-separated metrics (default: all whose columns are named). Known: ${metrics.names().join(', ')}` })
-      .option('normalize', { type: 'string', default: 'none', describe: 'Post-hoc correction first: none | standardize | mad_robustize | tvn (per plate, on controls)' })
+      .option('normalize', { type: 'string', default: 'none', describe: 'Post-hoc correction first (the one of ben profiles): none | standardize | mad_robustize | tvn (per plate; TVN aligns per --batch)' })
+      .option('normalize-on', { type: 'string', default: 'controls', describe: 'Rows the correction is fitted on: controls | all' })
+      .option('map-preset', { type: 'string', default: 'replicate', describe: `Pair lists of the map metric: ${mapPresets.names().join(' | ')}` })
+      .option('pos-sameby', { type: 'string', describe: 'copairs pos_sameby for map (comma-separated; "" for none)' })
+      .option('pos-diffby', { type: 'string', describe: 'copairs pos_diffby for map' })
+      .option('neg-sameby', { type: 'string', describe: 'copairs neg_sameby for map' })
+      .option('neg-diffby', { type: 'string', describe: 'copairs neg_diffby for map' })
+      .option('include', { type: 'string', array: true, nargs: 1, describe: 'Keep only rows with COL=VALUE before pairing (repeatable; values of one column are alternatives)' })
+      .option('exclude', { type: 'string', array: true, nargs: 1, describe: 'Drop rows with COL=VALUE before pairing (repeatable)' })
+      .option('reference-index', { type: 'string', describe: 'copairs assign_reference_index: add Metadata_reference_index (row number where COL=VALUE, else -1)' })
       .option('similarity', { type: 'string', default: 'cosine', describe: 'Similarity for mAP (cosine | pearson | spearman | kendall)' })
       .option('correlation', { type: 'string', default: 'pearson', describe: 'Similarity for percent replicating / cytominer-eval metrics' })
       .option('null-size', { type: 'number', default: 10000, describe: 'mAP null distribution size' })
@@ -89,33 +110,39 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
     for (const m of list(argv.metrics) ?? []) metrics.get(m);
     similarities.get(argv.similarity);
     similarities.get(argv.correlation);
+    mapPresets.get(argv['map-preset']);
     const normalize = choice(argv.normalize, ['none', 'standardize', 'mad_robustize', 'tvn'] as const, 'normalize') as Normalization;
     const encoding = choice(argv.encoding, TEXT_ENCODINGS, 'encoding');
     if (argv.out) checkReplaceable(argv.out, { marker: markerFile('summary.json'), markerName: 'summary.json', inputs: [argv.table], flag: '--out' });
-    let control: EvalColumns['control'];
-    if (argv.control) {
-      const at = argv.control.indexOf('=');
-      if (at <= 0) throw new UserError(`--control "${argv.control}": write Column=Value, e.g. Compound=DMSO.`);
-      control = { column: argv.control.slice(0, at), value: argv.control.slice(at + 1) };
-    }
-    const columns: EvalColumns = {
-      label: argv.label,
-      plate: argv.plate,
-      batch: argv.batch,
-      well: argv.well,
-      compound: argv.compound,
+    const control: EvalColumns['control'] = argv.control ? parseRowFilter(argv.control, 'control') : undefined;
+    const group = (v: string | undefined) => parseColumnList(v);
+    const columns = {
+      label: group(argv.label),
+      plate: group(argv.plate),
+      batch: group(argv.batch),
+      well: group(argv.well),
+      compound: group(argv.compound),
       replicate: list(argv['replicate-by']),
       control,
       split: argv.split,
     };
+    const pairs: Partial<PairLists> = {};
+    for (const [flag, key] of [['pos-sameby', 'posSameby'], ['pos-diffby', 'posDiffby'], ['neg-sameby', 'negSameby'], ['neg-diffby', 'negDiffby']] as const) {
+      const v = argv[flag];
+      if (v !== undefined) pairs[key] = parseColumnList(v) ?? [];
+    }
     const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'], encoding });
     const names = (cols: string[]) => (cols.length <= 20 ? cols.join(', ') : `${cols.slice(0, 20).join(', ')} and ${cols.length - 20} more`);
     if (report.droppedConstant.length) console.error(`dropped ${report.droppedConstant.length} constant feature column(s): ${names(report.droppedConstant)} (keep them with --no-drop-constant)`);
     if (report.droppedNaN.length) console.error(`dropped ${report.droppedNaN.length} feature column(s) with missing values: ${names(report.droppedNaN)} (--no-drop-nan makes a missing value an error instead)`);
+    const needsReplicates = ['map', 'percent-replicating', 'replicate-reproducibility', 'precision-recall', 'map-activity'];
     const named = (m: string) =>
-      metrics.get(m).requires.every((r) => columns[r] !== undefined || (r === 'batch' && argv['batch-from-plate'])) &&
-      (m !== 'map-activity' || !!control) &&
-      (['map', 'percent-replicating', 'replicate-reproducibility', 'precision-recall', 'map-activity'].includes(m) ? !!(columns.replicate || columns.compound) : true);
+      // MoA retrieval is meant for consensus profiles: it runs when asked for.
+      m !== 'map-moa' &&
+      ((m === 'map' && Object.keys(pairs).length === 4) ||
+        (metrics.get(m).requires.every((r) => columns[r] !== undefined || (r === 'batch' && argv['batch-from-plate'])) &&
+          (m !== 'map-activity' || !!control) &&
+          (!needsReplicates.includes(m) || !!(columns.replicate || columns.compound))));
     const chosen = list(argv.metrics) ?? METRIC_ORDER.filter(named);
     if (!chosen.length) throw new UserError('No metric can run: name the columns (--replicate-by, --label, --plate...) or pick --metrics.');
     const result = await evaluateProfiles(
@@ -124,6 +151,7 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
         columns,
         metrics: chosen,
         normalize,
+        normalizeOn: choice(argv['normalize-on'], ['controls', 'all'] as const, 'normalize-on'),
         batchFromPlate: argv['batch-from-plate'],
         params: {
           similarity: argv.similarity,
@@ -139,6 +167,11 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
           knnExclusions: list(argv['knn-exclude']) ?? ['none'],
           knnPerTreatment: choice(argv['knn-profiles'], ['treatment', 'single'] as const, 'knn-profiles') === 'treatment',
           l2: argv.l2,
+          mapPreset: argv['map-preset'],
+          pairs: Object.keys(pairs).length ? pairs : undefined,
+          include: argv.include?.map((f) => parseRowFilter(f, 'include')),
+          exclude: argv.exclude?.map((f) => parseRowFilter(f, 'exclude')),
+          referenceIndex: argv['reference-index'] ? parseRowFilter(argv['reference-index'], 'reference-index') : undefined,
         },
         onMetric: (name, s) => console.error(`${name}: ${s.toFixed(1)} s`),
         onNotComputed: (name, why) => console.error(`${name}: not computed: ${why}`),

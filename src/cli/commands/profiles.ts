@@ -1,0 +1,96 @@
+import type { CommandModule } from 'yargs';
+import { parseRowFilter } from '../../evaluation/map-presets.ts';
+import { parseColumnList } from '../../evaluation/profile-table.ts';
+import { AGGREGATE_METHODS, WELL_KEYS, type AggregateMethod } from '../../profiles/aggregate.ts';
+import { CORRECTION_METHODS, type CorrectionMethod } from '../../profiles/correct.ts';
+import { profilesToParquet } from '../../profiles/run.ts';
+import type { ProfileStep } from '../../profiles/profiles.ts';
+import { UserError } from '../../util/errors.ts';
+
+interface ProfilesArgs {
+  table: string;
+  out: string;
+  aggregate: string;
+  'aggregate-by'?: string;
+  normalize: string;
+  plate?: string;
+  batch?: string;
+  control?: string;
+  'normalize-on': string;
+  epsilon: number;
+  consensus?: string;
+  'consensus-method': string;
+  'drop-constant': boolean;
+  'drop-nan': boolean;
+  json?: boolean;
+}
+
+function choice<T extends string>(v: string, allowed: readonly T[], flag: string): T {
+  if (!(allowed as readonly string[]).includes(v)) throw new UserError(`--${flag} "${v}": choose one of ${allowed.join(', ')}.`);
+  return v as T;
+}
+
+/** One line per recorded step. */
+export function describeStep(s: ProfileStep): string {
+  if (s.step === 'correct') {
+    const on = s.fitOn === 'controls' ? `controls ${s.controls?.column}=${s.controls?.value}` : 'all wells';
+    const extra = s.method === 'tvn' ? `, ${s.components} components, aligned per ${s.batch?.join('+')} (${s.batches} batches)` : `, ${s.zeroScale} zero-scale (group, feature) pairs`;
+    return `correct: ${s.method} per ${s.groupBy.join('+') || '(all rows)'} (${s.groups} groups) fitted on ${on} (${s.fitRows} rows)${extra}`;
+  }
+  return `${s.step}: ${s.method} by ${s.by.join('+')}, ${s.rowsIn} -> ${s.rowsOut} rows`;
+}
+
+/** `ben profiles <table> --out FILE.parquet`: aggregate to wells, correct per plate, optional consensus. */
+export const profilesCommand: CommandModule<{ backend?: string }, ProfilesArgs> = {
+  command: 'profiles <table>',
+  describe: 'Turn embeddings (or any profile table) into profiles: aggregate to wells, correct per plate on controls (standardize | mad_robustize | tvn), optional treatment consensus; write Parquet',
+  builder: (y) =>
+    y
+      .positional('table', { type: 'string', demandOption: true, describe: 'Input: Parquet, CSV, CSV.gz (Metadata_* columns + features)' })
+      .option('out', { type: 'string', demandOption: true, describe: 'Output Parquet file (written atomically; never the input)' })
+      .option('aggregate', { type: 'string', default: 'mean', describe: `Sites/cells -> wells: ${AGGREGATE_METHODS.join(' | ')} | none` })
+      .option('aggregate-by', { type: 'string', describe: `Columns of a well (default ${WELL_KEYS.join(',')})` })
+      .option('normalize', { type: 'string', default: 'none', describe: `Correction fitted per --plate: none | ${CORRECTION_METHODS.join(' | ')}` })
+      .option('plate', { type: 'string', describe: 'Column(s) of the group each correction is fitted on (e.g. Experiment,Plate; a batch column for per-batch)' })
+      .option('batch', { type: 'string', describe: 'TVN: column(s) of the batches whose control covariances are aligned (default --plate)' })
+      .option('control', { type: 'string', describe: 'Negative controls as Column=Value (e.g. WellType=negative_control)' })
+      .option('normalize-on', { type: 'string', default: 'controls', describe: 'Fit the correction on controls | all' })
+      .option('epsilon', { type: 'number', default: 1e-18, describe: 'mad_robustize: added to 1.4826 * MAD (pycytominer default)' })
+      .option('consensus', { type: 'string', describe: 'Columns of a treatment for a consensus profile after correction (e.g. Compound,Concentration)' })
+      .option('consensus-method', { type: 'string', default: 'median', describe: `Consensus: ${AGGREGATE_METHODS.join(' | ')}` })
+      .option('drop-constant', { type: 'boolean', default: true, describe: 'Drop constant feature columns on reading' })
+      .option('drop-nan', { type: 'boolean', default: true, describe: 'Drop feature columns with missing values on reading' })
+      .option('json', { type: 'boolean', describe: 'Print a JSON summary' }) as never,
+  handler: async (argv) => {
+    const aggregate = argv.aggregate === 'none' ? undefined : choice(argv.aggregate, AGGREGATE_METHODS, 'aggregate');
+    const normalize = argv.normalize === 'none' ? undefined : choice(argv.normalize, CORRECTION_METHODS, 'normalize');
+    const fitOn = choice(argv['normalize-on'], ['controls', 'all'] as const, 'normalize-on');
+    const plate = parseColumnList(argv.plate);
+    if (normalize && !plate?.length) throw new UserError(`--normalize ${normalize} is fitted per plate: name the plate column(s), e.g. --plate Experiment,Plate.`);
+    const summary = await profilesToParquet({
+      input: argv.table,
+      out: argv.out,
+      aggregate: aggregate ? { by: parseColumnList(argv['aggregate-by']) ?? WELL_KEYS, method: aggregate as AggregateMethod } : undefined,
+      correction: normalize
+        ? {
+            method: normalize as CorrectionMethod,
+            groupBy: plate!,
+            fitOn,
+            controls: argv.control ? parseRowFilter(argv.control, 'control') : undefined,
+            batch: parseColumnList(argv.batch),
+            epsilon: argv.epsilon,
+          }
+        : undefined,
+      consensus: argv.consensus ? { by: parseColumnList(argv.consensus)!, method: choice(argv['consensus-method'], AGGREGATE_METHODS, 'consensus-method') } : undefined,
+      dropConstant: argv['drop-constant'],
+      dropNaN: argv['drop-nan'],
+    });
+    if (argv.json) {
+      console.log(JSON.stringify(summary, null, 2));
+      return;
+    }
+    if (summary.droppedConstant || summary.droppedNaN) console.log(`dropped ${summary.droppedConstant} constant and ${summary.droppedNaN} NaN feature columns on reading`);
+    for (const s of summary.steps) console.log(describeStep(s));
+    console.log(`wrote ${summary.out}: ${summary.rowsOut} profiles x ${summary.features} features (from ${summary.rowsIn} rows)`);
+  },
+};

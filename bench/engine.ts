@@ -14,6 +14,8 @@
  * each: `BEN_NATIVE=1|0`) and in PyTorch (bench/peer-torch.py, when `python3 -c 'import torch'`
  * works), alternating over `--rounds N`, then print one summary line per case with every
  * engine's median images/s and the ratios to PyTorch, measured side by side.
+ * `--conv-ops` times 3x3 convolution forward, input and filter gradients alone on ResNet-18 layer
+ * shapes (64 px input, batch 32) on the active engine (`python3 bench/peer-torch.py --ops`: PyTorch).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
@@ -238,6 +240,37 @@ async function threadsAB(threads: number, reps: number): Promise<void> {
       console.log(JSON.stringify({ case: op.name, backend: 'wasm', threads: b.threads, phase: 'op', gflops: +(op.gflop / ms * 1e3).toFixed(1), ms: +ms.toFixed(1) }));
     }
     console.error(`${op.name}: speed-up ${threads} vs 1 thread = ${(best('wasm-1t') / best('wasm')).toFixed(2)}x`);
+  }
+}
+
+/** `--conv-ops`: the dominant kernels alone, best of `reps` after warm-up (see the top). */
+function convOps(reps: number, info: BackendInfo): void {
+  for (const [hw, c] of [[16, 64], [8, 128], [4, 256], [2, 512]] as const) {
+    const x = tf.randomNormal([32, hw, hw, c], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const f = tf.randomNormal([3, 3, c, c], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const dy = tf.randomNormal([32, hw, hw, c], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const conv = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC' } as const;
+    const ops: Record<string, () => tf.Tensor> = {
+      fwd: () => tf.conv2d(x, f, 1, 'same'),
+      dx: () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { ...conv, inputShape: x.shape }) as tf.Tensor,
+      dw: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...conv, filterShape: f.shape }) as tf.Tensor,
+    };
+    const ms: Record<string, number> = {};
+    for (const [k, fn] of Object.entries(ops)) {
+      for (let i = 0; i < 2; i++) tf.dispose(fn());
+      const ts: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const t = performance.now();
+        const r = fn();
+        r.dataSync();
+        ts.push(performance.now() - t);
+        r.dispose();
+      }
+      ms[k] = +Math.min(...ts).toFixed(2);
+    }
+    const engine = info.native ? 'native' : info.backend;
+    console.log(JSON.stringify({ case: `conv3x3-${c}ch-${hw}px-b32`, engine, threads: info.threads, phase: 'op', ms, load1: +loadavg()[0].toFixed(2) }));
+    tf.dispose([x, f, dy]);
   }
 }
 
@@ -486,6 +519,7 @@ export async function run(args: string[]): Promise<void> {
       profile: { type: 'boolean', default: false },
       'threads-ab': { type: 'boolean', default: false },
       'bn-ab': { type: 'boolean', default: false },
+      'conv-ops': { type: 'boolean', default: false },
       ab: { type: 'string' },
       engines: { type: 'string' },
       peer: { type: 'string' },
@@ -507,6 +541,10 @@ export async function run(args: string[]): Promise<void> {
   for (const n of info.notices) console.error(`notice: ${n}`);
   console.error(`engine bench on ${info.backend} (${info.threads} thread(s))`);
   const steps = Number(values.steps);
+  if (values['conv-ops']) {
+    convOps(Math.max(3, steps), info);
+    return;
+  }
   if (values['bn-ab']) {
     bnAB(Math.max(3, steps));
     return;

@@ -3,6 +3,7 @@ engine, one JSON line per case on stdout in the engine bench's format (backend "
 
 Run by `npm run bench -- engine --peer torch`; alone:
   python3 bench/peer-torch.py [--case NAME] [--phase train|infer] [--steps N] [--warmup N] [--threads N]
+  python3 bench/peer-torch.py --ops   # the engine bench's --conv-ops: 3x3 conv fwd, dx, dW alone
 
 The nets mirror src/models (ResNet-18 with the ImageNet stem, no conv biases, BN, zero-init last
 BN gamma per block; the small convnet) plus the bench's dense 10-class head, trained with AdamW
@@ -111,6 +112,31 @@ def run_case(case, steps, warmup, threads):
     }), flush=True)
 
 
+def conv_ops(reps, threads):
+    for hw, c in [(16, 64), (8, 128), (4, 256), (2, 512)]:
+        x = torch.randn(32, c, hw, hw)
+        w = torch.randn(c, c, 3, 3)
+        dy = torch.randn(32, c, hw, hw)
+        ops = {
+            "fwd": lambda: F.conv2d(x, w, padding=1),
+            "dx": lambda: torch.nn.grad.conv2d_input(x.shape, w, dy, padding=1),
+            "dw": lambda: torch.nn.grad.conv2d_weight(x, w.shape, dy, padding=1),
+        }
+        ms = {}
+        with torch.no_grad():
+            for k, fn in ops.items():
+                for _ in range(2):
+                    fn()
+                ts = []
+                for _ in range(reps):
+                    t = time.perf_counter()
+                    fn()
+                    ts.append(time.perf_counter() - t)
+                ms[k] = round(min(ts) * 1000, 2)
+        print(json.dumps({"case": f"conv3x3-{c}ch-{hw}px-b32", "engine": "torch", "threads": threads, "phase": "op", "ms": ms,
+                          "load1": round(os.getloadavg()[0], 2)}), flush=True)
+
+
 def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("--case", action="append")
@@ -118,8 +144,12 @@ def main():
     ap.add_argument("--steps", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--threads", type=int, default=os.cpu_count())
+    ap.add_argument("--ops", action="store_true")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    if a.ops:
+        conv_ops(max(3, a.steps), a.threads)
+        return
     for case in CASES:
         if a.case and not any(n in case["name"] or n == case["backbone"] for n in a.case):
             continue

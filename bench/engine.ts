@@ -471,6 +471,7 @@ async function sideBySide(engines: string[], peer: string | undefined, o: { step
   if (py) runners.push({ name: 'torch', run: (c) => runChild(py, [peerScript, '--case', c.name, '--phase', c.phase, ...common], {}) });
   for (const c of o.cases) {
     const got: Record<string, number[]> = {};
+    const cpu: Record<string, number[]> = {};
     const loads: number[] = [];
     for (let round = 0; round < o.rounds; round++) {
       // Alternate the order so that no runner always follows another.
@@ -481,11 +482,14 @@ async function sideBySide(engines: string[], peer: string | undefined, o: { step
         if (r.name !== 'torch' && res.native === undefined && r.name === 'native') console.error('notice: the native engine did not load in the child');
         console.log(JSON.stringify({ ...res, engine: r.name, round }));
         (got[r.name] ??= []).push(res.imagesPerSec as number);
+        (cpu[r.name] ??= []).push(res.cpuMsPerStep as number);
         loads.push(res.load1 as number);
       }
     }
     const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
     const ips = Object.fromEntries(Object.entries(got).map(([k, v]) => [k, median(v)]));
+    // Process CPU time per step: less sensitive than wall time to other processes on the cores.
+    const cpuMs = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)]));
     const ratioToTorch = ips.torch ? Object.fromEntries(Object.entries(ips).filter(([k]) => k !== 'torch').map(([k, v]) => [k, +(v / ips.torch).toFixed(3)])) : undefined;
     console.log(
       JSON.stringify({
@@ -497,6 +501,10 @@ async function sideBySide(engines: string[], peer: string | undefined, o: { step
         imagesPerSec: ips,
         ratioToTorch,
         nativeVsWasm: ips.native && ips.wasm ? +(ips.native / ips.wasm).toFixed(3) : undefined,
+        cpuMsPerStep: cpuMs,
+        cpuRatioToTorch: cpuMs.torch
+          ? Object.fromEntries(Object.entries(cpuMs).filter(([k]) => k !== 'torch').map(([k, v]) => [k, +(cpuMs.torch / v).toFixed(3)]))
+          : undefined,
         load1: { min: Math.min(...loads), max: Math.max(...loads) },
         rounds: o.rounds,
         steps: o.steps,

@@ -49,6 +49,10 @@ export function loadNative(): NativeAddon | undefined {
     loadError = 'not built (apt-get install libdnnl-dev, then npm run build:native)';
     return undefined;
   }
+  // OpenMP threads that spin between ops (libgomp's default) steal the cores from everything else
+  // on a shared machine and wait on descheduled peers at every barrier: sleep instead. Read by
+  // libgomp when the addon loads it, so it must be set before; a user's own setting wins.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
     if (process.env.BEN_NATIVE_VERBOSE === '1') addon.setVerbose(true);

@@ -10,12 +10,21 @@
  * feature off and on side by side, alternating steps (see AB_FEATURES).
  * `--bn-ab` measures training-mode BatchNorm forward+backward over ResNet-18's BN shapes (64 px,
  * batch 32): tfjs ops (as autodiff or a hand gradient composes them) vs the fused kernels.
+ * `--engines native,wasm` and/or `--peer torch` run each case once per engine (a child process
+ * each: `BEN_NATIVE=1|0`) and in PyTorch (bench/peer-torch.py, when `python3 -c 'import torch'`
+ * works), alternating over `--rounds N`, then print one summary line per case with every
+ * engine's median images/s and the ratios to PyTorch, measured side by side.
+ * `--conv-ops` times 3x3 convolution forward, input and filter gradients alone on ResNet-18 layer
+ * shapes (64 px input, batch 32) on the active engine (`python3 bench/peer-torch.py --ops`: PyTorch).
  */
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { parseArgs } from 'node:util';
-import { loadavg } from 'node:os';
-import { initBackend } from '../src/engine/backend.ts';
+import { availableParallelism, loadavg } from 'node:os';
+import { spawnSync } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { initBackend, type BackendInfo } from '../src/engine/backend.ts';
 import { createThreadedWasmBackend } from '../src/engine/wasm-threads.ts';
 import { batchNormTrain } from '../src/engine/ops/batch-norm-train.ts';
 import { registerAdamUpdateKernels } from '../src/engine/kernels/adam-update.ts';
@@ -98,7 +107,7 @@ function inferStep(model: tfl.LayersModel, x: tf.Tensor4D): void {
   out.dispose();
 }
 
-async function runCase(c: BenchCase, steps: number, warmup: number, profile: boolean, info: { backend: string; threads: number }) {
+async function runCase(c: BenchCase, steps: number, warmup: number, profile: boolean, info: BackendInfo) {
   const model = classifier(c);
   const params = trainableVariables(model);
   const opt = makeOptimizer(params);
@@ -120,6 +129,7 @@ async function runCase(c: BenchCase, steps: number, warmup: number, profile: boo
     JSON.stringify({
       case: c.name,
       backend: info.backend,
+      native: info.native ? `${info.native.library} ${info.native.version} ${info.native.isa}` : undefined,
       threads: info.threads,
       phase: c.phase,
       batch: c.batch,
@@ -230,6 +240,37 @@ async function threadsAB(threads: number, reps: number): Promise<void> {
       console.log(JSON.stringify({ case: op.name, backend: 'wasm', threads: b.threads, phase: 'op', gflops: +(op.gflop / ms * 1e3).toFixed(1), ms: +ms.toFixed(1) }));
     }
     console.error(`${op.name}: speed-up ${threads} vs 1 thread = ${(best('wasm-1t') / best('wasm')).toFixed(2)}x`);
+  }
+}
+
+/** `--conv-ops`: the dominant kernels alone, best of `reps` after warm-up (see the top). */
+function convOps(reps: number, info: BackendInfo): void {
+  for (const [hw, c] of [[16, 64], [8, 128], [4, 256], [2, 512]] as const) {
+    const x = tf.randomNormal([32, hw, hw, c], 0, 1, 'float32', 3) as tf.Tensor4D;
+    const f = tf.randomNormal([3, 3, c, c], 0, 1, 'float32', 4) as tf.Tensor4D;
+    const dy = tf.randomNormal([32, hw, hw, c], 0, 1, 'float32', 5) as tf.Tensor4D;
+    const conv = { strides: [1, 1], pad: 'same', dataFormat: 'NHWC' } as const;
+    const ops: Record<string, () => tf.Tensor> = {
+      fwd: () => tf.conv2d(x, f, 1, 'same'),
+      dx: () => tf.engine().runKernel('Conv2DBackpropInput', { dy, filter: f }, { ...conv, inputShape: x.shape }) as tf.Tensor,
+      dw: () => tf.engine().runKernel('Conv2DBackpropFilter', { x, dy }, { ...conv, filterShape: f.shape }) as tf.Tensor,
+    };
+    const ms: Record<string, number> = {};
+    for (const [k, fn] of Object.entries(ops)) {
+      for (let i = 0; i < 2; i++) tf.dispose(fn());
+      const ts: number[] = [];
+      for (let i = 0; i < reps; i++) {
+        const t = performance.now();
+        const r = fn();
+        r.dataSync();
+        ts.push(performance.now() - t);
+        r.dispose();
+      }
+      ms[k] = +Math.min(...ts).toFixed(2);
+    }
+    const engine = info.native ? 'native' : info.backend;
+    console.log(JSON.stringify({ case: `conv3x3-${c}ch-${hw}px-b32`, engine, threads: info.threads, phase: 'op', ms, load1: +loadavg()[0].toFixed(2) }));
+    tf.dispose([x, f, dy]);
   }
 }
 
@@ -388,6 +429,90 @@ async function abCase(c: BenchCase, feature: string, steps: number, warmup: numb
   for (const d of disposers) d();
 }
 
+/** A Python that imports torch (Debian's python3-torch is for /usr/bin/python3), or undefined. */
+function torchPython(): string | undefined {
+  for (const py of ['/usr/bin/python3', 'python3']) {
+    if (py.startsWith('/') && !existsSync(py)) continue;
+    const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });
+    if (r.status === 0) return py;
+  }
+  return undefined;
+}
+
+/** Runs one case in a child process (an engine or the peer) and returns its JSON line. */
+function runChild(cmd: string, args: string[], env: Record<string, string>): Record<string, unknown> | undefined {
+  const r = spawnSync(cmd, args, { env: { ...process.env, ...env }, encoding: 'utf8', stdio: ['ignore', 'pipe', 'inherit'], maxBuffer: 1 << 24 });
+  const line = r.stdout
+    .split('\n')
+    .reverse()
+    .find((l) => l.startsWith('{'));
+  if (r.status !== 0 || !line) {
+    console.error(`${cmd} ${args.join(' ')} failed (exit ${r.status})`);
+    return undefined;
+  }
+  return JSON.parse(line) as Record<string, unknown>;
+}
+
+/** `--engines` / `--peer`: every engine and the peer on each case, side by side (see the top). */
+async function sideBySide(engines: string[], peer: string | undefined, o: { steps: number; warmup: number; rounds: number; threads: number; cases: BenchCase[] }) {
+  const py = peer === 'torch' ? torchPython() : undefined;
+  if (peer && peer !== 'torch') throw new Error(`unknown --peer "${peer}" (only torch)`);
+  if (peer && !py) console.error("notice: python3 -c 'import torch' fails (apt-get install python3-torch); no peer.");
+  const peerScript = fileURLToPath(new URL('./peer-torch.py', import.meta.url));
+  const common = ['--steps', String(o.steps), '--warmup', String(o.warmup), '--threads', String(o.threads)];
+  const runners: { name: string; run: (c: BenchCase) => Record<string, unknown> | undefined }[] = engines.map((e) => ({
+    name: e,
+    run: (c) =>
+      runChild(process.execPath, [...process.execArgv, process.argv[1], 'engine', '--case', c.name, '--phase', c.phase, ...common], {
+        BEN_NATIVE: e === 'native' ? '1' : '0',
+        BEN_BACKEND: 'wasm',
+      }),
+  }));
+  if (py) runners.push({ name: 'torch', run: (c) => runChild(py, [peerScript, '--case', c.name, '--phase', c.phase, ...common], {}) });
+  for (const c of o.cases) {
+    const got: Record<string, number[]> = {};
+    const cpu: Record<string, number[]> = {};
+    const loads: number[] = [];
+    for (let round = 0; round < o.rounds; round++) {
+      // Alternate the order so that no runner always follows another.
+      const order = round % 2 === 0 ? runners : [...runners].reverse();
+      for (const r of order) {
+        const res = r.run(c);
+        if (!res) continue;
+        if (r.name !== 'torch' && res.native === undefined && r.name === 'native') console.error('notice: the native engine did not load in the child');
+        console.log(JSON.stringify({ ...res, engine: r.name, round }));
+        (got[r.name] ??= []).push(res.imagesPerSec as number);
+        (cpu[r.name] ??= []).push(res.cpuMsPerStep as number);
+        loads.push(res.load1 as number);
+      }
+    }
+    const median = (a: number[]) => [...a].sort((p, q) => p - q)[Math.floor(a.length / 2)];
+    const ips = Object.fromEntries(Object.entries(got).map(([k, v]) => [k, median(v)]));
+    // Process CPU time per step: less sensitive than wall time to other processes on the cores.
+    const cpuMs = Object.fromEntries(Object.entries(cpu).map(([k, v]) => [k, median(v)]));
+    const ratioToTorch = ips.torch ? Object.fromEntries(Object.entries(ips).filter(([k]) => k !== 'torch').map(([k, v]) => [k, +(v / ips.torch).toFixed(3)])) : undefined;
+    console.log(
+      JSON.stringify({
+        summary: true,
+        case: c.name,
+        phase: c.phase,
+        batch: c.batch,
+        threads: o.threads,
+        imagesPerSec: ips,
+        ratioToTorch,
+        nativeVsWasm: ips.native && ips.wasm ? +(ips.native / ips.wasm).toFixed(3) : undefined,
+        cpuMsPerStep: cpuMs,
+        cpuRatioToTorch: cpuMs.torch
+          ? Object.fromEntries(Object.entries(cpuMs).filter(([k]) => k !== 'torch').map(([k, v]) => [k, +(cpuMs.torch / v).toFixed(3)]))
+          : undefined,
+        load1: { min: Math.min(...loads), max: Math.max(...loads) },
+        rounds: o.rounds,
+        steps: o.steps,
+      }),
+    );
+  }
+}
+
 /** Entry point called by bench/main.ts. */
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
@@ -402,13 +527,32 @@ export async function run(args: string[]): Promise<void> {
       profile: { type: 'boolean', default: false },
       'threads-ab': { type: 'boolean', default: false },
       'bn-ab': { type: 'boolean', default: false },
+      'conv-ops': { type: 'boolean', default: false },
       ab: { type: 'string' },
+      engines: { type: 'string' },
+      peer: { type: 'string' },
+      rounds: { type: 'string', default: '1' },
     },
   });
+  const selected = CASES.filter(
+    (c) => (!values.case || values.case.some((s) => c.name.includes(s) || c.backbone === s)) && (!values.phase || values.phase === c.phase),
+  );
+  if (values.engines || values.peer) {
+    const engines = (values.engines ?? 'native,wasm').split(',').filter(Boolean);
+    const bad = engines.find((e) => e !== 'native' && e !== 'wasm');
+    if (bad) throw new Error(`unknown engine "${bad}" in --engines (native, wasm)`);
+    const threads = values.threads ? Number(values.threads) : availableParallelism();
+    await sideBySide(engines, values.peer, { steps: Number(values.steps), warmup: Number(values.warmup), rounds: Number(values.rounds), threads, cases: selected });
+    return;
+  }
   const info = await initBackend({ backend: values.backend, threads: values.threads ? Number(values.threads) : undefined });
   for (const n of info.notices) console.error(`notice: ${n}`);
   console.error(`engine bench on ${info.backend} (${info.threads} thread(s))`);
   const steps = Number(values.steps);
+  if (values['conv-ops']) {
+    convOps(Math.max(3, steps), info);
+    return;
+  }
   if (values['bn-ab']) {
     bnAB(Math.max(3, steps));
     return;
@@ -419,9 +563,7 @@ export async function run(args: string[]): Promise<void> {
     return;
   }
   const warmup = Number(values.warmup);
-  for (const c of CASES) {
-    if (values.case && !values.case.some((s) => c.name.includes(s) || c.backbone === s)) continue;
-    if (values.phase && values.phase !== c.phase) continue;
+  for (const c of selected) {
     if (values.ab) await abCase(c, values.ab, steps, warmup, info);
     else await runCase(c, steps, warmup, values.profile, info);
   }

@@ -5,6 +5,8 @@ import { UserError } from '../util/errors.ts';
 import { registerGradients } from './gradients.ts';
 import { registerTrainingKernels } from './kernels/index.ts';
 import { createThreadedWasmBackend, wasmThreadsCount } from './wasm-threads.ts';
+import { loadNative, nativeInfo, nativeUnavailableReason, type NativeInfo } from './native.ts';
+import { registerNativeKernels } from './kernels/native.ts';
 
 /** Backends in the order they are tried when the user forces none. */
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -20,6 +22,8 @@ export interface BackendInfo {
   threads: number;
   /** For wasm: whether SIMD and the multi-threaded build are in use. */
   wasm?: { simd: boolean; threaded: boolean };
+  /** The native engine (oneDNN kernels on the wasm heap), when built and loaded. */
+  native?: NativeInfo & { kernels: string[] };
   /** Optional native packages found installed (loadable or not). */
   optional: Record<string, 'loaded' | 'installed' | 'not installed' | `failed: ${string}`>;
   /** One-line notices about fallbacks. */
@@ -43,7 +47,10 @@ function isInstalled(pkg: string): boolean {
 export interface InitBackendOptions {
   /** Force a backend (else `BEN_BACKEND`, else the first that starts in {@link BACKEND_ORDER}). */
   backend?: string;
-  /** wasm threads (else `BEN_THREADS`, else the number of CPU cores); 1 = single-threaded build. */
+  /**
+   * Compute threads (else `BEN_THREADS`, else the number of CPU cores): the wasm pool's, or with
+   * the native engine the native pool's (wasm then gets 1, so the two pools never compete).
+   */
   threads?: number;
 }
 
@@ -73,7 +80,13 @@ export async function initBackend(options?: string | InitBackendOptions): Promis
     const ok = await tryBackend(name, optional, notices, wasmThreadsWanted(opts.threads));
     if (ok) {
       current = { backend: tf.getBackend(), provider: providerOf(name), threads: threadsOf(name), optional, notices };
-      if (name === 'wasm') current.wasm = { simd: true, threaded: threadedActive };
+      if (name === 'wasm') {
+        current.wasm = { simd: true, threaded: threadedActive };
+        if (nativeActive) {
+          current.native = { ...nativeInfo(nativeActive.addon), kernels: nativeActive.kernels };
+          current.threads = current.native.threads;
+        }
+      }
       return current;
     }
     if (forced) throw new UserError(`Backend "${forced}" could not be started: ${notices.at(-1) ?? 'unknown error'}.`);
@@ -110,6 +123,25 @@ function wasmThreadsWanted(requested: number | undefined): number {
 }
 
 let threadedActive = false;
+let nativeActive: { addon: NonNullable<ReturnType<typeof loadNative>>; kernels: string[] } | undefined;
+
+/**
+ * Puts the native engine's kernels on the wasm backend when the addon is built (`BEN_NATIVE=0`
+ * turns it off); else a one-line notice. Returns the wasm threads to start: with the native
+ * engine the native pool takes all `threads` and wasm runs single-threaded, so that the two
+ * spinning pools never share the cores.
+ */
+function setUpNative(threads: number, notices: string[]): number {
+  const addon = loadNative();
+  if (!addon) {
+    if (process.env.BEN_NATIVE !== '0') notices.push(`native engine ${nativeUnavailableReason()}; using wasm kernels.`);
+    return threads;
+  }
+  addon.setThreads(threads);
+  nativeActive = { addon, kernels: registerNativeKernels(addon) };
+  const wasmThreads = process.env.BEN_WASM_THREADS ? Number(process.env.BEN_WASM_THREADS) : 1;
+  return Number.isInteger(wasmThreads) && wasmThreads >= 1 ? wasmThreads : 1;
+}
 let threadedInstalled = false;
 
 /**
@@ -182,7 +214,7 @@ async function tryBackend(
       await import('@tensorflow/tfjs-backend-wasm');
       // Kernel set-up runs when the backend initialises, so ours are registered first.
       registerTrainingKernels();
-      installThreadedWasm(threads, notices);
+      installThreadedWasm(setUpNative(threads, notices), notices);
       return await withoutEmscriptenListeners(() => tf.setBackend('wasm'));
     }
     await import('@tensorflow/tfjs-backend-cpu');

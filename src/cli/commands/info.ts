@@ -23,6 +23,10 @@ export const infoCommand: CommandModule<{ backend?: string }, { backend?: string
       console.log(`wasm: SIMD ${info.wasm.simd ? 'on' : 'off'}, ${info.wasm.threaded ? 'multi-threaded build' : 'single-threaded build'}`);
       console.log(`wasm training kernels: ${trainingKernels.map((k) => k.kernelName).join(', ')}`);
     }
+    if (info.native) {
+      const n = info.native;
+      console.log(`native engine: ${n.library} ${n.version}, ISA ${n.isa}, ${n.threads} thread(s) (wasm: ${info.wasm?.threaded ? 'multi' : 'single'}-threaded); kernels: ${n.kernels.join(', ')}`);
+    }
     for (const [name, state] of Object.entries(info.optional)) console.log(`optional ${name}: ${state}`);
     for (const n of info.notices) console.log(`notice: ${n}`);
   },

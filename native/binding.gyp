@@ -1,0 +1,12 @@
+{
+  "targets": [
+    {
+      "target_name": "ben_native",
+      "sources": ["ben_native.cc"],
+      "cflags_cc": ["-O3", "-std=c++17", "-fexceptions", "-fopenmp"],
+      "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
+      "ldflags": ["-fopenmp"],
+      "libraries": ["-ldnnl"]
+    }
+  ]
+}

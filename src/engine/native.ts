@@ -1,0 +1,74 @@
+import { existsSync } from 'node:fs';
+import { createRequire } from 'node:module';
+import { fileURLToPath } from 'node:url';
+
+/**
+ * The optional native CPU engine: an N-API addon (native/, built by `npm run build:native`
+ * against Debian's oneDNN) whose kernels run on the wasm backend's own heap (see
+ * kernels/native.ts). Nothing here is required: without the built addon every kernel stays wasm.
+ */
+export interface NativeAddon {
+  /** y = act(conv(x, filter) + bias); params: see {@link convParams}. */
+  convForward(p: Int32Array, x: Float32Array, filter: Float32Array, bias: Float32Array | null, y: Float32Array): void;
+  convBackwardData(p: Int32Array, dy: Float32Array, filter: Float32Array, dx: Float32Array): void;
+  convBackwardWeights(p: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
+  /** params: [batchA, batchB, M, K, N, transposeA, transposeB, act, hasBias]. */
+  matMul(p: Int32Array, a: Float32Array, b: Float32Array, bias: Float32Array | null, c: Float32Array): void;
+  info(): { version: string; isa: string; threads: number };
+  setThreads(n: number): void;
+  setVerbose(on: boolean): void;
+}
+
+/** What `ben info` says about the native engine. */
+export interface NativeInfo {
+  library: string;
+  version: string;
+  /** Instruction set oneDNN dispatches to (AVX-512, AVX2...). */
+  isa: string;
+  threads: number;
+  path: string;
+}
+
+/** Where `npm run build:native` puts the addon. */
+export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/build/Release/ben_native.node', import.meta.url));
+
+let addon: NativeAddon | undefined;
+let loadError: string | undefined;
+
+/**
+ * Loads the addon once; undefined (with {@link nativeUnavailableReason}) when it is not built,
+ * fails to load (library missing), or `BEN_NATIVE=0` turns it off.
+ */
+export function loadNative(): NativeAddon | undefined {
+  if (addon || loadError) return addon;
+  if (process.env.BEN_NATIVE === '0') {
+    loadError = 'turned off by BEN_NATIVE=0';
+    return undefined;
+  }
+  if (!existsSync(NATIVE_ADDON_PATH)) {
+    loadError = 'not built (apt-get install libdnnl-dev, then npm run build:native)';
+    return undefined;
+  }
+  // OpenMP threads that spin between ops (libgomp's default) steal the cores from everything else
+  // on a shared machine and wait on descheduled peers at every barrier: sleep instead. Read by
+  // libgomp when the addon loads it, so it must be set before; a user's own setting wins.
+  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  try {
+    addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
+    if (process.env.BEN_NATIVE_VERBOSE === '1') addon.setVerbose(true);
+  } catch (e) {
+    loadError = `failed to load (${(e as Error).message.split('\n')[0]})`;
+  }
+  return addon;
+}
+
+/** Why {@link loadNative} gave nothing (undefined when it loaded or was not tried). */
+export function nativeUnavailableReason(): string | undefined {
+  return loadError;
+}
+
+/** Library, version, ISA and threads of the loaded addon. */
+export function nativeInfo(a: NativeAddon): NativeInfo {
+  const i = a.info();
+  return { library: 'oneDNN', version: i.version, isa: i.isa, threads: i.threads, path: NATIVE_ADDON_PATH };
+}

@@ -211,7 +211,7 @@ export class Trainer {
     if (opts.resume && this.checkpointDir && hasCheckpoint(this.checkpointDir)) {
       await this.restore(source);
       o.log?.(`resuming from step ${this.step}`);
-    } else if (opts.resume) throw new UserError(`--resume: no checkpoint in ${this.checkpointDir ?? '(no run directory)'}; start the run without --resume.`);
+    } else if (opts.resume) throw new UserError(`--resume: no checkpoint in ${this.checkpointDir ?? '(no run directory)'} (the run stopped before its first save); start it again with --overwrite instead of --resume.`);
     // The log holds exactly the steps before the checkpoint's (a resumed run logs the rest again).
     if (o.runDir) await truncateMetrics(join(o.runDir, 'metrics.jsonl'), this.step);
     const logger = o.runDir ? new JsonlLogger(join(o.runDir, 'metrics.jsonl')) : undefined;

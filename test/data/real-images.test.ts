@@ -37,14 +37,17 @@ function ben(...args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, BEN_QUIET: '1' } });
 }
 
-/** A tiny BEN model taking images of any size with `c` channels (random weights: the plumbing is under test). */
-async function tinyModel(dir: string, c: number): Promise<void> {
+/**
+ * A tiny BEN model with `c` channels (random weights: the plumbing is under test), declaring the
+ * fields' own size as its input so embedding resizes nothing.
+ */
+async function tinyModel(dir: string, c: number, inputSize: number): Promise<void> {
   const input = tfl.input({ shape: [null, null, c] });
   let x = tfl.layers.conv2d({ filters: 4, kernelSize: 8, strides: 8, kernelInitializer: tfl.initializers.glorotNormal({ seed: 1 }) }).apply(input) as tfl.SymbolicTensor;
   x = new BenBatchNorm().apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.activation({ activation: 'relu' }).apply(x) as tfl.SymbolicTensor;
   const out = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
-  await saveModel(tfl.model({ inputs: input, outputs: out }), dir, { backbone: 'tiny-test', embeddingDim: 4 });
+  await saveModel(tfl.model({ inputs: input, outputs: out }), dir, { backbone: 'tiny-test', embeddingDim: 4, inputSize });
 }
 
 async function geotiffPixels(path: string): Promise<number[]> {
@@ -62,7 +65,7 @@ const col = (t: Awaited<ReturnType<typeof readWithDuckDB>>, name: string) => {
 describe.skipIf(!have)('bbbc013 through the image-folder reader', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    await tinyModel(join(root, 'model2'), 2);
+    await tinyModel(join(root, 'model2'), 2, 640);
   });
 
   it("the recipe's data section reads the plate: 96 sites, 2 channels, doses and controls from the plate map", async () => {
@@ -129,7 +132,7 @@ describe.skipIf(!have)('bbbc013 through the image-folder reader', () => {
 describe.skipIf(!have)('jump-rab30 through the LoadData reader, 5 channels', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
-    await tinyModel(join(root, 'model5'), 5);
+    await tinyModel(join(root, 'model5'), 5, 384);
   });
 
   it('ben data info: 2 sites from 2 sources, channels by name in the asked order, unique plate keys', () => {

@@ -54,9 +54,10 @@ describe('kill -9 during training', () => {
       let done: { code: number | null; signal: NodeJS.Signals | null } | undefined;
       void exit.then((e) => (done = e));
       if (kills < KILLS) {
-        // Let the run make progress (a step logged after its start), then pick the instant.
+        // Let the run make progress (a step logged after its start; the first run: its first
+        // checkpoint, without which there is nothing to resume), then pick the instant.
         const start = logged(dir);
-        while (!done && logged(dir) <= start) await sleep(2);
+        while (!done && (logged(dir) <= start || !existsSync(join(dir, 'checkpoint', 'checkpoint.json')))) await sleep(2);
         const wantSave = kills % 2 === 0;
         const deadline = Date.now() + 30 + 120 * rand();
         while (!done && (wantSave ? !savingNow(dir) : Date.now() < deadline)) await sleep(wantSave ? 0 : 2);

@@ -33,10 +33,15 @@ import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { createProgress } from '../util/progress.ts';
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
+import { writeNucleiCheck } from './nuclei-check.ts';
 import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
 import { PROFILES_FILE, runProfilesStage } from './profiles.ts';
 import { resolveVariant } from './load.ts';
 import type { Recipe } from './schema.ts';
+
+
+/** The nuclei detections of a cell recipe, in the run directory (and in its report). */
+const NUCLEI_FIGURE = 'nuclei.png';
 
 /** Options of {@link runRecipe}. */
 export interface RunRecipeOptions {
@@ -121,10 +126,18 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   const needsData = stages.has('data') || stages.has('train') || stages.has('embed');
   let dataPath: string | undefined;
   let data: Dataset | undefined;
+  let nucleiFigure: { path: string; caption: string } | undefined;
   if (needsData) {
     log(`[data] ${recipe.data.source}${recipe.data.source === 'synthetic' ? ` preset ${recipe.data.preset}` : ` at ${recipe.data.path ?? recipe.data.csv}`}`);
     dataPath = await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log: (l) => log(`[data] ${l}`) });
     data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`) });
+    if (recipe.data.crops) {
+      // Cells: the detections of two fields, for the report (look before trusting the crops).
+      const c = recipe.data.crops;
+      const sites = await readRecipeData({ ...recipe.data, crops: undefined }, dataPath);
+      nucleiFigure = { path: join(runDir, NUCLEI_FIGURE), caption: await writeNucleiCheck(sites, join(runDir, NUCLEI_FIGURE), { channel: c.channel, nuclei: { sigma: c.sigma, minArea: c.minArea, maxArea: c.maxArea } }) };
+      log(`[data] ${nucleiFigure.caption}`);
+    }
     const s = data.summary();
     log(`[data] ${s.images} images, ${s.plates} plates, ${s.labels} labels, ${s.height}x${s.width}x${s.channels.length}, splits ${JSON.stringify(s.splits)}`);
   }
@@ -214,6 +227,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
       umap: opts.report?.umap,
       maxExamplePlates: opts.report?.maxExamplePlates,
       quiet: opts.progress === false,
+      pictures: nucleiFigure ? [{ title: 'Nuclei detections', ...nucleiFigure }] : undefined,
     });
     for (const n of r.notes) log(`[report] note: ${n}`);
     report = r.htmlPath;

@@ -29,6 +29,8 @@ export interface ReportPage {
   /** Metric table: one row per key, one value (or undefined) per run. */
   metrics: { key: string; values: (number | undefined)[] }[];
   examples: ExampleRow[];
+  /** Pictures given by the caller (e.g. nuclei detections of a cell recipe), shown as they are. */
+  pictures?: { title: string; caption?: string; png: Buffer }[];
   /** Sections left out and why (missing file...). */
   notes: string[];
   /** PNG files written beside the page, relative to it. */
@@ -132,6 +134,10 @@ export function renderReportHtml(page: ReportPage): string {
       );
     }
     s.push(`</tbody></table>`);
+  }
+  for (const p of page.pictures ?? []) {
+    s.push(`<h2>${escapeXml(p.title)}</h2>${p.caption ? `<p class="lead">${escapeXml(p.caption)}</p>` : ''}`);
+    s.push(`<p><img style="max-width:100%" src="data:image/png;base64,${p.png.toString('base64')}" alt="${escapeXml(p.title)}"></p>`);
   }
   if (page.files.length) s.push(`<h2 id="files">Figures as PNG</h2><p class="files">${page.files.map((f) => `<a href="${escapeXml(f)}">${escapeXml(f)}</a>`).join('<br>')}</p>`);
   s.push(`</main></body></html>\n`);

@@ -1,6 +1,6 @@
 import sharp from 'sharp';
 import { readFileSync } from 'node:fs';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { ProfileTable } from '../evaluation/profile-table.ts';
 import { withAtomicOutput } from '../util/atomic.ts';
@@ -40,6 +40,8 @@ export interface WriteReportOptions {
   pngDensity?: number;
   /** No progress output. */
   quiet?: boolean;
+  /** PNG files shown in their own sections (e.g. the nuclei detections of a cell recipe). */
+  pictures?: { title: string; caption?: string; path: string }[];
 }
 
 /** What {@link writeReport} wrote. */
@@ -244,6 +246,7 @@ export async function writeReport(runDir: string, opts: WriteReportOptions = {})
     curves: curveFigs,
     metrics,
     examples: exampleRows,
+    pictures: await Promise.all((opts.pictures ?? []).map(async (p) => ({ title: p.title, caption: p.caption, png: await readFile(p.path) }))),
     notes,
     files: pngJobs.map((j) => `figures/${j.name}`),
   };

@@ -95,6 +95,21 @@ describe('writeReport from inputs in memory', () => {
     expect(html).toMatch(/<td>map<\/td><td class="num">0\.5<\/td><td class="num">0\.2<\/td>/);
     expect(html).toContain('No example images');
   });
+
+  it('shows pictures the caller gives (a cell recipe\'s nuclei detections) in their own section', async () => {
+    const root = await mkdtemp(join(tmpdir(), 'ben-report-'));
+    const png = await sharp({ create: { width: 6, height: 4, channels: 3, background: { r: 200, g: 0, b: 0 } } }).png().toBuffer();
+    const pic = join(root, 'nuclei.png');
+    await (await import('node:fs/promises')).writeFile(pic, png);
+    const res = await writeReport(join(root, 'run'), {
+      quiet: true,
+      runs: [{ name: 'ben', embeddings: syntheticProfiles({ plateEffect: 0, perCell: 5, d: 8 }) }],
+      pictures: [{ title: 'Nuclei detections', caption: 'A01: 317 nuclei', path: pic }],
+    });
+    const html = await readFile(res.htmlPath, 'utf8');
+    expect(html).toContain('<h2>Nuclei detections</h2><p class="lead">A01: 317 nuclei</p>');
+    expect(html).toContain(`data:image/png;base64,${png.toString('base64')}`);
+  });
 });
 
 describe('ben report (CLI)', () => {

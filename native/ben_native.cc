@@ -206,6 +206,17 @@ napi_value guarded(napi_env env, F f) {
   return nullptr;
 }
 
+// The user's HWIO weights as the primitive wants them: reordered into its own layout when it
+// chose another one (forward and backward-data read them; backward-weights writes them).
+static void bindWeights(Entry *e, memory &user, std::unordered_map<int, memory> &args) {
+  if (e->reorderWei) {
+    e->reorder.execute(strm(), user, e->weiMem);
+    args[DNNL_ARG_WEIGHTS] = e->weiMem;
+  } else {
+    args[DNNL_ARG_WEIGHTS] = user;
+  }
+}
+
 // convForward(params Int32Array, x, filter HWIO, bias|null, y)
 napi_value ConvForward(napi_env env, napi_callback_info info) {
   Args a(env, info, 5);
@@ -223,12 +234,7 @@ napi_value ConvForward(napi_env env, napi_callback_info info) {
     memory dst(memory::desc(s.dst, dt::f32, tag::nhwc), eng(), y);
     memory user(e->userWei, eng(), w);
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src}, {DNNL_ARG_DST, dst}};
-    if (e->reorderWei) {
-      e->reorder.execute(strm(), user, e->weiMem);
-      args[DNNL_ARG_WEIGHTS] = e->weiMem;
-    } else {
-      args[DNNL_ARG_WEIGHTS] = user;
-    }
+    bindWeights(e, user, args);
     if (p[18]) args[DNNL_ARG_BIAS] = memory(memory::desc(s.bias, dt::f32, tag::x), eng(), b);
     e->prim.execute(strm(), args);
     strm().wait();
@@ -253,12 +259,7 @@ napi_value ConvBackwardData(napi_env env, napi_callback_info info) {
     memory dsrc(memory::desc(s.src, dt::f32, tag::nhwc), eng(), dx);
     memory user(e->userWei, eng(), w);
     std::unordered_map<int, memory> args{{DNNL_ARG_DIFF_DST, ddst}, {DNNL_ARG_DIFF_SRC, dsrc}};
-    if (e->reorderWei) {
-      e->reorder.execute(strm(), user, e->weiMem);
-      args[DNNL_ARG_WEIGHTS] = e->weiMem;
-    } else {
-      args[DNNL_ARG_WEIGHTS] = user;
-    }
+    bindWeights(e, user, args);
     e->prim.execute(strm(), args);
     strm().wait();
     return undefined(env);

@@ -147,12 +147,6 @@ export class Trainer {
   async saveCheckpoint(source: BatchSource): Promise<void> {
     const dir = this.checkpointDir;
     if (!dir) return;
-    const bad = this.stateVars.find((v) => tf.tidy(() => tf.any(tf.logicalNot(tf.isFinite(v))).dataSync()[0]) === 1);
-    if (bad) {
-      throw new NumericalError(
-        `Training stopped: the weights became NaN/Inf by step ${this.step} (variable ${bad.name}); ${this.keptCheckpoint()}. Lower optimizer.lr (or raise training.warmupSteps) and resume with --resume --set optimizer.lr=<lower>, or restart.`,
-      );
-    }
     const tensors: Record<string, tf.Tensor> = {};
     this.stateVars.forEach((v, i) => (tensors[`var/${i}`] = v));
     const opt = this.optimizer.getState();
@@ -171,6 +165,14 @@ export class Trainer {
       };
       await saveCheckpoint(dir, state, tensors);
       this.checkpointStep = this.step;
+    } catch (e) {
+      // saveCheckpoint refuses non-finite tensors; say which weight, and the way out.
+      if (!(e instanceof NumericalError)) throw e;
+      const m = /tensor (\w+)\/(\d+)/.exec(e.message);
+      const name = m?.[1] === 'var' ? this.stateVars[Number(m[2])]?.name : m ? `${m[1]}/${m[2]}` : 'unknown';
+      throw new NumericalError(
+        `Training stopped: the weights became NaN/Inf by step ${this.step} (variable ${name}); ${this.keptCheckpoint()}. Lower optimizer.lr (or raise training.warmupSteps) and resume with --resume --set optimizer.lr=<lower>, or restart.`,
+      );
     } finally {
       for (const t of Object.values(extra)) t.dispose();
     }

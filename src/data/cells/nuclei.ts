@@ -113,6 +113,29 @@ function logOtsu(values: Float32Array): number {
 }
 
 /**
+ * Marks every 8-neighbour q of pixel `p` (inside the field) that is in `mask` and not yet marked
+ * with `value`, and hands it to `visit`: the step both the component labelling and the seeded
+ * flooding repeat.
+ */
+function spreadTo8(p: number, height: number, width: number, mask: ArrayLike<number>, mark: Int32Array, value: number, visit: (q: number) => void): void {
+  const y = (p / width) | 0;
+  const x = p - y * width;
+  for (let dy = -1; dy <= 1; dy++) {
+    const yy = y + dy;
+    if (yy < 0 || yy >= height) continue;
+    for (let dx = -1; dx <= 1; dx++) {
+      const xx = x + dx;
+      if (xx < 0 || xx >= width) continue;
+      const q = yy * width + xx;
+      if (mask[q] && !mark[q]) {
+        mark[q] = value;
+        visit(q);
+      }
+    }
+  }
+}
+
+/**
  * 8-connected components of a binary mask [H * W] (non-zero = foreground): labels 1..count in
  * raster order of each component's first pixel, 0 for background.
  */
@@ -126,24 +149,7 @@ export function labelComponents(mask: ArrayLike<number>, height: number, width: 
     labels[start] = id;
     let top = 0;
     stack[top++] = start;
-    while (top > 0) {
-      const p = stack[--top];
-      const y = (p / width) | 0;
-      const x = p - y * width;
-      for (let dy = -1; dy <= 1; dy++) {
-        const yy = y + dy;
-        if (yy < 0 || yy >= height) continue;
-        for (let dx = -1; dx <= 1; dx++) {
-          const xx = x + dx;
-          if (xx < 0 || xx >= width) continue;
-          const q = yy * width + xx;
-          if (mask[q] && !labels[q]) {
-            labels[q] = id;
-            stack[top++] = q;
-          }
-        }
-      }
-    }
+    while (top > 0) spreadTo8(stack[--top], height, width, mask, labels, id, (q) => (stack[top++] = q));
   }
   return { labels, count };
 }
@@ -294,21 +300,7 @@ export function declumpByIntensity(plane: Float32Array, mask: Uint8Array, height
   }
   while (heap.size > 0) {
     const p = heap.pop();
-    const y = (p / width) | 0;
-    const x = p - y * width;
-    for (let dy = -1; dy <= 1; dy++) {
-      const yy = y + dy;
-      if (yy < 0 || yy >= height) continue;
-      for (let dx = -1; dx <= 1; dx++) {
-        const xx = x + dx;
-        if (xx < 0 || xx >= width) continue;
-        const q = yy * width + xx;
-        if (mask[q] && !flood[q]) {
-          flood[q] = flood[p];
-          heap.push(q, v[q]);
-        }
-      }
-    }
+    spreadTo8(p, height, width, mask, flood, flood[p], (q) => heap.push(q, v[q]));
   }
   // Renumber in raster order of first pixel.
   const map = new Int32Array(seeds + 1);

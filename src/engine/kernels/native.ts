@@ -117,19 +117,23 @@ function makeConvForward(addon: NativeAddon, fused: boolean) {
   };
 }
 
+type Shape4 = [number, number, number, number];
+
+/** The attributes both convolution backprops take (tfjs Conv2DBackpropInput / Conv2DBackpropFilter). */
+interface BackpropAttrs {
+  strides: [number, number] | number;
+  pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
+  dataFormat: 'NHWC' | 'NCHW';
+  dimRoundingMode?: 'floor' | 'round' | 'ceil';
+}
+
 function makeConvBackpropInput(addon: NativeAddon) {
   return (args: Args, fallback: KernelFunc): TensorInfo | TensorInfo[] => {
     const { inputs, backend, attrs } = args;
     const { dy, filter } = inputs;
-    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as {
-      strides: [number, number] | number;
-      pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-      dataFormat: 'NHWC' | 'NCHW';
-      dimRoundingMode?: 'floor' | 'round' | 'ceil';
-      inputShape: [number, number, number, number];
-    };
+    const { strides, pad, dataFormat, dimRoundingMode, inputShape } = attrs as unknown as BackpropAttrs & { inputShape: Shape4 };
     if (f32(dy, filter) && (dataFormat ?? 'NHWC') === 'NHWC') {
-      const ci = backend_util.computeConv2DInfo(inputShape, filter.shape as [number, number, number, number], strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+      const ci = backend_util.computeConv2DInfo(inputShape, filter.shape as Shape4, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
       const out = backend.makeOutput([...inputShape], 'float32');
       const r = attempt(backend, out, () => addon.convBackwardData(convParams(ci), heapF32(backend, dy), heapF32(backend, filter), heapF32(backend, out)));
       if (r) return r;
@@ -142,15 +146,9 @@ function makeConvBackpropFilter(addon: NativeAddon) {
   return (args: Args, fallback: KernelFunc): TensorInfo | TensorInfo[] => {
     const { inputs, backend, attrs } = args;
     const { x, dy } = inputs;
-    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as {
-      strides: [number, number] | number;
-      pad: 'valid' | 'same' | number | backend_util.ExplicitPadding;
-      dataFormat: 'NHWC' | 'NCHW';
-      dimRoundingMode?: 'floor' | 'round' | 'ceil';
-      filterShape: [number, number, number, number];
-    };
+    const { strides, pad, dataFormat, dimRoundingMode, filterShape } = attrs as unknown as BackpropAttrs & { filterShape: Shape4 };
     if (f32(x, dy) && (dataFormat ?? 'NHWC') === 'NHWC') {
-      const ci = backend_util.computeConv2DInfo(x.shape as [number, number, number, number], filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
+      const ci = backend_util.computeConv2DInfo(x.shape as Shape4, filterShape, strides, 1, pad, dimRoundingMode, false, 'channelsLast');
       const out = backend.makeOutput([...filterShape], 'float32');
       const r = attempt(backend, out, () => addon.convBackwardWeights(convParams(ci), heapF32(backend, x), heapF32(backend, dy), heapF32(backend, out)));
       if (r) return r;

@@ -5,7 +5,7 @@
  * cell embedding run: cells, sites and wells.
  */
 import type { Dataset } from '../data/dataset.ts';
-import type { ProfileTable } from '../evaluation/profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { aggregateProfiles, WELL_KEYS } from './aggregate.ts';
 import { wellPathFor } from './export.ts';
 import { writeProfilesParquet, type ProfileParquetSummary } from './parquet.ts';

@@ -18,7 +18,7 @@ import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from '../data/dataset.ts';
 import type { ImageShape } from '../data/image-store.ts';
 import { plateKey, type Pixels, type SiteRecord } from '../data/types.ts';
-import type { ProfileTable } from '../evaluation/profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
 import {
   benLayers,
   clearPlateStatistics,

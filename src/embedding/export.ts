@@ -1,4 +1,4 @@
-import type { ProfileTable } from '../evaluation/profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { aggregateProfiles, WELL_KEYS, type AggregateMethod } from './aggregate.ts';
 import { rm } from 'node:fs/promises';
 import { checkReplaceable, publish, recoverOutput, untrackTemp, withPath } from '../util/atomic.ts';

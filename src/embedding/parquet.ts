@@ -3,7 +3,7 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
 import { parquetMetadata } from 'hyparquet';
-import type { ProfileTable } from '../evaluation/profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { tempPathFor, trackTemp, untrackTemp } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 

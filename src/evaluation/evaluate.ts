@@ -3,10 +3,10 @@
  * (per-plate standardisation on controls, robust MAD, TVN), run the chosen metrics and collect a
  * JSON summary plus per-profile / per-group tables.
  */
-import type { ProfileTable } from './profile-table.ts';
-import { metaColumn, metaName, withGroupKey } from './profile-table.ts';
-import { readProfileTable, type ReadProfileReport } from './io.ts';
-import { isBbbc021GalleryDir, loadBbbc021Gallery } from './bbbc021.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
+import { metaColumn, metaName, withGroupKey } from '../data/tables/profile-table.ts';
+import type { ReadProfileReport } from '../data/tables/read.ts';
+import { loadProfiles } from '../data/tables/load.ts';
 import { correctProfiles, type CorrectionStep } from '../profiles/correct.ts';
 import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
 import './metrics.ts';
@@ -62,18 +62,6 @@ export interface EvaluationResult {
   params: MetricParams;
   /** Per metric: its result, or `notComputed` (the reason) with `summary.not_computed`. */
   metrics: Record<string, MetricResult & { seconds: number; notComputed?: string }>;
-}
-
-/**
- * Reads a profile table (CSV, CSV.gz, Parquet), or joins the raw BBBC021 per-well means when `path`
- * is the cytominergallery extdata folder (see {@link loadBbbc021Gallery}).
- */
-export async function loadProfiles(
-  path: string,
-  opts: { dropConstant?: boolean; dropNaN?: boolean; encoding?: TextEncoding } = {},
-): Promise<{ table: ProfileTable; report: ReadProfileReport; source: string }> {
-  if (await isBbbc021GalleryDir(path)) return { ...(await loadBbbc021Gallery(path)), source: `${path} (BBBC021 per-well means, joined)` };
-  return { ...(await readProfileTable(path, opts)), source: path };
 }
 
 /** Runs preprocessing and the metrics on `table`. */

@@ -3,10 +3,10 @@
  * each query takes the label of its nearest references under exclusions: same well, same plate,
  * same compound (NSC, "not same compound"), same compound or batch (NSCB).
  */
-import type { ProfileTable } from './profile-table.ts';
-import { groupCodes, metaColumn } from './profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
+import { groupCodes, metaColumn } from '../data/tables/profile-table.ts';
 import { searchNearestJs, unitRows, type ExclusionCodes, type Neighbors } from './topk.ts';
-import { wilsonInterval } from './stats.ts';
+import { wilsonInterval } from '../util/stats.ts';
 
 /** Options of {@link computeKnnAccuracy}. */
 export interface KnnAccuracyOptions {

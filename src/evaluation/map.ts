@@ -4,11 +4,11 @@
  * findPairs -> computePairSimilarities -> buildRankLists -> computeAveragePrecision ->
  * computeMeanAveragePrecision (null distributions, p-values, Benjamini-Hochberg).
  */
-import type { ProfileTable } from './profile-table.ts';
-import { groupCodes } from './profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
+import { groupCodes } from '../data/tables/profile-table.ts';
 import { findPairs, computePairSimilarities, type PairRule } from './pairs.ts';
 import { similarities } from './similarity.ts';
-import { adjustBenjaminiHochberg } from './stats.ts';
+import { adjustBenjaminiHochberg } from '../util/stats.ts';
 import { Rng } from '../util/rng.ts';
 
 /** Ranked relevance lists, one per profile that has at least one pair. */

@@ -2,9 +2,9 @@
  * Replicate consistency metrics of cytominer-eval (Way et al.) and the percent-replicating score of
  * the JUMP / copairs notebooks, over a precomputed [n, n] similarity matrix.
  */
-import type { ProfileTable } from './profile-table.ts';
-import { groupCodes } from './profile-table.ts';
-import { median, quantile } from './stats.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
+import { groupCodes } from '../data/tables/profile-table.ts';
+import { median, quantile } from '../util/stats.ts';
 import { findPairs } from './pairs.ts';
 import { UserError } from '../util/errors.ts';
 import { Rng } from '../util/rng.ts';

@@ -1,5 +1,5 @@
 import * as tf from '@tensorflow/tfjs-core';
-import { cosineSchedule } from '../training/schedule.ts';
+import { cosineSchedule } from '../util/schedule.ts';
 
 /**
  * BYOL's target momentum at step k of K (Grill et al. 2020, section 3.2):

@@ -2,20 +2,10 @@ import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { Registry } from '../util/registry.ts';
 
-/** One training batch as an objective sees it. All views come from the same images, in order. */
-export interface ObjectiveBatch {
-  /** `views[v]` is [B, H, W, C] float32, the v-th augmented view of the B images. */
-  views: tf.Tensor4D[];
-  /** Integer class ids [B] (int32) for supervised objectives; absent for self-supervised ones. */
-  labels?: tf.Tensor1D;
-  /** The sampler group the batch came from (e.g. "EXP-1/plate-3"); informational. */
-  group: string;
-  /**
-   * Rows per BatchNorm group, consecutive, when a batch holds several plates that BatchNorm must
-   * normalize separately (`sampler.perGroupStatistics`); absent: the whole batch is one group.
-   */
-  bnGroups?: number[];
-}
+import type { ObjectiveBatch } from '../data/batch.ts';
+
+/** A training batch as the data pipeline yields it (defined with the pipeline; all views come from the same images, in order). */
+export type { ObjectiveBatch };
 
 /** Result of one loss evaluation: the scalar to minimise and named scalar metrics. */
 export interface ObjectiveOutput {

@@ -3,8 +3,8 @@
  * implementation behind `ben embed`'s well file, `ben profiles` and the per-treatment kNN of
  * `ben evaluate`.
  */
-import type { ProfileTable } from '../evaluation/profile-table.ts';
-import { groupCodes, metaName } from '../evaluation/profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
+import { groupCodes, metaName } from '../data/tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 
 /**

@@ -11,10 +11,10 @@
  *   all fit rows pooled (identity covariance on the controls), then per batch the CORAL-style
  *   alignment x <- x (C_b + 0.5 I)^(-1/2), C_b the batch's control covariance.
  */
-import type { ProfileTable } from '../evaluation/profile-table.ts';
-import { groupCodes, metaColumn, metaName } from '../evaluation/profile-table.ts';
-import { symmetricEigen } from '../evaluation/linalg.ts';
-import { median } from '../evaluation/stats.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
+import { groupCodes, metaColumn, metaName } from '../data/tables/profile-table.ts';
+import { symmetricEigen } from '../util/linalg.ts';
+import { median } from '../util/stats.ts';
 import { UserError } from '../util/errors.ts';
 
 /** Which rows are negative controls (e.g. `Metadata_Compound == DMSO`). */

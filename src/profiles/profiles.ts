@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { parquetMetadata } from 'hyparquet';
-import type { ProfileTable } from '../evaluation/profile-table.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { isBenParquet, writeProfilesParquet, type ProfileParquetSummary } from '../embedding/parquet.ts';
 import { checkReplaceable } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';

@@ -1,6 +1,6 @@
 /** `ben profiles` as one library call: read a table, build the profiles, write Parquet. */
-import { loadProfiles } from '../evaluation/evaluate.ts';
-import { metaName, type ProfileTable } from '../evaluation/profile-table.ts';
+import { loadProfiles } from '../data/tables/load.ts';
+import { metaName, type ProfileTable } from '../data/tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import { WELL_KEYS } from './aggregate.ts';
 import { buildProfiles, checkProfilesOutput, writeProfiles, type ProfilesOptions, type ProfileStep } from './profiles.ts';

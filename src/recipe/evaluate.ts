@@ -17,7 +17,7 @@ import { computeKnnAccuracy } from '../evaluation/knn.ts';
 import { computeLinearProbe, splitRows } from '../evaluation/linear-probe.ts';
 import { evaluateProfiles } from '../evaluation/evaluate.ts';
 import { parseRowFilter } from '../evaluation/map-presets.ts';
-import { filterRows, metaColumn, selectRows, type ProfileTable } from '../evaluation/profile-table.ts';
+import { filterRows, metaColumn, selectRows, type ProfileTable } from '../data/tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import type { Recipe } from './schema.ts';
 

@@ -1,8 +1,8 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { ProfileTable } from '../evaluation/profile-table.ts';
-import { readProfileTable } from '../evaluation/io.ts';
+import type { ProfileTable } from '../data/tables/profile-table.ts';
+import { readProfileTable } from '../data/tables/read.ts';
 import { UserError } from '../util/errors.ts';
 import type { ExampleImage } from './images.ts';
 

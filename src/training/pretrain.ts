@@ -26,7 +26,7 @@ import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig } from '../r
 import { sweepDeadWriters, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { evalPlates } from './eval-plates.ts';
-import { createKnnMonitor } from './knn-monitor.ts';
+import { createKnnMonitor } from '../evaluation/knn-monitor.ts';
 import { claimRunDir, markRunFailed, RUN_INFO_FILES, runEnvironment, writeResolvedRecipe, writeRunJson } from './run-info.ts';
 import { createBatchSource } from './sources.ts';
 import { Trainer, type StepRecord } from './trainer.ts';

@@ -15,7 +15,7 @@ import { NumericalError, UserError } from '../util/errors.ts';
 import { createProgress, JsonlLogger } from '../util/progress.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { createOptimizer, type OptimizerConfig, type TrainOptimizer } from './optimizers.ts';
-import { warmupCosine } from './schedule.ts';
+import { warmupCosine } from '../util/schedule.ts';
 
 /**
  * Where training batches come from: a sampler (which images, one plate per batch for BEN) plus the

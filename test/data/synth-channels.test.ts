@@ -15,7 +15,7 @@ import { readDataset } from '../../src/data/readers/index.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import { embedToParquet } from '../../src/embedding/run.ts';
 import { initBackend } from '../../src/engine/backend.ts';
-import { readProfileTable } from '../../src/evaluation/io.ts';
+import { readProfileTable } from '../../src/data/tables/read.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';
 import { pretrain } from '../../src/training/pretrain.ts';
 import { isUserError } from '../../src/util/errors.ts';

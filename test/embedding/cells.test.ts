@@ -12,7 +12,7 @@ import { cellPathFor, poolCells } from '../../src/embedding/cells.ts';
 import { embeddingColumnNames } from '../../src/embedding/parquet.ts';
 import { initBackend } from '../../src/engine/backend.ts';
 import { readModelMetadata } from '../../src/models/io.ts';
-import type { ProfileTable } from '../../src/evaluation/profile-table.ts';
+import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
 import { ensureRecipeData } from '../../src/recipe/data.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';
 import { runRecipe } from '../../src/recipe/run.ts';

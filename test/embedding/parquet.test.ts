@@ -45,7 +45,7 @@ describe('writeProfilesParquet', () => {
   });
 
   it('round-trips through the evaluation reader (readProfileTable, hyparquet)', async () => {
-    const { readProfileTable } = await import('../../src/evaluation/io.ts');
+    const { readProfileTable } = await import('../../src/data/tables/read.ts');
     const dir = mkdtempSync(join(tmpdir(), 'ben-pq-'));
     const t = makeTable({ plates: 2, wells: 9, d: 7, seed: 9 });
     const path = join(dir, 'emb.parquet');

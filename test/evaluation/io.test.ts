@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { readProfileTable } from '../../src/evaluation/io.ts';
-import { metaColumn, type ProfileTable } from '../../src/evaluation/profile-table.ts';
+import { readProfileTable } from '../../src/data/tables/read.ts';
+import { metaColumn, type ProfileTable } from '../../src/data/tables/profile-table.ts';
 import { writeProfilesParquet } from '../../src/embedding/parquet.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ben-io-'));

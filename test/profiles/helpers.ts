@@ -1,4 +1,4 @@
-import type { ProfileTable } from '../../src/evaluation/profile-table.ts';
+import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
 import { embeddingColumnNames } from '../../src/embedding/parquet.ts';
 import { Rng } from '../../src/util/rng.ts';
 

@@ -7,7 +7,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { writeProfilesParquet } from '../../src/embedding/parquet.ts';
-import { readProfileTable } from '../../src/evaluation/io.ts';
+import { readProfileTable } from '../../src/data/tables/read.ts';
 import { evaluateEmbeddings } from '../../src/recipe/evaluate.ts';
 import { PROFILES_FILE, runProfilesStage } from '../../src/recipe/profiles.ts';
 import { RecipeSchema } from '../../src/recipe/schema.ts';

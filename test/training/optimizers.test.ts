@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import '@tensorflow/tfjs-backend-cpu';
 import { createOptimizer, decays, type OptimizerConfig } from '../../src/training/optimizers.ts';
-import { cosineSchedule, warmupCosine } from '../../src/training/schedule.ts';
+import { cosineSchedule, warmupCosine } from '../../src/util/schedule.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 beforeAll(async () => {

@@ -1,5 +1,6 @@
 import type { CommandModule } from 'yargs';
-import { evaluateProfiles, loadProfiles, type Normalization } from '../../evaluation/evaluate.ts';
+import { evaluateProfiles, type Normalization } from '../../evaluation/evaluate.ts';
+import { loadProfiles } from '../../data/tables/load.ts';
 import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
 import { metrics, type EvalColumns } from '../../evaluation/metric.ts';
 import { METRIC_ORDER } from '../../evaluation/metrics.ts';
@@ -9,7 +10,7 @@ import { TEXT_ENCODINGS } from '../../util/text.ts';
 import { similarities } from '../../evaluation/similarity.ts';
 import { mapPresets, parseRowFilter } from '../../evaluation/map-presets.ts';
 import type { PairLists } from '../../evaluation/metric.ts';
-import { parseColumnList } from '../../evaluation/profile-table.ts';
+import { parseColumnList } from '../../data/tables/profile-table.ts';
 
 interface EvaluateArgs {
   table: string;

@@ -8,11 +8,11 @@
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { Dataset } from '../data/dataset.ts';
 import { embedDataset } from '../embedding/embedder.ts';
-import { computeKnnAccuracy } from '../evaluation/knn.ts';
+import { computeKnnAccuracy } from './knn.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { UserError } from '../util/errors.ts';
 import { anySizeInput, trainingInputPreprocess } from '../embedding/saved-model.ts';
-import type { TrainMonitor } from './trainer.ts';
+import type { TrainMonitor } from '../training/trainer.ts';
 
 /** Options of {@link createKnnMonitor}. */
 export interface KnnMonitorOptions {

@@ -20,7 +20,7 @@ import type { SynthConfig } from '../src/data/synth/config.ts';
 import { ensureRecipeData } from '../src/recipe/data.ts';
 import { readDataset } from '../src/data/readers/index.ts';
 import { trainSupervised } from '../src/training/supervised.ts';
-import type { Batching } from '../src/training/sources.ts';
+import type { Batching } from '../src/data/batch-source.ts';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
 import { mean, sd } from './stats.ts';

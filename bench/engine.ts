@@ -31,11 +31,7 @@ import { registerAdamUpdateKernels } from '../src/engine/kernels/adam-update.ts'
 import { registerBatchNormTrainKernels } from '../src/engine/kernels/batch-norm-train.ts';
 import { backbones } from '../src/models/index.ts';
 import { Rng } from '../src/util/rng.ts';
-import { BenBatchNorm } from '../src/models/ben-batchnorm.ts';
-import { LazyConv2D } from '../src/engine/lazy-conv2d.ts';
-import { simdOptions } from '../src/engine/kernels/simd.ts';
-import { gemmOptions } from '../src/engine/kernels/conv2d-backprop-input.ts';
-import { reluGradOptions } from '../src/engine/gradients.ts';
+import { setEngineFlags } from '../src/engine/flags.ts';
 import { createOptimizer, type TrainOptimizer } from '../src/training/optimizers.ts';
 
 interface BenchCase {
@@ -351,12 +347,12 @@ const AB_FEATURES: Record<string, AbFeature> = {
       for (const k of ['relu', 'identity', 'stem', 'bn', 'simd', 'adam', 'gemm']) await AB_FEATURES[k].set(on);
     },
   },
-  gemm: { what: 'GEMM paths of the conv backprops for big filters over few pixels', set: (on) => void (gemmOptions.enabled = on) },
-  relu: { what: 'one-pass ReLU gradient kernel (vs Step, Cast, Multiply)', set: (on) => void (reluGradOptions.fused = on) },
+  gemm: { what: 'GEMM paths of the conv backprops for big filters over few pixels', set: (on) => void setEngineFlags({ gemm: on }) },
+  relu: { what: 'one-pass ReLU gradient kernel (vs Step, Cast, Multiply)', set: (on) => void setEngineFlags({ fusedReluGrad: on }) },
   identity: { what: 'wasm Identity shares the buffer instead of copying', set: setSharingIdentity },
-  bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void (BenBatchNorm.fused = on) },
-  stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void (LazyConv2D.lazy = on) },
-  simd: { what: 'SIMD wasm loops in the BatchNorm (training and inference) and AdamW kernels (vs JS loops and the bundled FusedBatchNorm)', set: (on) => void (simdOptions.enabled = on) },
+  bn: { what: 'fused BatchNorm training kernels in BenBatchNorm', set: (on) => void setEngineFlags({ fusedBatchNorm: on }) },
+  stem: { what: 'no input gradient for the stem conv (LazyConv2D)', set: (on) => void setEngineFlags({ lazyStemConv: on }) },
+  simd: { what: 'SIMD wasm loops in the BatchNorm (training and inference) and AdamW kernels (vs JS loops and the bundled FusedBatchNorm)', set: (on) => void setEngineFlags({ simd: on }) },
   adam: { what: 'fused single-pass AdamW update kernel', set: (on) => void (fusedOptimizer = on) },
 };
 

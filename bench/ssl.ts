@@ -42,7 +42,7 @@ import { loadRecipe } from '../src/recipe/load.ts';
 import { NormalizationSchema, type Recipe } from '../src/recipe/schema.ts';
 import { parseMetricsJsonl } from '../src/report/run-dir.ts';
 import { loadEmbeddingModel } from '../src/embedding/saved-model.ts';
-import { pretrain } from '../src/training/pretrain.ts';
+import { pretrain } from '../src/recipe/train-stage.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
 import { mean, sd } from './stats.ts';
 

@@ -205,3 +205,17 @@ export async function fitIntensity(ds: Dataset, o: IntensityOptions): Promise<Da
   }
   return new Dataset({ ...ds, images: new ScaledImageStore(ds.images, ranges, [low, high]), intensity: { mode: 'plate', low, high, from, plates } });
 }
+
+/** Named model-input preprocessings (recorded in a saved model and in the output's key-value metadata). */
+export type PreprocessName = 'standardize' | 'scale';
+
+/** The ways to fit an image of another size to a model's input (embedding/input.ts does the fitting). */
+export const RESIZE_MODES = ['resize', 'center-crop', 'tiles'] as const;
+
+/** One of {@link RESIZE_MODES}. */
+export type ResizeMode = (typeof RESIZE_MODES)[number];
+
+/** Whether `v` names a {@link ResizeMode}. */
+export function isResizeMode(v: unknown): v is ResizeMode {
+  return typeof v === 'string' && (RESIZE_MODES as readonly string[]).includes(v);
+}

@@ -6,12 +6,12 @@
  */
 import type { Dataset } from '../data/dataset.ts';
 import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { aggregateProfiles, WELL_KEYS } from './aggregate.ts';
+import { aggregateProfiles, WELL_COLUMNS } from '../profiles/aggregate.ts';
 import { wellPathFor } from './export.ts';
-import { writeProfilesParquet, type ProfileParquetSummary } from './parquet.ts';
+import { writeProfilesParquet, type ProfileParquetSummary } from '../data/tables/parquet.ts';
 
 /** The columns that identify a site. */
-export const SITE_KEYS = [...WELL_KEYS, 'Metadata_Site'];
+export const SITE_KEYS = [...WELL_COLUMNS, 'Metadata_Site'];
 
 /** The cell columns added to a cell embedding table (index in the site, centroid x and y). */
 export const CELL_COLUMNS = ['Metadata_Cell', 'Metadata_CellX', 'Metadata_CellY'] as const;
@@ -41,7 +41,7 @@ export function poolCells(cells: ProfileTable): { sites: ProfileTable; wells: Pr
     for (const c of CELL_COLUMNS) delete t.meta[c];
     return t;
   };
-  return { sites: pool(SITE_KEYS), wells: pool(WELL_KEYS) };
+  return { sites: pool(SITE_KEYS), wells: pool(WELL_COLUMNS) };
 }
 
 /**

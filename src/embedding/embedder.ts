@@ -19,18 +19,11 @@ import type { Dataset } from '../data/dataset.ts';
 import type { ImageShape } from '../data/image-store.ts';
 import { plateKey, type Pixels, type SiteRecord } from '../data/types.ts';
 import type { ProfileTable } from '../data/tables/profile-table.ts';
-import {
-  benLayers,
-  clearPlateStatistics,
-  fitPlateStatistics,
-  isNormalizationMode,
-  NORMALIZATION_MODES,
-  setNormalization,
-  type NormalizationMode,
-} from '../models/ben-batchnorm.ts';
+import { benLayers, isNormalizationMode, NORMALIZATION_MODES, type NormalizationMode } from '../models/ben-batchnorm.ts';
+import { inferPlateByPlate } from '../models/plate-inference.ts';
 import { standardizeBatch } from '../data/preprocess.ts';
 import { UserError } from '../util/errors.ts';
-import { embeddingColumnNames } from './parquet.ts';
+import { embeddingColumnNames } from '../data/tables/parquet.ts';
 
 /** The metadata columns of every embedding table, in file order (issue 4). */
 export const EMBEDDING_META_COLUMNS = [
@@ -64,8 +57,8 @@ const FIELD_OF: Record<(typeof EMBEDDING_META_COLUMNS)[number], (r: SiteRecord) 
  */
 export type Preprocess = (images: Pixels[], shape: ImageShape) => tf.Tensor4D;
 
-/** Named preprocessings (recorded in the output's key-value metadata). */
-export type PreprocessName = 'standardize' | 'scale';
+export type { PreprocessName } from '../data/preprocess.ts';
+import type { PreprocessName } from '../data/preprocess.ts';
 
 /**
  * Per-image, per-channel standardisation of the image scaled to [0, 1] ((x - mean_c) / sd_c over
@@ -170,11 +163,9 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
   const pre = typeof opts.preprocess === 'function' ? opts.preprocess : PREPROCESS[opts.preprocess ?? 'standardize'];
   if (!pre) throw new UserError(`Unknown preprocessing "${String(opts.preprocess)}"; choose one of ${Object.keys(PREPROCESS).join(', ')}.`);
   const d = checkModel(model, data, opts.inputSize);
-  const layers = benLayers(model);
-  if (mode !== 'running' && layers.length === 0) {
+  if (mode !== 'running' && benLayers(model).length === 0) {
     throw new UserError(`The model has no BEN BatchNorm layers, so --normalization ${mode} would have no effect. Use --normalization running, or a model built with BEN BatchNorm.`);
   }
-  const savedModes = layers.map((l) => l.normalization);
 
   const plates = data.groups(['experiment', 'plate']);
   if (mode === 'controls') {
@@ -193,27 +184,27 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
   const batchOf = async (rows: number[]) => pre(await Promise.all(rows.map((i) => data.images.get(i))), shape);
 
   let out = 0;
-  try {
-    for (const [, rows] of plates) {
+  const statsStart = new Map<string, number>();
+  await inferPlateByPlate(model, plates, mode, {
+    singlePass: ([, rows]) => {
+      const single = rows.length * shape.height * shape.width <= (opts.singlePassMaxPixels ?? 2 ** 20);
+      if (single) stats.singlePassPlates++;
+      return single;
+    },
+    statistics: ([key, rows], m) => {
+      const fitRows = m === 'plate' ? rows : rows.filter((i) => data.rows[i].wellType === 'negative_control');
+      statsStart.set(key, performance.now());
+      return async function* () {
+        for (const [a, b] of evenBatches(fitRows.length, imageBatch)) yield await batchOf(fitRows.slice(a, b));
+      };
+    },
+    run: async ([key, rows], m) => {
+      const fitStart = statsStart.get(key);
+      if (fitStart !== undefined) stats.statsSeconds += (performance.now() - fitStart) / 1000;
       const first = data.rows[rows[0]];
-      const singlePass = mode === 'plate' && rows.length * shape.height * shape.width <= (opts.singlePassMaxPixels ?? 2 ** 20);
-      if (singlePass) stats.singlePassPlates++;
-      else if (mode === 'plate' || mode === 'controls') {
-        const fitRows = mode === 'plate' ? rows : rows.filter((i) => data.rows[i].wellType === 'negative_control');
-        const t0 = performance.now();
-        await fitPlateStatistics(
-          model,
-          async function* () {
-            for (const [a, b] of evenBatches(fitRows.length, imageBatch)) yield await batchOf(fitRows.slice(a, b));
-          },
-          { source: mode, disposeBatches: true },
-        );
-        stats.statsSeconds += (performance.now() - t0) / 1000;
-      }
-      setNormalization(model, singlePass ? 'batch' : mode);
       const plateStart = out;
       const t0 = performance.now();
-      for (const [a, b] of evenBatches(rows.length, singlePass ? rows.length : imageBatch)) {
+      for (const [a, b] of evenBatches(rows.length, m === 'batch' && mode === 'plate' ? rows.length : imageBatch)) {
         const idx = rows.slice(a, b);
         const x = await batchOf(idx);
         const inputs = x.shape[0];
@@ -226,17 +217,16 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
         features.set(meanOfGroups(v, inputs / idx.length, d), out * d);
         for (let k = 0; k < idx.length; k++) {
           const r = data.rows[idx[k]];
-          for (const m of EMBEDDING_META_COLUMNS) meta[m][out + k] = FIELD_OF[m](r);
+          for (const mc of EMBEDDING_META_COLUMNS) meta[mc][out + k] = FIELD_OF[mc](r);
         }
         out += idx.length;
         opts.onImages?.(idx.length);
       }
       stats.embedSeconds += (performance.now() - t0) / 1000;
-      clearPlateStatistics(model);
       if (opts.onPlate) {
         const t1 = performance.now();
         const plateMeta: Record<string, string[]> = {};
-        for (const m of EMBEDDING_META_COLUMNS) plateMeta[m] = meta[m].slice(plateStart, out);
+        for (const mc of EMBEDDING_META_COLUMNS) plateMeta[mc] = meta[mc].slice(plateStart, out);
         await opts.onPlate(
           {
             n: out - plateStart,
@@ -249,11 +239,8 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
         );
         stats.callbackSeconds += (performance.now() - t1) / 1000;
       }
-    }
-  } finally {
-    clearPlateStatistics(model);
-    layers.forEach((l, i) => (l.normalization = savedModes[i]));
-  }
+    },
+  });
 
   const keyValue: Record<string, string> = {
     ...opts.keyValue,

@@ -1,8 +1,8 @@
 import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { aggregateProfiles, WELL_KEYS, type AggregateMethod } from './aggregate.ts';
+import { aggregateProfiles, WELL_COLUMNS, type AggregateMethod } from '../profiles/aggregate.ts';
 import { rm } from 'node:fs/promises';
 import { checkReplaceable, publish, recoverOutput, untrackTemp, withPath } from '../util/atomic.ts';
-import { isBenParquet, writeProfilesParquet, type ProfileParquetOptions, type ProfileParquetSummary } from './parquet.ts';
+import { isBenParquet, writeProfilesParquet, type ProfileParquetOptions, type ProfileParquetSummary } from '../data/tables/parquet.ts';
 
 /** Options of {@link exportProfiles}. */
 export interface ExportOptions extends ProfileParquetOptions {
@@ -43,7 +43,7 @@ export function checkProfileOutputs(paths: readonly string[], inputs: readonly s
  * `aggregated_by` in its key-value metadata.
  */
 export async function exportProfiles(path: string, table: ProfileTable, opts: ExportOptions & { inputs?: readonly string[] } = {}): Promise<ExportSummary> {
-  const { aggregate = 'mean', wellPath, wellKeys = WELL_KEYS, inputs, ...writeOpts } = opts;
+  const { aggregate = 'mean', wellPath, wellKeys = WELL_COLUMNS, inputs, ...writeOpts } = opts;
   const wPath = wellPath ?? wellPathFor(path);
   checkProfileOutputs(aggregate === 'none' ? [path] : [path, wPath], inputs);
   // Both files are finished under temporary names first, then published together: a failure

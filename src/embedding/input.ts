@@ -15,16 +15,8 @@ import { modelInputInto } from '../data/preprocess.ts';
 import type { Pixels } from '../data/types.ts';
 import { UserError } from '../util/errors.ts';
 
-/** The ways to fit an image to the model input, see the module comment. */
-export const RESIZE_MODES = ['resize', 'center-crop', 'tiles'] as const;
-
-/** One of {@link RESIZE_MODES}. */
-export type ResizeMode = (typeof RESIZE_MODES)[number];
-
-/** Whether `v` names a {@link ResizeMode}. */
-export function isResizeMode(v: unknown): v is ResizeMode {
-  return typeof v === 'string' && (RESIZE_MODES as readonly string[]).includes(v);
-}
+export { RESIZE_MODES, isResizeMode, type ResizeMode } from '../data/preprocess.ts';
+import type { ResizeMode } from '../data/preprocess.ts';
 
 /**
  * Start offsets of `size`-long windows covering [0, length): ceil(length / size) windows spread

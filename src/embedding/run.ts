@@ -6,14 +6,14 @@ import { readDataset } from '../data/readers/index.ts';
 import type { Dataset } from '../data/dataset.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { UserError } from '../util/errors.ts';
-import type { AggregateMethod } from './aggregate.ts';
+import type { AggregateMethod } from '../profiles/aggregate.ts';
 import { embedDataset, type EmbedStats, type PreprocessName } from './embedder.ts';
 import { checkProfileOutputs, exportProfiles, wellPathFor, type ExportSummary } from './export.ts';
 import type { ResizeMode } from './input.ts';
 import { loadEmbeddingModel } from './saved-model.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
 import { cellPathFor, exportCellProfiles, withCellColumns } from './cells.ts';
-import type { ProfileParquetSummary } from './parquet.ts';
+import type { ProfileParquetSummary } from '../data/tables/parquet.ts';
 
 /** Options of {@link embedToParquet}. */
 export interface EmbedToParquetOptions {

@@ -13,22 +13,6 @@ import { inputsPerImage, isResizeMode, modelInputFor, RESIZE_MODES, type ResizeM
 /** The preprocessing names a saved model may declare (`preprocess` in its metadata). */
 const PREPROCESS_NAMES: readonly PreprocessName[] = ['standardize', 'scale'];
 
-/** What training records about the model input, stored in the saved model's metadata. */
-export interface ModelInputMetadata {
-  /** Square model input size in pixels (the training crop size). */
-  inputSize: number;
-  /** `standardize` (per image and channel after the [0, 1] scale) or `scale` ([0, 1] only). */
-  preprocess: PreprocessName;
-  /** How `ben embed` fits an image of another size by default. */
-  resizeMode: ResizeMode;
-  /** Height and width of the training images the crops came from. */
-  trainImageSize?: [number, number];
-}
-
-/** The metadata fields of {@link ModelInputMetadata}, to spread into `saveModel`'s metadata. */
-export function modelInputMetadata(m: ModelInputMetadata): Record<string, unknown> {
-  return { inputSize: m.inputSize, preprocess: m.preprocess, resizeMode: m.resizeMode, ...(m.trainImageSize ? { trainImageSize: m.trainImageSize } : {}) };
-}
 
 /**
  * The backbone behind an input of any spatial size ([B, ?, ?, C] -> [B, D]), sharing its weights

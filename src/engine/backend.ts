@@ -7,6 +7,7 @@ import { registerTrainingKernels } from './kernels/index.ts';
 import { createThreadedWasmBackend, wasmThreadsCount } from './wasm-threads.ts';
 import { loadNative, nativeInfo, nativeUnavailableReason, type NativeInfo } from './native.ts';
 import { registerNativeKernels } from './kernels/native.ts';
+import { engineEnvironment } from './flags.ts';
 
 /** Backends in the order they are tried when the user forces none. */
 export const BACKEND_ORDER = ['tensorflow-gpu', 'tensorflow', 'wasm', 'cpu'] as const;
@@ -65,7 +66,7 @@ export interface InitBackendOptions {
 export async function initBackend(options?: string | InitBackendOptions): Promise<BackendInfo> {
   const opts: InitBackendOptions = typeof options === 'string' ? { backend: options } : (options ?? {});
   await registerGradients();
-  const forced = opts.backend ?? (process.env.BEN_BACKEND || undefined);
+  const forced = opts.backend ?? engineEnvironment().backend;
   if (forced && !(BACKEND_ORDER as readonly string[]).includes(forced)) {
     throw new UserError(`Unknown backend "${forced}" (from --backend or BEN_BACKEND). Choose one of: ${BACKEND_ORDER.join(', ')}.`);
   }
@@ -114,8 +115,8 @@ function threadsOf(name: BackendName): number {
 }
 
 function wasmThreadsWanted(requested: number | undefined): number {
-  const env = process.env.BEN_THREADS;
-  const n = requested ?? (env ? Number(env) : availableParallelism());
+  const env = engineEnvironment().threads;
+  const n = requested ?? env ?? availableParallelism();
   if (!Number.isInteger(n) || n < 1) {
     throw new UserError(`Invalid thread count "${requested ?? env}" (from threads or BEN_THREADS): use a whole number >= 1.`);
   }
@@ -134,12 +135,12 @@ let nativeActive: { addon: NonNullable<ReturnType<typeof loadNative>>; kernels: 
 function setUpNative(threads: number, notices: string[]): number {
   const addon = loadNative();
   if (!addon) {
-    if (process.env.BEN_NATIVE !== '0') notices.push(`native engine ${nativeUnavailableReason()}; using wasm kernels.`);
+    if (engineEnvironment().native) notices.push(`native engine ${nativeUnavailableReason()}; using wasm kernels.`);
     return threads;
   }
   addon.setThreads(threads);
   nativeActive = { addon, kernels: registerNativeKernels(addon) };
-  const wasmThreads = process.env.BEN_WASM_THREADS ? Number(process.env.BEN_WASM_THREADS) : 1;
+  const wasmThreads = engineEnvironment().wasmThreads;
   return Number.isInteger(wasmThreads) && wasmThreads >= 1 ? wasmThreads : 1;
 }
 let threadedInstalled = false;

@@ -1,6 +1,7 @@
 import { register } from 'node:module';
 import * as tf from '@tensorflow/tfjs-core';
 import { RELU_GRAD, registerReluGradKernels } from './kernels/relu-grad.ts';
+import { engineFlags } from './flags.ts';
 
 /**
  * Registers tfjs-core's gradient functions (Conv2D, Relu, FusedBatchNorm, Sum, ...).
@@ -31,7 +32,7 @@ export async function resolve(specifier, context, next) {
 let loaded: Promise<void> | undefined;
 
 /** Whether ReLU's gradient uses the one-pass kernel (default true; false: tfjs's, for A/B benchmarks). */
-export const reluGradOptions = { fused: true };
+
 
 /**
  * Loads tfjs-core's gradient registrations once (idempotent), then replaces ReLU's gradient with
@@ -51,7 +52,7 @@ export function registerGradients(): Promise<void> {
         const dyT = dy as tf.Tensor;
         return {
           x: () =>
-            reluGradOptions.fused && tf.getKernel(RELU_GRAD, tf.getBackend())
+            engineFlags().fusedReluGrad && tf.getKernel(RELU_GRAD, tf.getBackend())
               ? (tf.engine().runKernel(RELU_GRAD, { dy: dyT, x }) as tf.Tensor)
               : tf.mul(dyT, tf.cast(tf.step(x), 'float32')),
         };

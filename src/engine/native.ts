@@ -1,6 +1,7 @@
 import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
+import { engineEnvironment } from './flags.ts';
 
 /**
  * The optional native CPU engine: an N-API addon (native/, built by `npm run build:native`
@@ -41,7 +42,7 @@ let loadError: string | undefined;
  */
 export function loadNative(): NativeAddon | undefined {
   if (addon || loadError) return addon;
-  if (process.env.BEN_NATIVE === '0') {
+  if (!engineEnvironment().native) {
     loadError = 'turned off by BEN_NATIVE=0';
     return undefined;
   }
@@ -55,7 +56,7 @@ export function loadNative(): NativeAddon | undefined {
   process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
   try {
     addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
-    if (process.env.BEN_NATIVE_VERBOSE === '1') addon.setVerbose(true);
+    if (engineEnvironment().nativeVerbose) addon.setVerbose(true);
   } catch (e) {
     loadError = `failed to load (${(e as Error).message.split('\n')[0]})`;
   }

@@ -31,7 +31,7 @@ export { computeLinearProbe, fitLogisticRegression, predictLogistic, splitRows, 
 export { adjustBenjaminiHochberg, quantile, median, wilsonInterval } from '../util/stats.ts';
 export { metrics, defaultMetricParams, type Metric, type MetricContext, type MetricResult, type EvalColumns, type MetricParams, type PairLists, type RowFilter } from './metric.ts';
 export { mapPresets, resolveMapConfig, applyRowFilters, withReferenceIndex, parseRowFilter, REFERENCE_INDEX, type MapConfig, type MapPreset } from './map-presets.ts';
-export { METRIC_ORDER } from './metrics.ts';
+import './metrics.ts';
 export { loadProfiles } from '../data/tables/load.ts';
 export { evaluateProfiles, GROUPING_COLUMNS, type EvaluateOptions, type EvalColumnsInput, type EvaluationResult, type Normalization } from './evaluate.ts';
 export { summarizeEvaluation, formatMarkdown, writeEvaluation, toCsv } from './report.ts';

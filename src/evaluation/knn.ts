@@ -152,3 +152,32 @@ export async function computeKnnAccuracy(t: ProfileTable, opts: KnnAccuracyOptio
     rows,
   };
 }
+
+/**
+ * How far kNN neighbours drawn from other plates stay in the query's own batch: the fraction of
+ * queries whose nearest admissible neighbour shares the query's batch, and that fraction if the
+ * neighbour were drawn at random from the admissible references (other plates, `isRef`).
+ */
+export function nearestSameBatch(rows: { index: number; nearest: number }[], batches: string[], plates: string[], isRef: (i: number) => boolean): { observed: number; random: number } {
+  // References per plate and per batch, to get each query's share of same-batch admissible references.
+  const perPlate = new Map<string, number>();
+  const perBatch = new Map<string, number>();
+  let total = 0;
+  plates.forEach((p, i) => {
+    if (!isRef(i)) return;
+    perPlate.set(p, (perPlate.get(p) ?? 0) + 1);
+    perBatch.set(batches[i], (perBatch.get(batches[i]) ?? 0) + 1);
+    total++;
+  });
+  let observed = 0;
+  let random = 0;
+  let n = 0;
+  for (const r of rows) {
+    if (r.nearest < 0) continue;
+    const ownPlate = perPlate.get(plates[r.index]) ?? 0;
+    random += ((perBatch.get(batches[r.index]) ?? 0) - ownPlate) / (total - ownPlate);
+    if (batches[r.nearest] === batches[r.index]) observed++;
+    n++;
+  }
+  return { observed: n ? observed / n : NaN, random: n ? random / n : NaN };
+}

@@ -65,6 +65,11 @@ export interface MetricParams {
   knnExclusions: string[];
   /** kNN on profiles averaged per treatment (replicate columns) rather than single profiles. */
   knnPerTreatment: boolean;
+  /**
+   * Values of the control column that mark rows that are neither treatments nor the negative
+   * control (RxRx1's `positive_control`): never kNN queries, left out of the linear probe.
+   */
+  skipValues: string[];
   /** Linear probe L2 penalty. */
   l2: number;
   /** Preset of the `map` metric (see map-presets.ts); default `replicate`. Ignored for lists given in `pairs`. */
@@ -93,6 +98,7 @@ export const defaultMetricParams: MetricParams = {
   vote: 'majority',
   knnExclusions: ['nsc', 'nscb'],
   knnPerTreatment: true,
+  skipValues: [],
   l2: 1e-3,
 };
 
@@ -119,6 +125,8 @@ export interface Metric {
   description: string;
   /** Columns that must be named for it to run. */
   requires: (keyof EvalColumns)[];
+  /** Runs only when asked for by name, never in a default selection. */
+  onRequest?: boolean;
   compute(ctx: MetricContext): Promise<MetricResult>;
 }
 

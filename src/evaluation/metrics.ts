@@ -10,7 +10,7 @@ import { metrics, type Metric, type MetricContext, type MetricResult } from './m
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from './map.ts';
 import { similarities } from './similarity.ts';
 import { computePercentReplicating, computePrecisionRecall, computeReplicateReproducibility } from './replicate.ts';
-import { computeKnnAccuracy } from './knn.ts';
+import { computeKnnAccuracy, nearestSameBatch } from './knn.ts';
 import { aggregateProfiles } from '../profiles/aggregate.ts';
 import { applyRowFilters, formatFilters, formatList, REFERENCE_INDEX, resolveMapConfig, withReferenceIndex } from './map-presets.ts';
 import { computeLinearProbe, splitRows } from './linear-probe.ts';
@@ -24,6 +24,15 @@ function isControl(ctx: MetricContext, t: ProfileTable = ctx.table): (i: number)
   if (!c) return () => false;
   const col = metaColumn(t, c.column);
   return (i) => col[i] === c.value;
+}
+
+/** Rows that are not treatments: negative controls and rows whose control value is in `params.skipValues`. */
+function isNonTreatment(ctx: MetricContext, t: ProfileTable = ctx.table): (i: number) => boolean {
+  const ctl = isControl(ctx, t);
+  const skip = ctx.params.skipValues;
+  if (!skip.length || !ctx.columns.control) return ctl;
+  const col = metaColumn(t, ctx.columns.control.column);
+  return (i) => ctl(i) || skip.includes(col[i]);
 }
 
 /** The table without control rows (replicate metrics score treatments only). */
@@ -131,6 +140,8 @@ const mapActivityMetric: Metric = {
 
 const mapMoaMetric: Metric = {
   name: 'map-moa',
+  // MoA retrieval is meant for consensus profiles.
+  onRequest: true,
   description: 'MoA retrieval mAP (copairs preset moa): same label from other compounds vs other labels',
   requires: ['label'],
   async compute(ctx) {
@@ -221,19 +232,21 @@ function exclusionsOf(ctx: MetricContext, mode: string): string[][] {
       return [[need('compound', 'compound')]];
     case 'nscb':
       return [[need('compound', 'compound')], [need('batch', 'batch')]];
+    case 'batch':
+      return [[need('batch', 'batch')]];
     default:
-      throw new UserError(`Unknown kNN exclusion "${mode}". Use none, well, plate, nsc or nscb.`);
+      throw new UserError(`Unknown kNN exclusion "${mode}". Use none, well, plate, batch, nsc or nscb.`);
   }
 }
 
 const knnMetric: Metric = {
   name: 'knn',
-  description: 'kNN label accuracy with exclusions (none | well | plate | nsc | nscb), controls left out',
+  description: 'kNN label accuracy with exclusions (none | well | plate | batch | nsc | nscb), controls left out',
   requires: ['label'],
   async compute(ctx) {
     let t = ctx.table;
     if (ctx.params.knnPerTreatment && (ctx.columns.replicate?.length || ctx.columns.compound)) t = aggregateProfiles(t, { by: replicateColumns(ctx), varying: 'join' });
-    const ctl = isControl(ctx, t);
+    const ctl = isNonTreatment(ctx, t);
     const summary: Record<string, number | string> = { profiles: ctx.params.knnPerTreatment ? 'per treatment' : 'single' };
     const tables: MetricResult['tables'] = {};
     for (const mode of ctx.params.knnExclusions) {
@@ -248,6 +261,12 @@ const knnMetric: Metric = {
       summary[`${mode}_accuracy`] = r.accuracy;
       summary[`${mode}_ci95`] = `${r.ci95[0].toFixed(3)}-${r.ci95[1].toFixed(3)}`;
       summary[`${mode}_queries`] = r.nQueries;
+      if (mode === 'plate' && ctx.columns.batch && ctx.columns.plate) {
+        // How far other-plate neighbours stay in the query's own batch, against random admissible references.
+        const same = nearestSameBatch(r.rows, metaColumn(t, ctx.columns.batch), metaColumn(t, ctx.columns.plate), (i) => !ctl(i));
+        summary.plate_nearest_same_batch = same.observed;
+        summary.plate_nearest_same_batch_random = same.random;
+      }
       tables[`${mode}_per_query`] = r.rows.map((q) => ({
         ...Object.fromEntries(Object.entries(t.meta).map(([k, v]) => [k, v[q.index]])),
         predicted: q.predicted,
@@ -266,13 +285,13 @@ const linearProbeMetric: Metric = {
   requires: ['label', 'split'],
   async compute(ctx) {
     const t = ctx.table;
-    const ctl = isControl(ctx);
+    const ctl = isNonTreatment(ctx);
     const rows = filterRows(t, (i) => !ctl(i));
     const labels = metaColumn(t, ctx.columns.label!);
     const split = metaColumn(t, ctx.columns.split!);
     const { train, test } = splitRows(rows.length, rows.map((i) => labels[i]), { split: rows.map((i) => split[i]) });
     const r = computeLinearProbe(t.features, t.d, labels, train.map((a) => rows[a]), test.map((a) => rows[a]), { l2: ctx.params.l2 });
-    return { summary: { test_accuracy: r.testAccuracy, train_accuracy: r.trainAccuracy, chance: r.chanceAccuracy, classes: r.classes, test_rows: r.nTest }, tables: {} };
+    return { summary: { test_accuracy: r.testAccuracy, train_accuracy: r.trainAccuracy, chance: r.chanceAccuracy, classes: r.classes, train_rows: r.nTrain, test_rows: r.nTest }, tables: {} };
   },
 };
 
@@ -297,19 +316,43 @@ const batchPredictabilityMetric: Metric = {
   },
 };
 
-/** Metric order in reports and the default selection. */
-export const METRIC_ORDER = [
-  'map',
-  'map-activity',
-  'map-moa',
-  'percent-replicating',
-  'replicate-reproducibility',
-  'precision-recall',
-  'knn',
-  'linear-probe',
-  'batch-predictability',
-];
+const platePredictabilityMetric: Metric = {
+  name: 'plate-predictability',
+  onRequest: true,
+  description: 'Within each batch, how well a linear probe predicts the plate (half of each plate to fit, half to test): the technical plate effect; lower is better',
+  requires: ['plate'],
+  async compute(ctx): Promise<MetricResult> {
+    const t = ctx.table;
+    const plates = metaColumn(t, ctx.columns.plate!);
+    // Within a batch the plates share their biology, so what the probe finds is the plate effect.
+    const batches = ctx.columns.batch ? metaColumn(t, ctx.columns.batch) : new Array<string>(t.n).fill('');
+    const byBatch = new Map<string, number[]>();
+    batches.forEach((x, i) => (byBatch.get(x) ?? byBatch.set(x, []).get(x)!).push(i));
+    let acc = 0;
+    let chance = 0;
+    let used = 0;
+    for (const rows of byBatch.values()) {
+      const pk = rows.map((i) => plates[i]);
+      if (new Set(pk).size < 2) continue;
+      const sub = selectRows(t, rows);
+      const split = splitRows(sub.n, pk, { testFraction: 0.5, seed: ctx.params.seed + 7 });
+      const r = computeLinearProbe(sub.features, sub.d, pk, split.train, split.test, { maxIter: 100 });
+      acc += r.testAccuracy;
+      chance += 1 / new Set(pk).size;
+      used++;
+    }
+    if (used === 0) return { summary: { batches: 0 }, tables: {} };
+    // One probe over every plate at once also finds what differs between batches (e.g. the cell type).
+    const all = splitRows(t.n, plates, { testFraction: 0.5, seed: ctx.params.seed + 7 });
+    const across = computeLinearProbe(t.features, t.d, plates, all.train, all.test, { maxIter: 100 });
+    return {
+      summary: { accuracy: acc / used, chance: chance / used, batches: used, across_batches_accuracy: across.testAccuracy, across_batches_chance: 1 / new Set(plates).size },
+      tables: {},
+    };
+  },
+};
 
+// Registration order is the order of reports and of `ben evaluate`'s default selection.
 for (const m of [
   mapMetric,
   mapActivityMetric,
@@ -320,6 +363,7 @@ for (const m of [
   knnMetric,
   linearProbeMetric,
   batchPredictabilityMetric,
+  platePredictabilityMetric,
 ]) {
   metrics.register(m.name, m);
 }

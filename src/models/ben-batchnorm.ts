@@ -28,6 +28,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormTrain, batchNormTrainSupported } from '../engine/ops/batch-norm-train.ts';
+import { engineFlags } from '../engine/flags.ts';
 
 /** Which statistics BEN BatchNorm normalises with at inference. Training always uses the batch. */
 export type NormalizationMode = 'running' | 'batch' | 'plate' | 'controls';
@@ -161,11 +162,11 @@ export class BenBatchNorm extends tfl.layers.Layer {
   /**
    * Training forward pass with batch statistics, plus the moving-average update. Uses the engine's
    * fused kernel pair ({@link batchNormTrain}: one pass family each way) where the backend has it
-   * (wasm, cpu) and {@link BenBatchNorm.fused} is on; otherwise tf ops with a hand-written gradient.
+   * (wasm, cpu) and the `fusedBatchNorm` engine flag is on; otherwise tf ops with a hand-written gradient.
    */
   private trainForward(x: tf.Tensor): tf.Tensor {
     const count = x.size / x.shape[x.rank - 1];
-    if (BenBatchNorm.fused && batchNormTrainSupported()) {
+    if (engineFlags().fusedBatchNorm && batchNormTrainSupported()) {
       const { y, mean, variance } = batchNormTrain(x, this.gamma.read() as tf.Tensor1D, this.beta.read() as tf.Tensor1D, this.epsilon);
       this.updateMoving(mean, variance, count);
       tf.dispose([mean, variance]);

@@ -14,6 +14,7 @@ import { markerFile, withAtomicOutput } from '../util/atomic.ts';
 import { DataError, isUserError, UserError } from '../util/errors.ts';
 // Registers BenBatchNorm with tf.serialization (side effect of the import).
 import './ben-batchnorm.ts';
+import type { PreprocessName, ResizeMode } from '../data/preprocess.ts';
 
 /** File names inside a saved-model directory. */
 export const MODEL_JSON = 'model.json';
@@ -135,4 +136,21 @@ export async function readModelMetadata(dir: string): Promise<Record<string, unk
   }
   if (json === null || typeof json !== 'object' || !json.modelTopology) throw new DataError(`${path} is not a tfjs model (no modelTopology); point --model to a folder written by ben pretrain / ben train.`);
   return (json.userDefinedMetadata ?? {}) as Record<string, unknown>;
+}
+
+/** What training records about the model input, stored in the saved model's metadata. */
+export interface ModelInputMetadata {
+  /** Square model input size in pixels (the training crop size). */
+  inputSize: number;
+  /** `standardize` (per image and channel after the [0, 1] scale) or `scale` ([0, 1] only). */
+  preprocess: PreprocessName;
+  /** How `ben embed` fits an image of another size by default. */
+  resizeMode: ResizeMode;
+  /** Height and width of the training images the crops came from. */
+  trainImageSize?: [number, number];
+}
+
+/** The metadata fields of {@link ModelInputMetadata}, to spread into `saveModel`'s metadata. */
+export function modelInputMetadata(m: ModelInputMetadata): Record<string, unknown> {
+  return { inputSize: m.inputSize, preprocess: m.preprocess, resizeMode: m.resizeMode, ...(m.trainImageSize ? { trainImageSize: m.trainImageSize } : {}) };
 }

@@ -19,19 +19,7 @@ export type NormFactory = (opts: NormOptions) => tfl.layers.Layer;
 /** The default: BEN BatchNorm (batch statistics in training, a selectable inference mode). */
 export const benNorm: NormFactory = (opts) => benBatchNorm(opts);
 
-let factory: NormFactory = benNorm;
-
-/**
- * The one place backbones get their BatchNorm layer from, so the layer can be swapped (BEN
- * BatchNorm by default; a benchmark or an ablation may install another with {@link setNormFactory}).
- */
+/** The one place backbones get their BatchNorm layer from: BEN BatchNorm. */
 export function createNorm(opts: NormOptions = {}): tfl.layers.Layer {
-  return factory(opts);
-}
-
-/** Installs the factory {@link createNorm} uses; returns the previous one (to restore it). */
-export function setNormFactory(f: NormFactory): NormFactory {
-  const prev = factory;
-  factory = f;
-  return prev;
+  return benNorm(opts);
 }

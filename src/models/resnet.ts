@@ -2,7 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { Backbone, BackboneOptions } from './backbone.ts';
 import { createNorm } from './norm.ts';
 import { seedSequence } from './init-seeds.ts';
-import { lazyConv2d } from '../engine/lazy-conv2d.ts';
+import { lazyConv2d } from './lazy-conv2d.ts';
 
 /**
  * ResNets in the torchvision layout (He et al., "Deep Residual Learning", CVPR 2016; torchvision

@@ -2,7 +2,7 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import type { Backbone, BackboneOptions } from './backbone.ts';
 import { createNorm } from './norm.ts';
 import { seedSequence } from './init-seeds.ts';
-import { lazyConv2d } from '../engine/lazy-conv2d.ts';
+import { lazyConv2d } from './lazy-conv2d.ts';
 
 /**
  * The engine benchmark's small convnet: 3x3/2 conv 32 -> BN -> ReLU, then for f in 32, 64, 128:

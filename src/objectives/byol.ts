@@ -7,8 +7,7 @@ import { buildHead, byolPredictor, byolProjector } from './heads.ts';
 import { symmetricByolLoss } from './losses/byol-loss.ts';
 import { embeddingStd } from './losses/embedding-std.ts';
 import { applyPerGroup } from './per-group.ts';
-import type { Objective, ObjectiveBatch, ObjectiveContext, ObjectiveOutput } from './objective.ts';
-import { parseObjectiveOptions } from './simclr.ts';
+import { parseObjectiveOptions, type Objective, type ObjectiveBatch, type ObjectiveContext, type ObjectiveOutput } from './objective.ts';
 
 /** Options of {@link BYOL}, as a recipe writes them (`objective.options`). */
 export const byolOptionsSchema = z

@@ -6,9 +6,11 @@ import { createByol } from './byol.ts';
 import { objectives } from './objective.ts';
 import { createSimclr } from './simclr.ts';
 import { createSupervised } from './supervised.ts';
+import { createVicreg } from './vicreg.ts';
 
 objectives.register('supervised', createSupervised);
 objectives.register('simclr', createSimclr);
 objectives.register('byol', createByol);
+objectives.register('vicreg', createVicreg);
 
 export { objectives };

@@ -1,6 +1,9 @@
 import type * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
+import type { z } from 'zod';
+import { UserError } from '../util/errors.ts';
 import { Registry } from '../util/registry.ts';
+import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 
 import type { ObjectiveBatch } from '../data/batch.ts';
 
@@ -56,10 +59,43 @@ export interface Objective {
   extraState?(): Record<string, tf.Tensor>;
   /** Restores {@link extraState}. */
   loadExtraState?(state: Record<string, tf.Tensor>): void;
+  /**
+   * Objectives that predict the label (supervised) report accuracy on labelled plates, embedded
+   * plate by plate with BN normalization `mode`.
+   */
+  evaluate?(plates: Iterable<EvalPlate>, mode: NormalizationMode): Promise<EvalResult>;
 }
+
+/** One plate's evaluation images, in batches the caller chooses. */
+export interface EvalPlate {
+  /** Plate key, e.g. `EXP-3/2`. */
+  key: string;
+  /** The plate's images [B, H, W, C] with their class ids [B]; called once per pass. */
+  batches: () => Iterable<{ images: tf.Tensor4D; labels: Int32Array }> | AsyncIterable<{ images: tf.Tensor4D; labels: Int32Array }>;
+  /** The plate's negative-control images (for `controls`); called once per pass. */
+  controls?: () => Iterable<tf.Tensor4D> | AsyncIterable<tf.Tensor4D>;
+}
+
+/** Accuracy and mean cross-entropy over a set of plates. */
+export interface EvalResult {
+  accuracy: number;
+  loss: number;
+  images: number;
+  /** Accuracy per plate key. */
+  perPlate: Record<string, number>;
+}
+
 
 /** Factory from typed options (validated at the entry point) to an objective. */
 export type ObjectiveFactory = (options: Record<string, unknown>) => Objective;
 
 /** Registry of objectives by name (`simclr`, `byol`, `supervised`). */
 export const objectives = new Registry<ObjectiveFactory>('objective');
+
+/** Validates `options` against `schema`, naming the offending field in a {@link UserError}. */
+export function parseObjectiveOptions<S extends z.ZodType>(objective: string, schema: S, options: unknown): z.infer<S> {
+  const r = schema.safeParse(options ?? {});
+  if (r.success) return r.data;
+  const msg = r.error.issues.map((i) => `objective.options.${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
+  throw new UserError(`Invalid options for objective "${objective}": ${msg}. Fix the recipe's objective.options.`);
+}

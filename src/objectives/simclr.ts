@@ -6,7 +6,7 @@ import { buildHead, simclrProjector } from './heads.ts';
 import { embeddingStd } from './losses/embedding-std.ts';
 import { ntXentLoss, ntXentTop1 } from './losses/nt-xent.ts';
 import { applyPerGroup, deinterleaveViews, interleaveViews } from './per-group.ts';
-import type { Objective, ObjectiveBatch, ObjectiveContext, ObjectiveOutput } from './objective.ts';
+import { parseObjectiveOptions, type Objective, type ObjectiveBatch, type ObjectiveContext, type ObjectiveOutput } from './objective.ts';
 
 /** Options of {@link SimCLR}, as a recipe writes them (`objective.options`). */
 export const simclrOptionsSchema = z
@@ -30,14 +30,6 @@ export const simclrOptionsSchema = z
 
 /** Validated SimCLR options. */
 export type SimclrOptions = z.infer<typeof simclrOptionsSchema>;
-
-/** Validates `options` against `schema`, naming the offending field in a {@link UserError}. */
-export function parseObjectiveOptions<S extends z.ZodType>(objective: string, schema: S, options: unknown): z.infer<S> {
-  const r = schema.safeParse(options ?? {});
-  if (r.success) return r.data;
-  const msg = r.error.issues.map((i) => `objective.options.${i.path.join('.') || '(root)'}: ${i.message}`).join('; ');
-  throw new UserError(`Invalid options for objective "${objective}": ${msg}. Fix the recipe's objective.options.`);
-}
 
 /**
  * SimCLR (Chen et al. 2020, "A Simple Framework for Contrastive Learning of Visual

@@ -7,9 +7,12 @@ import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { UserError } from '../util/errors.ts';
-import { fitPlateStatistics, setNormalization, clearPlateStatistics, type NormalizationMode } from '../models/ben-batchnorm.ts';
+import type { NormalizationMode } from '../models/ben-batchnorm.ts';
+import { inferPlateByPlate } from '../models/plate-inference.ts';
 import { applyPerGroup } from './per-group.ts';
-import type { Objective, ObjectiveBatch, ObjectiveContext, ObjectiveOutput } from './objective.ts';
+import { parseObjectiveOptions, type EvalPlate, type EvalResult, type Objective, type ObjectiveBatch, type ObjectiveContext, type ObjectiveOutput } from './objective.ts';
+
+export type { EvalPlate, EvalResult };
 
 /** Options of {@link Supervised} (`objective.options` in a recipe). */
 export const supervisedOptionsSchema = z
@@ -93,6 +96,11 @@ export class Supervised implements Objective {
   get backboneModel(): tfl.LayersModel {
     return this.parts().backbone;
   }
+
+  /** Accuracy on labelled plates under BN normalization `mode` (see {@link evaluateSupervised}). */
+  evaluate(plates: Iterable<EvalPlate>, mode: NormalizationMode): Promise<EvalResult> {
+    return evaluateSupervised(this, plates, mode);
+  }
 }
 
 /**
@@ -109,30 +117,7 @@ export function crossEntropy(logits: tf.Tensor2D, onehot: tf.Tensor2D, eps = 0):
 
 /** Registry factory: validates recipe options and creates a {@link Supervised}. */
 export function createSupervised(options: Record<string, unknown>): Supervised {
-  const r = supervisedOptionsSchema.safeParse(options ?? {});
-  if (!r.success) {
-    throw new UserError(`Invalid options for objective "supervised": ${r.error.issues.map((i) => `objective.options.${i.path.join('.')}: ${i.message}`).join('; ')}.`);
-  }
-  return new Supervised(r.data);
-}
-
-/** One plate's evaluation images, in batches the caller chooses. */
-export interface EvalPlate {
-  /** Plate key, e.g. `EXP-3/2`. */
-  key: string;
-  /** The plate's images [B, H, W, C] with their class ids [B]; called once per pass. */
-  batches: () => Iterable<{ images: tf.Tensor4D; labels: Int32Array }> | AsyncIterable<{ images: tf.Tensor4D; labels: Int32Array }>;
-  /** The plate's negative-control images (for `controls`); called once per pass. */
-  controls?: () => Iterable<tf.Tensor4D> | AsyncIterable<tf.Tensor4D>;
-}
-
-/** Accuracy and mean cross-entropy over a set of plates. */
-export interface EvalResult {
-  accuracy: number;
-  loss: number;
-  images: number;
-  /** Accuracy per plate key. */
-  perPlate: Record<string, number>;
+  return new Supervised(parseObjectiveOptions('supervised', supervisedOptionsSchema, options));
 }
 
 /**
@@ -147,20 +132,17 @@ export async function evaluateSupervised(objective: Supervised, plates: Iterable
   let lossSum = 0;
   let n = 0;
   const perPlate: Record<string, number> = {};
-  try {
-    for (const plate of plates) {
-      if (mode === 'plate') {
-        await fitPlateStatistics(backbone, async function* () {
-          for await (const b of plate.batches()) {
-            yield b.images;
-            b.images.dispose();
-          }
-        });
-      } else if (mode === 'controls') {
-        if (!plate.controls) throw new UserError(`normalization "controls" needs negative-control images, plate ${plate.key} has none`);
-        await fitPlateStatistics(backbone, plate.controls, { source: 'controls', disposeBatches: true });
+  await inferPlateByPlate(backbone, plates, mode, {
+    statistics: (plate, m) => {
+      if (m === 'plate') {
+        return async function* () {
+          for await (const b of plate.batches()) yield b.images;
+        };
       }
-      setNormalization(backbone, mode);
+      if (!plate.controls) throw new UserError(`normalization "controls" needs negative-control images, plate ${plate.key} has none`);
+      return plate.controls;
+    },
+    run: async (plate) => {
       let pc = 0;
       let pn = 0;
       for await (const b of plate.batches()) {
@@ -179,10 +161,7 @@ export async function evaluateSupervised(objective: Supervised, plates: Iterable
       correct += pc;
       n += pn;
       perPlate[plate.key] = pn ? pc / pn : NaN;
-      clearPlateStatistics(backbone);
-    }
-  } finally {
-    setNormalization(backbone, 'running');
-  }
+    },
+  });
   return { accuracy: n ? correct / n : NaN, loss: n ? lossSum / n : NaN, images: n, perPlate };
 }

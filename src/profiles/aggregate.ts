@@ -3,8 +3,9 @@
  * implementation behind `ben embed`'s well file, `ben profiles` and the per-treatment kNN of
  * `ben evaluate`.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { groupCodes, metaName } from '../data/tables/profile-table.ts';
+import { groupCodes, metaName, WELL_COLUMNS, type ProfileTable } from '../data/tables/profile-table.ts';
+
+export { WELL_COLUMNS };
 import { UserError } from '../util/errors.ts';
 
 /**
@@ -33,9 +34,6 @@ export interface AggregateOptions {
   varying?: 'drop' | 'join';
 }
 
-/** The well key of an embedding table: one profile per [experiment, plate, well]. */
-export const WELL_KEYS = ['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well'];
-
 /**
  * The column holding how many profiles an aggregate combines. pycytominer's
  * `Metadata_Object_Count` counts cells through an object-number column, which site embeddings do
@@ -57,7 +55,7 @@ export function aggregateProfiles(t: ProfileTable, opts: AggregateOptions = {}):
   if (!(AGGREGATE_METHODS as readonly string[]).includes(method)) {
     throw new UserError(`aggregate: unknown method "${String(method)}"; use ${AGGREGATE_METHODS.join(', ')}`);
   }
-  const by = (opts.by ?? WELL_KEYS).map((c) => metaName(t, c));
+  const by = (opts.by ?? WELL_COLUMNS).map((c) => metaName(t, c));
   const countColumn = opts.countColumn ?? COUNT_COLUMN;
   if (by.includes(countColumn)) throw new UserError(`aggregate: cannot group by the count column "${countColumn}"`);
   const { codes: groupOf, keys } = groupCodes(t, by);

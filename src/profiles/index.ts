@@ -2,7 +2,7 @@
  * Public API of the profiles stage (DESIGN.md: embedding -> profiles -> evaluation): aggregate
  * sites / cells to wells and treatments, correct plate effects on controls, write Parquet.
  */
-export { aggregateProfiles, AGGREGATE_METHODS, COUNT_COLUMN, WELL_KEYS, type AggregateMethod, type AggregateOptions } from './aggregate.ts';
+export { aggregateProfiles, AGGREGATE_METHODS, COUNT_COLUMN, WELL_COLUMNS, type AggregateMethod, type AggregateOptions } from './aggregate.ts';
 export { correctProfiles, fitRowMask, CORRECTION_METHODS, type ControlSpec, type CorrectionMethod, type CorrectionOptions, type CorrectionResult, type CorrectionStep } from './correct.ts';
 export { buildProfiles, writeProfiles, profileSteps, checkProfilesOutput, isProfilesParquet, PROFILE_STEPS_KEY, type ProfilesOptions, type ProfileStep } from './profiles.ts';
 export { profilesToParquet, defaultWellKeys, type ProfilesToParquetOptions, type ProfilesSummary } from './run.ts';

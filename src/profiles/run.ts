@@ -2,7 +2,7 @@
 import { loadProfiles } from '../data/tables/load.ts';
 import { metaName, type ProfileTable } from '../data/tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
-import { WELL_KEYS } from './aggregate.ts';
+import { WELL_COLUMNS } from './aggregate.ts';
 import { buildProfiles, checkProfilesOutput, writeProfiles, type ProfilesOptions, type ProfileStep } from './profiles.ts';
 
 /** Options of {@link profilesToParquet}. */
@@ -30,7 +30,7 @@ export interface ProfilesSummary {
 
 /** The default well key of an embedding table when it has those columns (else undefined). */
 export function defaultWellKeys(t: ProfileTable): string[] | undefined {
-  return WELL_KEYS.every((k) => k in t.meta) ? WELL_KEYS : undefined;
+  return WELL_COLUMNS.every((k) => k in t.meta) ? WELL_COLUMNS : undefined;
 }
 
 /** Reads `input`, runs {@link buildProfiles} and writes `out` (atomically; never over the input). */

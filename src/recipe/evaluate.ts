@@ -13,11 +13,11 @@
  * - `map`: copairs mAP of treatment replicates on different plates against other treatments;
  * - `percent-replicating`: median replicate correlation above a non-replicate null.
  */
-import { computeKnnAccuracy } from '../evaluation/knn.ts';
-import { computeLinearProbe, splitRows } from '../evaluation/linear-probe.ts';
 import { evaluateProfiles } from '../evaluation/evaluate.ts';
+import '../evaluation/metrics.ts';
+import type { MetricParams } from '../evaluation/metric.ts';
 import { parseRowFilter } from '../evaluation/map-presets.ts';
-import { filterRows, metaColumn, selectRows, type ProfileTable } from '../data/tables/profile-table.ts';
+import { metaColumn, type ProfileTable } from '../data/tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import type { Recipe } from './schema.ts';
 
@@ -49,6 +49,8 @@ export interface EmbeddingEvaluation {
   /** mAP and its definition in copairs' vocabulary (preset, the four lists, filters). */
   map?: { map: number; fractionRetrieved: number; preset: string; posSameby: string; posDiffby: string; negSameby: string; negDiffby: string; filters: string };
   percentReplicating?: { percent: number };
+  /** Any other registered metric the recipe names: its summary, under its name. */
+  other?: Record<string, Record<string, number | string>>;
 }
 
 /** Options of {@link evaluateEmbeddings}. */
@@ -68,131 +70,91 @@ function withPlateKey(t: ProfileTable, e: Recipe['evaluation']): ProfileTable {
   return { ...t, meta: { ...t.meta, [PLATE_KEY]: plate.map((p, i) => (batch ? `${batch[i]}/${p}` : p)) } };
 }
 
-/** See `EmbeddingEvaluation.knn.nearestSameExperiment`. */
-function nearestSameBatch(rows: { index: number; nearest: number }[], batches: string[], plates: string[], isRef: (i: number) => boolean): { observed: number; random: number } {
-  // References per plate and per batch, to get each query's share of same-batch admissible references.
-  const perPlate = new Map<string, number>();
-  const perBatch = new Map<string, number>();
-  let total = 0;
-  plates.forEach((p, i) => {
-    if (!isRef(i)) return;
-    perPlate.set(p, (perPlate.get(p) ?? 0) + 1);
-    perBatch.set(batches[i], (perBatch.get(batches[i]) ?? 0) + 1);
-    total++;
-  });
-  let observed = 0;
-  let random = 0;
-  let n = 0;
-  for (const r of rows) {
-    if (r.nearest < 0) continue;
-    const ownPlate = perPlate.get(plates[r.index]) ?? 0;
-    random += ((perBatch.get(batches[r.index]) ?? 0) - ownPlate) / (total - ownPlate);
-    if (batches[r.nearest] === batches[r.index]) observed++;
-    n++;
-  }
-  return { observed: n ? observed / n : NaN, random: n ? random / n : NaN };
-}
-
-/** Runs the recipe's `evaluation.metrics` on `table` (the evaluation splits' embeddings). */
+/** Runs the recipe's `evaluation.metrics` (names from the metric registry) on `table` (the evaluation splits' embeddings). */
 export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddingsOptions): Promise<EmbeddingEvaluation> {
   const e = o.evaluation;
-  const seed = o.seed ?? 0;
   const t = withPlateKey(table, e);
-  const labels = metaColumn(t, e.labelColumn);
-  const isTreatment = (tab: ProfileTable) => {
-    const col = metaColumn(tab, e.controlColumn);
-    // Controls are not treatments: the negative-control value, and RxRx1's `positive_control` wells.
-    return (i: number) => col[i] !== e.controlValue && col[i] !== 'positive_control';
-  };
   const plates = metaColumn(t, PLATE_KEY);
   const out: EmbeddingEvaluation = { images: t.n, plates: new Set(plates).size };
-  const want = new Set(e.metrics);
+  const hasBatch = t.meta[e.batchColumn] !== undefined;
+  const columns = {
+    label: e.labelColumn,
+    plate: PLATE_KEY,
+    ...(hasBatch ? { batch: e.batchColumn } : {}),
+    replicate: [e.labelColumn],
+    control: { column: e.controlColumn, value: e.controlValue },
+  };
+  const params: Partial<MetricParams> = {
+    seed: o.seed ?? 0,
+    nullSize: e.mapNullSize,
+    // Single images, neighbours from other plates (and, separately, other batches).
+    k: Math.min(e.k, Math.max(1, t.n - 1)),
+    knnPerTreatment: false,
+    knnExclusions: hasBatch ? ['plate', 'batch'] : ['plate'],
+    skipValues: e.skipValues,
+    mapPreset: e.map.preset,
+    pairs: e.map.posSameby || e.map.posDiffby || e.map.negSameby || e.map.negDiffby ? { posSameby: e.map.posSameby, posDiffby: e.map.posDiffby, negSameby: e.map.negSameby, negDiffby: e.map.negDiffby } : undefined,
+    include: e.map.include?.map((f) => parseRowFilter(f, 'evaluation.map.include')),
+    exclude: e.map.exclude?.map((f) => parseRowFilter(f, 'evaluation.map.exclude')),
+  };
+  const onTable = e.metrics.filter((m) => m !== 'linear-probe');
+  const r = onTable.length ? (await evaluateProfiles(t, { columns, metrics: onTable, params })).metrics : {};
 
-  if (want.has('knn')) {
-    const skip = (i: number) => !isTreatment(t)(i);
-    const k = Math.min(e.k, Math.max(1, t.n - 1));
-    const cross = await computeKnnAccuracy(t, { label: e.labelColumn, k, excludeSame: [[PLATE_KEY]], skipRows: skip });
-    const crossExp = t.meta[e.batchColumn] ? await computeKnnAccuracy(t, { label: e.labelColumn, k, excludeSame: [[e.batchColumn]], skipRows: skip }) : undefined;
-    out.knn = { crossPlate: cross.accuracy, crossExperiment: crossExp?.accuracy ?? NaN, k, queries: cross.nQueries };
-    const batches = t.meta[e.batchColumn];
-    if (batches) out.knn.nearestSameExperiment = nearestSameBatch(cross.rows, batches, plates, (i) => !skip(i));
+  const knn = r.knn?.summary;
+  if (knn) {
+    out.knn = { crossPlate: Number(knn.plate_accuracy), crossExperiment: hasBatch ? Number(knn.batch_accuracy) : NaN, k: params.k!, queries: Number(knn.plate_queries) };
+    if (knn.plate_nearest_same_batch !== undefined) out.knn.nearestSameExperiment = { observed: Number(knn.plate_nearest_same_batch), random: Number(knn.plate_nearest_same_batch_random) };
   }
+  const pp = r['plate-predictability']?.summary;
+  if (pp && Number(pp.batches) > 0) {
+    out.platePredictability = {
+      accuracy: Number(pp.accuracy),
+      chance: Number(pp.chance),
+      experiments: Number(pp.batches),
+      acrossExperiments: { accuracy: Number(pp.across_batches_accuracy), chance: Number(pp.across_batches_chance) },
+    };
+  }
+  const m = r.map?.summary;
+  if (m) {
+    out.map = {
+      map: Number(m.map),
+      fractionRetrieved: Number(m.fraction_retrieved),
+      preset: String(m.preset),
+      posSameby: String(m.pos_sameby),
+      posDiffby: String(m.pos_diffby),
+      negSameby: String(m.neg_sameby),
+      negDiffby: String(m.neg_diffby),
+      filters: String(m.filters),
+    };
+  }
+  if (r['percent-replicating']) out.percentReplicating = { percent: Number(r['percent-replicating'].summary.percent_replicating) };
+  for (const [name, res] of Object.entries(r)) if (!SHAPED.has(name)) (out.other ??= {})[name] = res.summary;
 
-  if (want.has('linear-probe') && o.probeTrain) {
-    const p = o.probeTrain;
+  if (e.metrics.includes('linear-probe') && o.probeTrain) {
+    // The probe fits on the probe-training splits and is tested on the evaluation splits: one table, a split column.
+    const p = withPlateKey(o.probeTrain, e);
     if (p.d !== t.d) throw new Error(`probe-training embeddings have ${p.d} features, evaluation embeddings ${t.d}`);
-    const trainRows = filterRows(p, isTreatment(p));
-    const testRows = filterRows(t, isTreatment(t));
-    if (trainRows.length === 0 || testRows.length === 0) throw new UserError(`linear probe: no treatment images in the probe-training (${trainRows.length}) or evaluation (${testRows.length}) splits; check evaluation.probeTrainSplits and data.evalSplits.`);
-    const d = t.d;
-    const x = new Float32Array((trainRows.length + testRows.length) * d);
-    const ys: string[] = [];
-    const pl = metaColumn(p, e.labelColumn);
-    trainRows.forEach((i, r) => {
-      x.set(p.features.subarray(i * d, (i + 1) * d), r * d);
-      ys.push(pl[i]);
-    });
-    testRows.forEach((i, r) => {
-      x.set(t.features.subarray(i * d, (i + 1) * d), (trainRows.length + r) * d);
-      ys.push(labels[i]);
-    });
-    const r = computeLinearProbe(x, d, ys, trainRows.map((_, a) => a), testRows.map((_, a) => trainRows.length + a));
-    out.linearProbe = { accuracy: r.testAccuracy, chance: r.chanceAccuracy, trainImages: trainRows.length, testImages: testRows.length };
-  }
-
-  if (want.has('plate-predictability')) {
-    const exps = t.meta[e.batchColumn] ?? new Array<string>(t.n).fill('');
-    const byExp = new Map<string, number[]>();
-    exps.forEach((x, i) => (byExp.get(x) ?? byExp.set(x, []).get(x)!).push(i));
-    let acc = 0;
-    let chance = 0;
-    let used = 0;
-    for (const rows of byExp.values()) {
-      const sub = selectRows(t, rows);
-      const pk = metaColumn(sub, PLATE_KEY);
-      if (new Set(pk).size < 2) continue;
-      const split = splitRows(sub.n, pk, { testFraction: 0.5, seed: seed + 7 });
-      const r = computeLinearProbe(sub.features, sub.d, pk, split.train, split.test, { maxIter: 100 });
-      acc += r.testAccuracy;
-      chance += 1 / new Set(pk).size;
-      used++;
-    }
-    if (used > 0) {
-      const all = splitRows(t.n, plates, { testFraction: 0.5, seed: seed + 7 });
-      const across = computeLinearProbe(t.features, t.d, plates, all.train, all.test, { maxIter: 100 });
-      const acrossExperiments = { accuracy: across.testAccuracy, chance: 1 / new Set(plates).size };
-      out.platePredictability = { accuracy: acc / used, chance: chance / used, experiments: used, acrossExperiments };
-    }
-  }
-
-  if (want.has('map') || want.has('percent-replicating')) {
-    const names = [...(want.has('map') ? ['map'] : []), ...(want.has('percent-replicating') ? ['percent-replicating'] : [])];
-    const r = await evaluateProfiles(t, {
-      columns: { label: e.labelColumn, plate: PLATE_KEY, replicate: [e.labelColumn], control: { column: e.controlColumn, value: e.controlValue } },
-      metrics: names,
-      params: {
-        nullSize: e.mapNullSize,
-        seed,
-        mapPreset: e.map.preset,
-        pairs: e.map.posSameby || e.map.posDiffby || e.map.negSameby || e.map.negDiffby ? { posSameby: e.map.posSameby, posDiffby: e.map.posDiffby, negSameby: e.map.negSameby, negDiffby: e.map.negDiffby } : undefined,
-        include: e.map.include?.map((f) => parseRowFilter(f, 'evaluation.map.include')),
-        exclude: e.map.exclude?.map((f) => parseRowFilter(f, 'evaluation.map.exclude')),
-      },
-    });
-    if (r.metrics.map) {
-      const m = r.metrics.map.summary;
-      out.map = {
-        map: Number(m.map),
-        fractionRetrieved: Number(m.fraction_retrieved),
-        preset: String(m.preset),
-        posSameby: String(m.pos_sameby),
-        posDiffby: String(m.pos_diffby),
-        negSameby: String(m.neg_sameby),
-        negDiffby: String(m.neg_diffby),
-        filters: String(m.filters),
-      };
-    }
-    if (r.metrics['percent-replicating']) out.percentReplicating = { percent: Number(r.metrics['percent-replicating'].summary.percent_replicating) };
+    const both = concatWithSplit(p, t);
+    const probe = (await evaluateProfiles(both, { columns: { ...columns, split: SPLIT }, metrics: ['linear-probe'], params })).metrics['linear-probe'];
+    if (probe.notComputed) throw new UserError(`linear probe: ${probe.notComputed}; check evaluation.probeTrainSplits and data.evalSplits.`);
+    const s = probe.summary;
+    out.linearProbe = { accuracy: Number(s.test_accuracy), chance: Number(s.chance), trainImages: Number(s.train_rows), testImages: Number(s.test_rows) };
   }
   return out;
+}
+
+const SPLIT = 'Metadata_ProbeSplit';
+
+/** The metrics with a field of their own in {@link EmbeddingEvaluation}. */
+const SHAPED = new Set(['knn', 'plate-predictability', 'map', 'percent-replicating', 'linear-probe']);
+
+/** `train` rows then `test` rows, with a {@link SPLIT} column; metadata columns both tables share. */
+function concatWithSplit(train: ProfileTable, test: ProfileTable): ProfileTable {
+  const cols = Object.keys(test.meta).filter((c) => c in train.meta);
+  const meta: Record<string, string[]> = Object.fromEntries(cols.map((c) => [c, [...train.meta[c], ...test.meta[c]]]));
+  meta[SPLIT] = [...new Array<string>(train.n).fill('train'), ...new Array<string>(test.n).fill('test')];
+  const features = new Float32Array((train.n + test.n) * test.d);
+  features.set(train.features, 0);
+  features.set(test.features, train.n * test.d);
+  return { n: train.n + test.n, d: test.d, meta, featureNames: test.featureNames, features };
 }

@@ -3,13 +3,11 @@
  * `profiles` section (controls from the `evaluation` section), written beside them.
  */
 import { join } from 'node:path';
-import { RUN_FILES } from '../report/run-dir.ts';
 import type { ProfilesOptions } from '../profiles/profiles.ts';
 import { profilesToParquet, type ProfilesSummary } from '../profiles/run.ts';
 import type { Recipe } from './schema.ts';
+import { RUN_LAYOUT } from '../training/run-layout.ts';
 
-/** File the stage writes in the variant directory. */
-export const PROFILES_FILE = 'profiles.parquet';
 
 /** The library options of the recipe's `profiles` section. */
 export function profilesOptions(p: Recipe['profiles'], e: Recipe['evaluation']): ProfilesOptions {
@@ -28,5 +26,5 @@ export async function runProfilesStage(dir: string, recipe: Pick<Recipe, 'profil
   const opts = profilesOptions(recipe.profiles, recipe.evaluation);
   // A recipe without any step still writes the (unchanged) profiles the evaluate stage may read.
   const withStep = opts.aggregate || opts.correction || opts.consensus ? opts : { aggregate: { by: recipe.profiles.aggregateBy, method: 'mean' as const } };
-  return profilesToParquet({ ...withStep, input: join(dir, RUN_FILES.embeddings), out: join(dir, PROFILES_FILE), dropConstant: false, dropNaN: false });
+  return profilesToParquet({ ...withStep, input: join(dir, RUN_LAYOUT.embeddings), out: join(dir, RUN_LAYOUT.profiles), dropConstant: false, dropNaN: false });
 }

@@ -25,9 +25,8 @@ import { initBackend } from '../engine/backend.ts';
 import { readProfileTable } from '../data/tables/read.ts';
 import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { writeReport, type WriteReportOptions } from '../report/report.ts';
-import { RUN_FILES } from '../report/run-dir.ts';
 import { hasCheckpoint } from '../training/checkpoint.ts';
-import { pretrain, recipeInputs, type PretrainResult } from '../training/pretrain.ts';
+import { pretrain, recipeInputs, type PretrainResult } from './train-stage.ts';
 import { claimRunDir, markRunFailed, runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
@@ -35,9 +34,10 @@ import { createProgress } from '../util/progress.ts';
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
 import { writeNucleiCheck } from './nuclei-check.ts';
 import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
-import { PROFILES_FILE, runProfilesStage } from './profiles.ts';
+import { runProfilesStage } from './profiles.ts';
 import { resolveVariant } from './load.ts';
 import type { Recipe } from './schema.ts';
+import { RUN_LAYOUT } from '../training/run-layout.ts';
 
 
 /** The nuclei detections of a cell recipe, in the run directory (and in its report). */
@@ -85,8 +85,6 @@ export interface RunRecipeResult {
   seconds: number;
 }
 
-/** File names a variant writes besides the run-dir contract's. */
-export const VARIANT_FILES = { probeTrainEmbeddings: 'embeddings-probe-train.parquet', model: 'model' } as const;
 
 /** The variants of a recipe: its named variants, or the recipe itself under its name. */
 export function recipeVariants(recipe: Recipe): { name: string; recipe: Recipe }[] {
@@ -152,19 +150,19 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
 
     let modelDir = vr.model.path;
     if (stages.has('train')) {
-      const done = join(dir, VARIANT_FILES.model, 'model.json');
+      const done = join(dir, RUN_LAYOUT.model, 'model.json');
       if (opts.resume && existsSync(done) && finished(dir)) {
-        log(`[train] ${v.name}: finished earlier, model in ${join(dir, VARIANT_FILES.model)}`);
+        log(`[train] ${v.name}: finished earlier, model in ${join(dir, RUN_LAYOUT.model)}`);
       } else {
         log(`[train] ${v.name}: ${vr.objective.name}, ${vr.sampler.type} batches of ${vr.sampler.batchSize}, ${vr.backbone.name}, ${vr.augment.cropSize}px crops`);
-        const r = await pretrain(vr, { runDir: dir, data, claimed: true, resume: opts.resume && hasCheckpoint(join(dir, 'checkpoint')), progress: opts.progress, log: (l) => log(`[train] ${v.name}: ${l}`) });
+        const r = await pretrain(vr, { runDir: dir, data, claimed: true, resume: opts.resume && hasCheckpoint(join(dir, RUN_LAYOUT.checkpoint)), progress: opts.progress, log: (l) => log(`[train] ${v.name}: ${l}`) });
         const { losses: _l, ...summary } = r;
         void _l;
         res.train = summary;
         if (r.eval) res.classifier = Object.fromEntries(Object.entries(r.eval).map(([k, e]) => [k, { accuracy: e.accuracy, loss: e.loss, images: e.images }]));
         log(`[train] ${v.name}: ${r.steps} steps in ${r.seconds.toFixed(0)} s, final loss ${r.finalLoss.toFixed(4)}${r.monitor ? `, online kNN ${(100 * r.monitor.knn_accuracy).toFixed(1)}%` : ''}`);
       }
-      modelDir = join(dir, VARIANT_FILES.model);
+      modelDir = join(dir, RUN_LAYOUT.model);
     }
 
     let table: ProfileTable | undefined;
@@ -189,13 +187,13 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
           bar.stop();
           // Cells: the cell file beside, the site profiles (mean of L2-normalised cells) evaluated.
           if (recipe.data.crops) return (await exportCellProfiles(join(dir, file), withCellColumns(t, ds))).siteTable;
-          await exportProfiles(join(dir, file), t, { aggregate: file === RUN_FILES.embeddings ? vr.embedding.aggregate : 'none' });
+          await exportProfiles(join(dir, file), t, { aggregate: file === RUN_LAYOUT.embeddings ? vr.embedding.aggregate : 'none' });
           return t;
         };
-        table = await embed(vr.data.evalSplits, RUN_FILES.embeddings, vr.data.evalSplits.join('+'));
-        res.embeddings = join(dir, RUN_FILES.embeddings);
+        table = await embed(vr.data.evalSplits, RUN_LAYOUT.embeddings, vr.data.evalSplits.join('+'));
+        res.embeddings = join(dir, RUN_LAYOUT.embeddings);
         log(`[embed] ${v.name}: ${table.n} images -> ${res.embeddings}`);
-        if (wantProbe) probeTable = await embed(vr.evaluation.probeTrainSplits, VARIANT_FILES.probeTrainEmbeddings, `probe-train ${vr.evaluation.probeTrainSplits.join('+')}`);
+        if (wantProbe) probeTable = await embed(vr.evaluation.probeTrainSplits, RUN_LAYOUT.probeTrainEmbeddings, `probe-train ${vr.evaluation.probeTrainSplits.join('+')}`);
       } finally {
         em.dispose();
       }
@@ -207,12 +205,12 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     }
 
     if (stages.has('evaluate')) {
-      if (vr.evaluation.input === 'profiles') table = await readEmbeddings(join(dir, PROFILES_FILE));
-      table ??= await readEmbeddings(join(dir, RUN_FILES.embeddings));
-      if (wantProbe) probeTable ??= await readEmbeddings(join(dir, VARIANT_FILES.probeTrainEmbeddings));
+      if (vr.evaluation.input === 'profiles') table = await readEmbeddings(join(dir, RUN_LAYOUT.profiles));
+      table ??= await readEmbeddings(join(dir, RUN_LAYOUT.embeddings));
+      if (wantProbe) probeTable ??= await readEmbeddings(join(dir, RUN_LAYOUT.probeTrainEmbeddings));
       const ev = await evaluateEmbeddings(table, { evaluation: vr.evaluation, probeTrain: probeTable, seed: vr.seed });
       res.evaluation = ev;
-      await writeFileAtomic(join(dir, RUN_FILES.evaluation), JSON.stringify({ ...ev, ...(res.classifier ? { classifier: res.classifier } : {}), variant: v.name, normalization: vr.embedding.normalization, sampler: vr.sampler.type }, null, 2) + '\n');
+      await writeFileAtomic(join(dir, RUN_LAYOUT.evaluation), JSON.stringify({ ...ev, ...(res.classifier ? { classifier: res.classifier } : {}), variant: v.name, normalization: vr.embedding.normalization, sampler: vr.sampler.type }, null, 2) + '\n');
       log(`[evaluate] ${v.name}: ${summarise(ev)}`);
     }
   }
@@ -255,7 +253,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
 /** Whether the variant's run.json says its training finished. */
 function finished(dir: string): boolean {
   try {
-    return (JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as { status?: string }).status === 'finished';
+    return (JSON.parse(readFileSync(join(dir, RUN_LAYOUT.info), 'utf8')) as { status?: string }).status === 'finished';
   } catch {
     return false;
   }

@@ -1,5 +1,12 @@
 import { z } from 'zod';
-import { RESIZE_MODES } from '../embedding/input.ts';
+import { RESIZE_MODES } from '../data/preprocess.ts';
+import { samplers } from '../data/samplers/index.ts';
+import { metrics } from '../evaluation/metric.ts';
+import '../evaluation/metrics.ts';
+import { backbones } from '../models/index.ts';
+import { objectives } from '../objectives/index.ts';
+import { optimizers } from '../training/optimizers.ts';
+import type { Registry } from '../util/registry.ts';
 
 /**
  * The recipe: a YAML file that fully describes a run (data, sampler, augmentation, backbone,
@@ -8,6 +15,14 @@ import { RESIZE_MODES } from '../embedding/input.ts';
  */
 
 const groupKey = z.enum(['experiment', 'plate', 'cellType', 'well']);
+
+/**
+ * A plug-in name, checked against its registry when the recipe is read: the registries are the one
+ * list of names, so a new plug-in needs no change here.
+ */
+function pluginName<T>(registry: Registry<T>) {
+  return z.string().refine((name) => registry.has(name), { error: (issue) => `unknown ${registry.kind} "${String(issue.input)}"; choose one of: ${registry.names().join(', ')}` });
+}
 
 /** Single-cell crops (see `data.crops`). */
 export const CropsSchema = z
@@ -93,7 +108,7 @@ export const DataSchema = z
 export const SamplerSchema = z
   .object({
     /** `plate`: every batch from one group (BEN). `random`: the usual baseline. */
-    type: z.enum(['plate', 'random']).default('plate'),
+    type: pluginName(samplers).default('plate'),
     /** Columns whose values define a group (default one plate of one experiment). */
     groupBy: z.array(groupKey).default(['experiment', 'plate']),
     /** Images per batch, or `whole-group`. */
@@ -143,13 +158,13 @@ export const BackboneSchema = z
      * Backbone registry name (models/): `resnet-small`, `small-convnet`, `resnet18`, `resnet50`, or
      * the small-image-stem variants `resnet18-cifar`, `resnet50-cifar` (the stem is part of the name).
      */
-    name: z.string().default('resnet-small'),
+    name: pluginName(backbones).default('resnet-small'),
   })
   .strict();
 
 export const ObjectiveSchema = z
   .object({
-    name: z.string().default('simclr'),
+    name: pluginName(objectives).default('simclr'),
     /** Objective-specific options (temperature, projector sizes, momentum...). */
     options: z.record(z.string(), z.unknown()).default({}),
   })
@@ -157,7 +172,7 @@ export const ObjectiveSchema = z
 
 export const OptimizerSchema = z
   .object({
-    name: z.enum(['adam', 'sgd', 'lars']).default('adam'),
+    name: pluginName(optimizers).default('adam'),
     lr: z.number().positive().default(1e-3),
     weightDecay: z.number().min(0).default(1e-5),
     momentum: z.number().min(0).max(1).default(0.9),
@@ -241,13 +256,15 @@ export const MapSchema = z
 export const EvaluationSchema = z
   .object({
     metrics: z
-      .array(z.enum(['knn', 'map', 'percent-replicating', 'linear-probe', 'plate-predictability']))
+      .array(pluginName(metrics))
       .default(['knn', 'map', 'linear-probe', 'plate-predictability']),
     labelColumn: z.string().default('Metadata_Label'),
     plateColumn: z.string().default('Metadata_Plate'),
     batchColumn: z.string().default('Metadata_Experiment'),
     controlColumn: z.string().default('Metadata_WellType'),
     controlValue: z.string().default('negative_control'),
+    /** Other values of the control column that are not treatments (never kNN queries, not in the probe). */
+    skipValues: z.array(z.string()).default(['positive_control']),
     k: z.number().int().positive().default(20),
     /**
      * Splits whose embeddings train the linear probe (tested on `data.evalSplits`). Default

@@ -5,7 +5,7 @@
  */
 import type { AugmentationSpec } from '../data/augment/augment.ts';
 import type { OptimizerConfig } from '../training/optimizers.ts';
-import type { SamplerSpec } from '../training/sources.ts';
+import type { SamplerSpec } from '../data/batch-source.ts';
 import type { ScheduleConfig } from '../training/trainer.ts';
 import type { Recipe } from './schema.ts';
 

@@ -6,7 +6,6 @@
  */
 export { writeReport, type WriteReportOptions, type ReportResult } from './report.ts';
 export {
-  RUN_FILES,
   PREFERRED_RUNS,
   discoverRuns,
   readRun,
@@ -29,3 +28,4 @@ export {
   type RawImage,
   type ExampleImage,
 } from './images.ts';
+export { RUN_LAYOUT } from '../training/run-layout.ts';

@@ -8,7 +8,8 @@ import { createProgress } from '../util/progress.ts';
 import { UserError } from '../util/errors.ts';
 import { renderReportHtml, metricRows, REPORT_GENERATOR, type ExampleRow, type Figure, type ReportPage } from './html.ts';
 import { examplePngs, pickExamplesFromDataset, type ExampleImage } from './images.ts';
-import { discoverRuns, flattenMetrics, readExamplesJson, readRun, runLabel, RUN_FILES, type ReportRun } from './run-dir.ts';
+import { discoverRuns, flattenMetrics, readExamplesJson, readRun, runLabel, type ReportRun } from './run-dir.ts';
+import { RUN_LAYOUT } from '../training/run-layout.ts';
 import { escapeXml, FONT, lineChartSvg, naturalSort, scatterSvg } from './svg.ts';
 import { umapProfiles, type UmapOptions } from './umap.ts';
 
@@ -119,7 +120,7 @@ function examplesSvg(rows: ExampleRow[]): string {
  * treatment, side by side (seeded umap-js); training curves from metrics.jsonl; the evaluation
  * metric table; example images per plate before and after per-image standardisation.
  *
- * Inputs follow the run-directory contract documented at {@link RUN_FILES}; `opts.runs` and
+ * Inputs follow the run-directory contract documented at {@link RUN_LAYOUT}; `opts.runs` and
  * `opts.examples` give any of them in memory instead. The output folder is built under a
  * temporary name and renamed, so a killed run leaves the previous report or none.
  */
@@ -134,7 +135,7 @@ function isOurReport(dir: string): boolean {
 
 export async function writeReport(runDir: string, opts: WriteReportOptions = {}): Promise<ReportResult> {
   const root = resolve(runDir);
-  const outDir = resolve(opts.outDir ?? join(root, RUN_FILES.reportDir));
+  const outDir = resolve(opts.outDir ?? join(root, RUN_LAYOUT.reportDir));
   const notes: string[] = [];
 
   // 1. Gather inputs: in-memory runs first, files fill the gaps.
@@ -145,7 +146,7 @@ export async function writeReport(runDir: string, opts: WriteReportOptions = {})
     const names = await discoverRuns(root);
     if (names.length === 0) {
       throw new UserError(
-        `No runs found in "${runDir}": expected sub-folders (ben/, baseline/) holding ${RUN_FILES.embeddings}, ${RUN_FILES.metrics} or ${RUN_FILES.evaluation}.`,
+        `No runs found in "${runDir}": expected sub-folders (ben/, baseline/) holding ${RUN_LAYOUT.embeddings}, ${RUN_LAYOUT.metrics} or ${RUN_LAYOUT.evaluation}.`,
       );
     }
     runs = await Promise.all(names.map((n) => readRun(root, n)));
@@ -161,7 +162,7 @@ export async function writeReport(runDir: string, opts: WriteReportOptions = {})
   // 2. UMAPs: one per run, shown twice (by plate, by treatment) with shared category colours.
   const umapRows: ReportPage['umap'] = [];
   const pngJobs: { name: string; svg: string; density?: number }[] = [];
-  if (withEmb.length === 0) notes.push(`No embeddings: put ${RUN_FILES.embeddings} in each run folder to see the UMAPs.`);
+  if (withEmb.length === 0) notes.push(`No embeddings: put ${RUN_LAYOUT.embeddings} in each run folder to see the UMAPs.`);
   else {
     const layouts = withEmb.map((r) => {
       const t = r.embeddings!;
@@ -218,18 +219,18 @@ export async function writeReport(runDir: string, opts: WriteReportOptions = {})
     pngJobs.push({ name: `curve_${slug(metric)}.png`, svg });
     curveFigs.push({ kind: 'svg', svg });
   }
-  if (metricNames.length === 0) notes.push(`No training curves: ${RUN_FILES.metrics} is missing or has no numeric fields.`);
+  if (metricNames.length === 0) notes.push(`No training curves: ${RUN_LAYOUT.metrics} is missing or has no numeric fields.`);
   progress.tick(1, { stage: 'curves' });
 
   // 4. Metric table.
   const metrics = metricRows(runs.map((r) => flattenMetrics(r.evaluation ?? {})));
-  if (metrics.length === 0) notes.push(`No evaluation metrics: put ${RUN_FILES.evaluation} (from \`ben evaluate\`) in each run folder.`);
+  if (metrics.length === 0) notes.push(`No evaluation metrics: put ${RUN_LAYOUT.evaluation} (from \`ben evaluate\`) in each run folder.`);
 
   // 5. Example images.
   const exampleRows: ExampleRow[] = [];
   for (const ex of examples ?? []) exampleRows.push({ plate: ex.plate, caption: ex.caption, ...(await examplePngs(ex)) });
   if (exampleRows.length) pngJobs.push({ name: 'examples.png', svg: examplesSvg(exampleRows), density: 72 }); // photos: 1x keeps the PNG small
-  else notes.push(`No example images: pass --data <dataset dir> (RxRx1-WILDS layout) or write ${RUN_FILES.examples}.`);
+  else notes.push(`No example images: pass --data <dataset dir> (RxRx1-WILDS layout) or write ${RUN_LAYOUT.examples}.`);
   progress.tick(1, { stage: 'images' });
 
   const facts = [`run directory: ${root}`];

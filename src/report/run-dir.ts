@@ -5,33 +5,8 @@ import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { readProfileTable } from '../data/tables/read.ts';
 import { UserError } from '../util/errors.ts';
 import type { ExampleImage } from './images.ts';
+import { RUN_LAYOUT } from '../training/run-layout.ts';
 
-/**
- * The run-directory contract the report reads. Every file is optional; a missing one only
- * leaves its section out of the report (with a note saying which file would fill it).
- *
- * ```
- * <runDir>/
- *   <run>/                    one folder per compared run: `ben` and `baseline` first, then any
- *                             other folder holding one of the files below, alphabetically
- *     embeddings.parquet      image-level profiles: Metadata_* + feature columns (`ben embed`)
- *     metrics.jsonl           training log, one JSON object per line; numeric `step` (else the
- *                             line number) and any numeric fields (loss, lr, ...) become curves
- *     eval.json               evaluation summary; every numeric leaf is a table row named by its
- *                             dotted path (`knn.nsc.accuracy`), arrays are skipped
- *   examples.json             optional: [{ "plate", "path", "caption"? }], image paths relative to
- *                             runDir (or absolute), shown before/after standardisation
- *   report/                   written by the report: index.html + figures/*.png
- * ```
- * Example images can also come from a data set in the RxRx1-WILDS layout (`--data <dir>`).
- */
-export const RUN_FILES = {
-  embeddings: 'embeddings.parquet',
-  metrics: 'metrics.jsonl',
-  evaluation: 'eval.json',
-  examples: 'examples.json',
-  reportDir: 'report',
-} as const;
 
 /** Run folders shown first, in this order. */
 export const PREFERRED_RUNS = ['ben', 'baseline'];
@@ -142,9 +117,9 @@ export async function discoverRuns(runDir: string): Promise<string[]> {
   }
   const found: string[] = [];
   for (const e of entries) {
-    if (!e.isDirectory() || e.name === RUN_FILES.reportDir || e.name.startsWith('.')) continue;
+    if (!e.isDirectory() || e.name === RUN_LAYOUT.reportDir || e.name.startsWith('.')) continue;
     const dir = join(runDir, e.name);
-    const has = await Promise.all([RUN_FILES.embeddings, RUN_FILES.metrics, RUN_FILES.evaluation].map((f) => isFile(join(dir, f))));
+    const has = await Promise.all([RUN_LAYOUT.embeddings, RUN_LAYOUT.metrics, RUN_LAYOUT.evaluation].map((f) => isFile(join(dir, f))));
     if (has.some(Boolean)) found.push(e.name);
   }
   const rank = (n: string) => (PREFERRED_RUNS.includes(n) ? PREFERRED_RUNS.indexOf(n) : PREFERRED_RUNS.length);
@@ -158,11 +133,11 @@ export async function discoverRuns(runDir: string): Promise<string[]> {
 export async function readRun(runDir: string, name: string, given: Partial<ReportRun> = {}): Promise<ReportRun> {
   const dir = join(runDir, name);
   const run: ReportRun = { ...given, name };
-  const emb = join(dir, RUN_FILES.embeddings);
+  const emb = join(dir, RUN_LAYOUT.embeddings);
   if (!run.embeddings && (await isFile(emb))) run.embeddings = (await readProfileTable(emb)).table;
-  const metrics = join(dir, RUN_FILES.metrics);
+  const metrics = join(dir, RUN_LAYOUT.metrics);
   if (!run.curves && (await isFile(metrics))) run.curves = curvesFromRecords(parseMetricsJsonl(await readFile(metrics, 'utf8'), metrics));
-  const ev = join(dir, RUN_FILES.evaluation);
+  const ev = join(dir, RUN_LAYOUT.evaluation);
   if (!run.evaluation && (await isFile(ev))) {
     try {
       run.evaluation = JSON.parse(await readFile(ev, 'utf8')) as Record<string, unknown>;
@@ -175,7 +150,7 @@ export async function readRun(runDir: string, name: string, given: Partial<Repor
 
 /** Reads `runDir/examples.json` (paths relative to runDir) when present, else undefined. */
 export async function readExamplesJson(runDir: string): Promise<ExampleImage[] | undefined> {
-  const p = join(runDir, RUN_FILES.examples);
+  const p = join(runDir, RUN_LAYOUT.examples);
   if (!existsSync(p)) return undefined;
   let list: unknown;
   try {

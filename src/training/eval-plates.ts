@@ -5,7 +5,7 @@
  */
 import type { Dataset } from '../data/dataset.ts';
 import { standardizeBatch } from '../data/preprocess.ts';
-import type { EvalPlate } from '../objectives/supervised.ts';
+import type { EvalPlate } from '../objectives/objective.ts';
 
 /**
  * One {@link EvalPlate} per plate of `ds` (sorted by key), images in batches of `batchSize`

@@ -16,7 +16,8 @@ import { adamUpdate, adamUpdateSupported } from '../engine/ops/adam-update.ts';
 
 /** Typed optimizer settings (validated at the entry point). */
 export interface OptimizerConfig {
-  name: 'adam' | 'sgd' | 'lars';
+  /** Registry name ({@link optimizers}). */
+  name: string;
   /** Weight decay coefficient (0 for none); never applied to BN parameters and biases. */
   weightDecay?: number;
   /** Momentum of sgd/lars (default 0.9). */

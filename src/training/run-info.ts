@@ -12,9 +12,9 @@ import type { BackendInfo } from '../engine/backend.ts';
 import { asidePathFor, ensureDir, isInside, pidAlive, recoverOutput, sweepDeadWriters, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { acquireRunLock, LOCK_FILE } from '../util/run-lock.ts';
+import { RUN_LAYOUT } from './run-layout.ts';
 
 /** File names in a run directory. */
-export const RUN_INFO_FILES = { recipe: 'resolved-recipe.yaml', info: 'run.json' } as const;
 
 /** The git revision of the working tree (`unknown` outside a git checkout) and whether it has local changes. */
 export function gitRevision(cwd = process.cwd()): { revision: string; dirty: boolean | null } {
@@ -58,12 +58,12 @@ export async function runEnvironment(backend: BackendInfo): Promise<RunEnvironme
 
 /** Writes `<dir>/resolved-recipe.yaml` (atomically). */
 export async function writeResolvedRecipe(dir: string, recipe: unknown): Promise<void> {
-  await writeFileAtomic(join(dir, RUN_INFO_FILES.recipe), `# Resolved recipe: every default filled in and every --set applied.\n${toYaml(recipe)}`);
+  await writeFileAtomic(join(dir, RUN_LAYOUT.recipe), `# Resolved recipe: every default filled in and every --set applied.\n${toYaml(recipe)}`);
 }
 
 /** Writes `<dir>/run.json` (atomically). */
 export async function writeRunJson(dir: string, info: Record<string, unknown>): Promise<void> {
-  await writeFileAtomic(join(dir, RUN_INFO_FILES.info), JSON.stringify(info, null, 2) + '\n');
+  await writeFileAtomic(join(dir, RUN_LAYOUT.info), JSON.stringify(info, null, 2) + '\n');
 }
 
 /** Options of {@link claimRunDir}. */
@@ -107,7 +107,7 @@ export async function markRunFailed(dir: string, error: unknown, info: Record<st
 
 /** The status recorded in `<dir>/run.json`, undefined when there is none. */
 export function readRunStatus(dir: string): { status?: string; pid?: number; startedAt?: string } | undefined {
-  const p = join(dir, RUN_INFO_FILES.info);
+  const p = join(dir, RUN_LAYOUT.info);
   if (!existsSync(p)) return undefined;
   try {
     return JSON.parse(readFileSync(p, 'utf8')) as { status?: string; pid?: number; startedAt?: string };
@@ -131,7 +131,7 @@ export async function claimRunDir(dir: string, opts: ClaimRunDirOptions = {}): P
     const entries = readdirSync(dir).filter((n) => n !== LOCK_FILE);
     if (entries.length > 0) {
       const prev = readRunStatus(dir);
-      if (!prev) throw new UserError(`${flag} ${dir} is not empty and is not a ben run directory (no ${RUN_INFO_FILES.info}); it is left untouched. Choose a new run directory.`);
+      if (!prev) throw new UserError(`${flag} ${dir} is not empty and is not a ben run directory (no ${RUN_LAYOUT.info}); it is left untouched. Choose a new run directory.`);
       previousStatus = prev.status === 'running' && !(prev.pid && pidAlive(prev.pid) && prev.pid !== process.pid) ? 'killed' : prev.status;
       if (opts.overwrite) {
         for (const input of opts.inputs ?? []) {

@@ -9,19 +9,19 @@ import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { Dataset } from '../data/dataset.ts';
-import { hashSeed } from '../data/seed.ts';
 import { readDataset } from '../data/readers/index.ts';
 import { backbones } from '../models/index.ts';
+import { trainBackbone } from './train-backbone.ts';
 import { setNormalization, type NormalizationMode } from '../models/ben-batchnorm.ts';
-import { saveModel } from '../models/io.ts';
-import { modelInputMetadata } from '../embedding/saved-model.ts';
-import { Supervised, evaluateSupervised, type EvalResult } from '../objectives/supervised.ts';
+import { modelInputMetadata, saveModel } from '../models/io.ts';
+import type { EvalResult } from '../objectives/objective.ts';
 import type { AugmentationSpec, AugmentPreset } from '../data/augment/augment.ts';
 import { evalPlates } from './eval-plates.ts';
-import { batchingSampler, createBatchSource, type Batching, type SamplerSpec } from './sources.ts';
+import { batchingSampler, type Batching, type SamplerSpec } from '../data/batch-source.ts';
 import type { OptimizerConfig } from './optimizers.ts';
-import { Trainer, type ScheduleConfig, type StepRecord } from './trainer.ts';
+import type { ScheduleConfig, StepRecord } from './trainer.ts';
 import { claimRunDir, markRunFailed } from './run-info.ts';
+import { RUN_LAYOUT } from './run-layout.ts';
 
 /** Typed options of {@link trainSupervised} (validated by the caller: CLI or recipe). */
 export interface TrainSupervisedOptions {
@@ -93,40 +93,31 @@ async function trainSupervisedIn(o: TrainSupervisedOptions): Promise<TrainSuperv
   const evalSplits = o.evalSplits ?? ['id_test', 'test'];
   const modes = o.evalModes ?? ['running', 'batch', 'plate'];
   const train = await all.split(trainSplit).load();
-  const backbone = backbones.get(o.backbone);
-  // Never 0: tfjs initializers treat a seed of 0 as "no seed" (Math.random).
-  const initSeed = (salt: number) => (hashSeed(o.seed, salt) % 0x7ffffffe) + 1;
-  const model = backbone.build({ channels: train.images.channels, size: train.height, seed: initSeed(0xb0b) });
-  if (train.height !== train.width) throw new UserError(`training expects square images, ${all.root} has ${train.height}x${train.width}`);
-  const objective = new Supervised();
-  objective.build({ backbone: model, embeddingDim: backbone.embeddingDim, numClasses: all.labels.length, seed: initSeed(0x4ead) });
   const sampler = o.sampler ?? batchingSampler(o.batching, o.batchSize);
-  const source = createBatchSource(train, { sampler, views: 1, augment: o.augment ?? 'wilds', seed: o.seed });
-  const trainer = new Trainer({
-    backbone: model,
-    objective,
+  const fit = await trainBackbone({
+    data: train,
+    numClasses: all.labels.length,
+    backbone: o.backbone,
+    objective: { name: 'supervised' },
+    sampler,
+    augment: o.augment ?? 'wilds',
+    // Whole images: the flag path's augmentations do not resize.
+    inputSize: train.height,
     optimizer: o.optimizer,
-    schedule: o.schedule,
+    schedule: () => o.schedule,
     steps: o.steps,
+    seed: o.seed,
     runDir: o.runDir,
     checkpointEvery: o.checkpointEvery,
+    resume: o.resume,
     progress: o.progress,
-    label: `train supervised (${o.sampler ? sampler.type : o.batching} batches)`,
+    label: () => `train supervised (${o.sampler ? sampler.type : o.batching} batches)`,
     onStep: o.onStep,
     config: { objective: 'supervised', backbone: o.backbone, sampler, seed: o.seed },
   });
-  const t0 = performance.now();
-  const r = await trainer.fit(source, { resume: o.resume });
-  const seconds = (performance.now() - t0) / 1000;
-  trainer.dispose();
-  const tail = r.losses.slice(-Math.max(1, Math.ceil(r.losses.length / 10)));
-  const out: TrainSupervisedResult = {
-    steps: r.step,
-    finalLoss: tail.reduce((a, b) => a + b, 0) / Math.max(tail.length, 1),
-    seconds,
-    imagesPerSec: (r.losses.length * o.batchSize) / seconds,
-    eval: {},
-  };
+  const model = fit.backbone;
+  const objective = fit.objective;
+  const out: TrainSupervisedResult = { steps: fit.step, finalLoss: fit.finalLoss, seconds: fit.seconds, imagesPerSec: fit.imagesPerSec, eval: {} };
   for (const split of evalSplits) {
     const ds = await all.split(split).load();
     let plates = evalPlates(ds, ds.classIds(), o.evalBatchSize ?? 0);
@@ -138,20 +129,20 @@ async function trainSupervisedIn(o: TrainSupervisedOptions): Promise<TrainSuperv
       plates = Array.from({ length: n }, (_, i) => sorted[Math.floor((i * sorted.length) / n)]);
     }
     out.eval[split] = {};
-    for (const mode of modes) out.eval[split][mode] = await evaluateSupervised(objective, plates, mode);
+    for (const mode of modes) out.eval[split][mode] = await objective.evaluate!(plates, mode);
   }
   setNormalization(model, 'running');
   if (o.runDir) {
-    await saveModel(model, join(o.runDir, 'model'), {
+    await saveModel(model, join(o.runDir, RUN_LAYOUT.model), {
       backbone: o.backbone,
-      embeddingDim: backbone.embeddingDim,
+      embeddingDim: fit.spec.embeddingDim,
       // Trained on whole images (the flag path's augmentations do not resize).
       ...modelInputMetadata({ inputSize: train.height, preprocess: 'standardize', resizeMode: 'resize', trainImageSize: [train.height, train.width] }),
       channels: all.channels,
       labels: all.labels,
       objective: 'supervised',
     });
-    await writeFileAtomic(join(o.runDir, 'results.json'), JSON.stringify(out, null, 2));
+    await writeFileAtomic(join(o.runDir, RUN_LAYOUT.results), JSON.stringify(out, null, 2));
   }
   return out;
 }

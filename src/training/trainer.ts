@@ -16,6 +16,7 @@ import { createProgress, JsonlLogger } from '../util/progress.ts';
 import { hasCheckpoint, loadCheckpoint, saveCheckpoint } from './checkpoint.ts';
 import { createOptimizer, type OptimizerConfig, type TrainOptimizer } from './optimizers.ts';
 import { warmupCosine } from '../util/schedule.ts';
+import { RUN_LAYOUT } from './run-layout.ts';
 
 /**
  * Where training batches come from: a sampler (which images, one plate per batch for BEN) plus the
@@ -134,7 +135,7 @@ export class Trainer {
 
   /** Directory of the checkpoint (undefined without a run directory). */
   get checkpointDir(): string | undefined {
-    return this.o.runDir ? join(this.o.runDir, 'checkpoint') : undefined;
+    return this.o.runDir ? join(this.o.runDir, RUN_LAYOUT.checkpoint) : undefined;
   }
 
   /** Learning rate at `step` (pure function of the step). */
@@ -215,8 +216,8 @@ export class Trainer {
       o.log?.(`resuming from step ${this.step}`);
     } else if (opts.resume) throw new UserError(`--resume: no checkpoint in ${this.checkpointDir ?? '(no run directory)'} (the run stopped before its first save); start it again with --overwrite instead of --resume.`);
     // The log holds exactly the steps before the checkpoint's (a resumed run logs the rest again).
-    if (o.runDir) await truncateMetrics(join(o.runDir, 'metrics.jsonl'), this.step);
-    const logger = o.runDir ? new JsonlLogger(join(o.runDir, 'metrics.jsonl')) : undefined;
+    if (o.runDir) await truncateMetrics(join(o.runDir, RUN_LAYOUT.metrics), this.step);
+    const logger = o.runDir ? new JsonlLogger(join(o.runDir, RUN_LAYOUT.metrics)) : undefined;
     const remaining = o.steps - this.step;
     const bar = createProgress({ label: o.label ?? `train ${o.objective.name}`, total: Math.max(remaining, 1), unit: 'step', quiet: o.progress === false });
     const losses: number[] = [];

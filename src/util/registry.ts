@@ -27,8 +27,14 @@ export class Registry<T> {
     return this.items.has(name);
   }
 
+  /** Names, sorted (messages and help). */
   names(): string[] {
     return [...this.items.keys()].sort();
+  }
+
+  /** Names in registration order (the order of reports and of default selections). */
+  inOrder(): string[] {
+    return [...this.items.keys()];
   }
 }
 

@@ -34,7 +34,7 @@ describe('ben pretrain / train / run with recipes', () => {
   it('errors name the field and the fix, without a stack trace', () => {
     const bad = cli('pretrain', '--recipe', 'recipes/simclr-ben.yaml', '--set', 'sampler.type=plates');
     expect(bad.status).toBe(2);
-    expect(bad.stderr).toMatch(/sampler\.type.*"plate".*"random"/s);
+    expect(bad.stderr).toMatch(/sampler\.type: unknown sampler "plates"; choose one of: plate, random/);
     expect(bad.stderr).not.toMatch(/\n\s+at /);
     const ssl = cli('train', '--recipe', 'recipes/simclr-ben.yaml');
     expect(ssl.status).toBe(2);

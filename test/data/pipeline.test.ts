@@ -10,7 +10,7 @@ import { readDataset } from '../../src/data/readers/index.ts';
 import type { Dataset } from '../../src/data/dataset.ts';
 import { BatchPipeline, SampledBatchSource } from '../../src/data/pipeline.ts';
 import { PlateBatchSampler } from '../../src/data/samplers/index.ts';
-import { createBatchSource } from '../../src/training/sources.ts';
+import { createBatchSource } from '../../src/data/batch-source.ts';
 
 let dir: string;
 let ds: Dataset;

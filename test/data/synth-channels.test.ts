@@ -17,7 +17,7 @@ import { embedToParquet } from '../../src/embedding/run.ts';
 import { initBackend } from '../../src/engine/backend.ts';
 import { readProfileTable } from '../../src/data/tables/read.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';
-import { pretrain } from '../../src/training/pretrain.ts';
+import { pretrain } from '../../src/recipe/train-stage.ts';
 import { isUserError } from '../../src/util/errors.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ben-synth5-'));

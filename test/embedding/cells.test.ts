@@ -9,7 +9,7 @@ import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { cellPathFor, poolCells } from '../../src/embedding/cells.ts';
-import { embeddingColumnNames } from '../../src/embedding/parquet.ts';
+import { embeddingColumnNames } from '../../src/data/tables/parquet.ts';
 import { initBackend } from '../../src/engine/backend.ts';
 import { readModelMetadata } from '../../src/models/io.ts';
 import type { ProfileTable } from '../../src/data/tables/profile-table.ts';

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProfileParquetWriter, sliceRows, writeProfilesParquet } from '../../src/embedding/parquet.ts';
+import { ProfileParquetWriter, sliceRows, writeProfilesParquet } from '../../src/data/tables/parquet.ts';
 import { makeTable, readWithDuckDB } from './helpers.ts';
 
 const META = [

@@ -17,7 +17,7 @@ import { ensureRecipeData, readRecipeData } from '../../src/recipe/data.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';
 import { recipeVariants } from '../../src/recipe/run.ts';
 import type { Recipe } from '../../src/recipe/schema.ts';
-import { pretrain } from '../../src/training/pretrain.ts';
+import { pretrain } from '../../src/recipe/train-stage.ts';
 import { readWithDuckDB } from './helpers.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ben-saved-model-'));

@@ -2,7 +2,8 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import { initBackend } from '../../src/engine/backend.ts';
 import { conv2DBackpropFilterConfig } from '../../src/engine/kernels/conv2d-backprop-filter.ts';
-import { conv2DBackpropInputConfig, gemmOptions } from '../../src/engine/kernels/conv2d-backprop-input.ts';
+import { conv2DBackpropInputConfig } from '../../src/engine/kernels/conv2d-backprop-input.ts';
+import { setEngineFlags } from '../../src/engine/flags.ts';
 import { nativeFallbackOf } from '../../src/engine/kernels/native.ts';
 import { Rng } from '../../src/util/rng.ts';
 
@@ -118,13 +119,13 @@ describe('wasm conv2d backprop kernels vs the cpu backend', () => {
       expect(relErr(got.dx, ref.dx)).toBeLessThan(1e-4);
       expect(relErr(got.df, ref.df)).toBeLessThan(1e-4);
       // The same gradients through the GEMM paths (col2im for dx, im2col for dW), forced.
-      gemmOptions.ratio = 0;
+      const previous = setEngineFlags({ gemmRatio: 0 });
       try {
         const viaGemm = grads(c, x, f, dy);
         expect(relErr(viaGemm.dx, ref.dx)).toBeLessThan(1e-4);
         expect(relErr(viaGemm.df, ref.df)).toBeLessThan(1e-4);
       } finally {
-        gemmOptions.ratio = 16;
+        setEngineFlags(previous);
       }
     });
   }

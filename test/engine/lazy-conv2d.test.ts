@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import { initBackend } from '../../src/engine/backend.ts';
-import { LazyConv2D, lazyConv2d } from '../../src/engine/lazy-conv2d.ts';
+import { LazyConv2D, lazyConv2d } from '../../src/models/lazy-conv2d.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 function maxRel(a: ArrayLike<number>, b: ArrayLike<number>): number {

@@ -6,7 +6,7 @@ import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
 import { readProfileTable } from '../../src/data/tables/read.ts';
 import { metaColumn, type ProfileTable } from '../../src/data/tables/profile-table.ts';
-import { writeProfilesParquet } from '../../src/embedding/parquet.ts';
+import { writeProfilesParquet } from '../../src/data/tables/parquet.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ben-io-'));
 const CSV = 'Metadata_Plate,Metadata_Well,f1,f2,const,gap\nP1,A01,1.5,2,7,1\nP1,A02,-3,0.25,7,\nP2,A01,4e-1,8,7,3\n';

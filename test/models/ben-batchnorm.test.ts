@@ -12,6 +12,7 @@ import {
   getNormalization,
   setNormalization,
 } from '../../src/models/ben-batchnorm.ts';
+import { setEngineFlags } from '../../src/engine/flags.ts';
 
 beforeAll(async () => {
   await tf.setBackend('cpu');
@@ -260,7 +261,7 @@ describe('training mode', () => {
       const wOut = tf.tensor(randn(rng, n), shape);
       const weights = [randn(rng, c, 1, 0.3), randn(rng, c), randn(rng, c), randn(rng, c, 2, 0.1)];
       const run = (fused: boolean) => {
-        BenBatchNorm.fused = fused;
+        const previous = setEngineFlags({ fusedBatchNorm: fused });
         try {
           const bn = new BenBatchNorm({ momentum: 0.7 });
           bn.apply(tfl.input({ shape: shape.slice(1) }));
@@ -272,7 +273,7 @@ describe('training mode', () => {
           bn.dispose();
           return out;
         } finally {
-          BenBatchNorm.fused = true;
+          setEngineFlags(previous);
         }
       };
       const a = run(true);

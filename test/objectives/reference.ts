@@ -107,3 +107,36 @@ export function maxAbs(a: number[][][]): number {
   a.forEach((x) => x.forEach((row) => row.forEach((v) => (m = Math.max(m, Math.abs(v))))));
   return m;
 }
+
+/**
+ * VICReg (Bardes et al. 2022, Algorithm 1) in float64 loops: invariance = mean squared difference;
+ * variance = mean over dimensions of relu(1 - sqrt(unbiased var + eps)), halved over the two
+ * branches; covariance = sum of squared off-diagonal unbiased covariances / D, per branch, summed.
+ */
+export function vicregNaive(za: number[][], zb: number[][], w: { invariance: number; variance: number; covariance: number; epsilon: number }): number {
+  const n = za.length;
+  const d = za[0].length;
+  let inv = 0;
+  for (let i = 0; i < n; i++) for (let j = 0; j < d; j++) inv += (za[i][j] - zb[i][j]) ** 2;
+  inv /= n * d;
+  const branch = (z: number[][]) => {
+    const mean = Array.from({ length: d }, (_, j) => z.reduce((s, r) => s + r[j], 0) / n);
+    let v = 0;
+    for (let j = 0; j < d; j++) {
+      const variance = z.reduce((s, r) => s + (r[j] - mean[j]) ** 2, 0) / (n - 1);
+      v += Math.max(0, 1 - Math.sqrt(variance + w.epsilon));
+    }
+    let c = 0;
+    for (let a = 0; a < d; a++) {
+      for (let b = 0; b < d; b++) {
+        if (a === b) continue;
+        const cov = z.reduce((s, r) => s + (r[a] - mean[a]) * (r[b] - mean[b]), 0) / (n - 1);
+        c += cov * cov;
+      }
+    }
+    return { variance: v / d, covariance: c / d };
+  };
+  const A = branch(za);
+  const B = branch(zb);
+  return w.invariance * inv + w.variance * ((A.variance + B.variance) / 2) + w.covariance * (A.covariance + B.covariance);
+}

@@ -10,7 +10,7 @@ import { GALLERY, LINCS_PLATE, MORPHEUS } from '../evaluation/fixtures.ts';
 import { readWithDuckDB } from '../embedding/helpers.ts';
 import { evaluateProfiles } from '../../src/evaluation/evaluate.ts';
 import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
-import { writeProfilesParquet } from '../../src/embedding/parquet.ts';
+import { writeProfilesParquet } from '../../src/data/tables/parquet.ts';
 import { quickstartLike } from './helpers.ts';
 import { PROFILE_STEPS_KEY } from '../../src/profiles/profiles.ts';
 

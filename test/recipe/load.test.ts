@@ -22,7 +22,7 @@ describe('recipes', () => {
   });
 
   it('names the bad field and the allowed values', () => {
-    expect(() => validateRecipe({ name: 't', sampler: { type: 'plates' } }, 'x.yaml')).toThrow(/sampler\.type.*"plate".*"random"/s);
+    expect(() => validateRecipe({ name: 't', sampler: { type: 'plates' } }, 'x.yaml')).toThrow(/sampler\.type: unknown sampler "plates"; choose one of: plate, random/);
     expect(() => validateRecipe({ name: 't', training: { epochs: 'five' } }, 'x.yaml')).toThrow(/training\.epochs/);
     expect(() => validateRecipe({ name: 't', trainig: {} }, 'x.yaml')).toThrow(/trainig/);
   });

@@ -6,10 +6,11 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { writeProfilesParquet } from '../../src/embedding/parquet.ts';
+import { writeProfilesParquet } from '../../src/data/tables/parquet.ts';
 import { readProfileTable } from '../../src/data/tables/read.ts';
 import { evaluateEmbeddings } from '../../src/recipe/evaluate.ts';
-import { PROFILES_FILE, runProfilesStage } from '../../src/recipe/profiles.ts';
+import { runProfilesStage } from '../../src/recipe/profiles.ts';
+import { RUN_LAYOUT } from '../../src/training/run-layout.ts';
 import { RecipeSchema } from '../../src/recipe/schema.ts';
 import { profileSteps } from '../../src/profiles/profiles.ts';
 import { quickstartLike } from '../profiles/helpers.ts';
@@ -29,7 +30,7 @@ describe('recipe profiles stage', () => {
       { step: 'aggregate', method: 'l2-mean', rowsIn: 96, rowsOut: 48 },
       { step: 'correct', method: 'mad_robustize', groupBy: ['Metadata_Experiment', 'Metadata_Plate'], groups: 6, fitRows: 12 },
     ]);
-    const { table } = await readProfileTable(join(dir, PROFILES_FILE));
+    const { table } = await readProfileTable(join(dir, RUN_LAYOUT.profiles));
     expect(profileSteps(table)).toEqual(s.steps);
     const preset = await evaluateEmbeddings(table, { evaluation: recipe.evaluation });
     const lists = RecipeSchema.parse({

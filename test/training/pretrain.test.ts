@@ -13,7 +13,7 @@ import type { Dataset } from '../../src/data/dataset.ts';
 import { readModelMetadata } from '../../src/models/io.ts';
 import { ensureRecipeData, readRecipeData } from '../../src/recipe/data.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';
-import { pretrain } from '../../src/training/pretrain.ts';
+import { pretrain } from '../../src/recipe/train-stage.ts';
 import { isUserError } from '../../src/util/errors.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ben-pretrain-'));

@@ -3,7 +3,7 @@ import { initBackend } from '../../engine/backend.ts';
 import { embedToParquet } from '../../embedding/run.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { PREPROCESS, type PreprocessName } from '../../embedding/embedder.ts';
-import { AGGREGATE_METHODS, type AggregateMethod } from '../../embedding/aggregate.ts';
+import { AGGREGATE_METHODS, type AggregateMethod } from '../../profiles/aggregate.ts';
 import { RESIZE_MODES, type ResizeMode } from '../../embedding/input.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';

@@ -3,7 +3,7 @@ import { evaluateProfiles, type Normalization } from '../../evaluation/evaluate.
 import { loadProfiles } from '../../data/tables/load.ts';
 import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
 import { metrics, type EvalColumns } from '../../evaluation/metric.ts';
-import { METRIC_ORDER } from '../../evaluation/metrics.ts';
+import '../../evaluation/metrics.ts';
 import { DataError, UserError } from '../../util/errors.ts';
 import { checkReplaceable, markerFile } from '../../util/atomic.ts';
 import { TEXT_ENCODINGS } from '../../util/text.ts';
@@ -138,13 +138,12 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
     if (report.droppedNaN.length) console.error(`dropped ${report.droppedNaN.length} feature column(s) with missing values: ${names(report.droppedNaN)} (--no-drop-nan makes a missing value an error instead)`);
     const needsReplicates = ['map', 'percent-replicating', 'replicate-reproducibility', 'precision-recall', 'map-activity'];
     const named = (m: string) =>
-      // MoA retrieval is meant for consensus profiles: it runs when asked for.
-      m !== 'map-moa' &&
+      !metrics.get(m).onRequest &&
       ((m === 'map' && Object.keys(pairs).length === 4) ||
         (metrics.get(m).requires.every((r) => columns[r] !== undefined || (r === 'batch' && argv['batch-from-plate'])) &&
           (m !== 'map-activity' || !!control) &&
           (!needsReplicates.includes(m) || !!(columns.replicate || columns.compound))));
-    const chosen = list(argv.metrics) ?? METRIC_ORDER.filter(named);
+    const chosen = list(argv.metrics) ?? metrics.inOrder().filter(named);
     if (!chosen.length) throw new UserError('No metric can run: name the columns (--replicate-by, --label, --plate...) or pick --metrics.');
     const result = await evaluateProfiles(
       table,

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { join } from 'node:path';
 import { initBackend } from '../../engine/backend.ts';
 import { loadRecipe } from '../../recipe/load.ts';
-import { pretrain } from '../../training/pretrain.ts';
+import { pretrain } from '../../recipe/train-stage.ts';
 import { withRecipeRunOptions, type RecipeRunArgs } from '../recipe-options.ts';
 
 type PretrainArgs = RecipeRunArgs;

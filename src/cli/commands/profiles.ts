@@ -1,7 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { parseRowFilter } from '../../evaluation/map-presets.ts';
 import { parseColumnList } from '../../data/tables/profile-table.ts';
-import { AGGREGATE_METHODS, WELL_KEYS, type AggregateMethod } from '../../profiles/aggregate.ts';
+import { AGGREGATE_METHODS, WELL_COLUMNS, type AggregateMethod } from '../../profiles/aggregate.ts';
 import { CORRECTION_METHODS, type CorrectionMethod } from '../../profiles/correct.ts';
 import { profilesToParquet } from '../../profiles/run.ts';
 import type { ProfileStep } from '../../profiles/profiles.ts';
@@ -49,7 +49,7 @@ export const profilesCommand: CommandModule<{ backend?: string }, ProfilesArgs> 
       .positional('table', { type: 'string', demandOption: true, describe: 'Input: Parquet, CSV, CSV.gz (Metadata_* columns + features)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output Parquet file (written atomically; never the input)' })
       .option('aggregate', { type: 'string', default: 'mean', describe: `Sites/cells -> wells: ${AGGREGATE_METHODS.join(' | ')} | none` })
-      .option('aggregate-by', { type: 'string', describe: `Columns of a well (default ${WELL_KEYS.join(',')})` })
+      .option('aggregate-by', { type: 'string', describe: `Columns of a well (default ${WELL_COLUMNS.join(',')})` })
       .option('normalize', { type: 'string', default: 'none', describe: `Correction fitted per --plate: none | ${CORRECTION_METHODS.join(' | ')}` })
       .option('plate', { type: 'string', describe: 'Column(s) of the group each correction is fitted on (e.g. Experiment,Plate; a batch column for per-batch)' })
       .option('batch', { type: 'string', describe: 'TVN: column(s) of the batches whose control covariances are aligned (default --plate)' })
@@ -70,7 +70,7 @@ export const profilesCommand: CommandModule<{ backend?: string }, ProfilesArgs> 
     const summary = await profilesToParquet({
       input: argv.table,
       out: argv.out,
-      aggregate: aggregate ? { by: parseColumnList(argv['aggregate-by']) ?? WELL_KEYS, method: aggregate as AggregateMethod } : undefined,
+      aggregate: aggregate ? { by: parseColumnList(argv['aggregate-by']) ?? WELL_COLUMNS, method: aggregate as AggregateMethod } : undefined,
       correction: normalize
         ? {
             method: normalize as CorrectionMethod,

@@ -2,10 +2,12 @@ import type { CommandModule } from 'yargs';
 import { initBackend } from '../../engine/backend.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { loadRecipe } from '../../recipe/load.ts';
-import { pretrain } from '../../training/pretrain.ts';
+import { pretrain } from '../../recipe/train-stage.ts';
 import { trainSupervised } from '../../training/supervised.ts';
-import type { Batching } from '../../training/sources.ts';
+import type { Batching } from '../../data/batch-source.ts';
 import { UserError } from '../../util/errors.ts';
+import { backbones } from '../../models/index.ts';
+import { optimizers } from '../../training/optimizers.ts';
 
 interface TrainArgs {
   backend?: string;
@@ -18,7 +20,7 @@ interface TrainArgs {
   batching: Batching;
   'batch-size': number;
   steps: number;
-  optimizer: 'adam' | 'sgd' | 'lars';
+  optimizer: string;
   lr: number;
   'weight-decay': number;
   momentum: number;
@@ -49,11 +51,11 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
       .option('set', { type: 'string', array: true, default: [] as string[], describe: 'Override a recipe field: --set training.steps=200' })
       .option('data', { type: 'string', describe: 'Data set folder (rxrx1-wilds, rxrx1 layout) or LoadData CSV (without --recipe)' })
       .option('run-dir', { type: 'string', describe: 'Run directory: checkpoint/, metrics.jsonl, model/, results.json' })
-      .option('backbone', { type: 'string', default: 'small-convnet', describe: 'Backbone name (small-convnet, resnet-small, resnet18, ...)' })
+      .option('backbone', { type: 'string', default: 'small-convnet', describe: `Backbone: ${backbones.names().join(', ')}` })
       .option('batching', { choices: ['plate', 'experiment', 'random'] as const, default: 'plate' as Batching, describe: 'Training batches from one plate (BEN), one experiment, or random' })
       .option('batch-size', { type: 'number', default: 32 })
       .option('steps', { type: 'number', default: 600 })
-      .option('optimizer', { choices: ['adam', 'sgd', 'lars'] as const, default: 'adam' as const })
+      .option('optimizer', { type: 'string', default: 'adam', describe: `Optimizer: ${optimizers.names().join(', ')}` })
       .option('lr', { type: 'number', default: 0.003, describe: 'Peak learning rate (warmup-cosine schedule)' })
       .option('weight-decay', { type: 'number', default: 1e-4, describe: 'Weight decay (never on BN parameters and biases)' })
       .option('momentum', { type: 'number', default: 0.9, describe: 'Momentum of sgd/lars' })
@@ -73,6 +75,7 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
     if (!argv.data) throw new UserError('ben train needs --data <data set> (or --recipe <file>).');
     if (argv.objective !== 'supervised') throw new UserError(`ben train runs --objective supervised; for "${argv.objective}" use ben pretrain --recipe ...`);
     if (argv.resume && !argv['run-dir']) throw new UserError('--resume needs --run-dir (the directory holding checkpoint/).');
+    optimizers.get(argv.optimizer);
     await initBackend(argv.backend);
     const r = await trainSupervised({
       data: argv.data,

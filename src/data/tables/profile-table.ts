@@ -20,6 +20,9 @@ export interface ProfileTable {
   keyValue?: Record<string, string>;
 }
 
+/** The columns that identify a well in a profile table (the table form of the data set's well key). */
+export const WELL_COLUMNS = ['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well'];
+
 /** Row `i`'s features as a view (no copy). */
 export function rowOf(t: ProfileTable, i: number): Float32Array {
   return t.features.subarray(i * t.d, (i + 1) * t.d);

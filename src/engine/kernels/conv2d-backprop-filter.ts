@@ -8,8 +8,8 @@ import {
 } from '@tensorflow/tfjs-core';
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { cropNHWC, heapF32, release, wasmOp } from './wasm-ops.ts';
-import { gemmOptions } from './conv2d-backprop-input.ts';
 import { batchToChannels, swapOuter } from './fast-transpose.ts';
+import { engineFlags } from '../flags.ts';
 
 /**
  * Filter gradient of a 2-D convolution (missing from tfjs-backend-wasm 4.22), as one
@@ -41,7 +41,7 @@ function conv2DBackpropFilter(args: {
   const { inHeight: H, inWidth: W, outHeight: Ho, outWidth: Wo, filterHeight: KH, filterWidth: KW } = ci;
   const { strideHeight: sh, strideWidth: sw } = ci;
   const { top, left } = ci.padInfo;
-  if (gemmOptions.enabled && KH * KW * ci.inChannels >= gemmOptions.ratio * ci.batchSize * Ho * Wo) return viaGemm(backend, x, dy, ci);
+  if (engineFlags().gemm && KH * KW * ci.inChannels >= engineFlags().gemmRatio * ci.batchSize * Ho * Wo) return viaGemm(backend, x, dy, ci);
   // Padding that makes the dilated "filter" dy^T land exactly KH x KW times; a negative bottom
   // or right pad means trailing input rows/columns the forward conv never read: crop them.
   const bottom = (Ho - 1) * sh + KH - H - top;

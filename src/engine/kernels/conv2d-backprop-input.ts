@@ -10,6 +10,7 @@ import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import { cropNHWC, heapF32, release, wasmOp } from './wasm-ops.ts';
 import { transpose2D, transposeFilter, transposeFilterTap } from './fast-transpose.ts';
 import { wasmHeap } from './simd.ts';
+import { engineFlags } from '../flags.ts';
 
 /**
  * Input gradient of a 2-D convolution through XNNPACK convolutions (the bundled wasm kernel is a
@@ -45,7 +46,7 @@ function conv2DBackpropInput(args: {
   const N = ci.batchSize * Ho * Wo;
   // Big filters over few output pixels (ResNet's last stage): every convolution above would
   // transform and pack the whole filter; as a GEMM the filter is only read.
-  if (gemmOptions.enabled && KH * KW * Ci >= gemmOptions.ratio * N) return viaGemm(backend, dy, filter, ci);
+  if (engineFlags().gemm && KH * KW * Ci >= engineFlags().gemmRatio * N) return viaGemm(backend, dy, filter, ci);
   if (sh * sw > 1) return perPhase(backend, dy, filter, ci);
 
   // Stride 1: a correlation of dy with the spatially flipped, transposed filter, padded so that
@@ -103,7 +104,7 @@ function correlatePadded(
  * ResNet-18 shapes: 36 (2 px, 512 ch) wins 43 -> ~25 ms, 4.5 (4 px, 256 ch) loses 22 -> ~28 ms.
  * `enabled: false` never chooses it (A/B benchmarks); tests force it with ratio 0.
  */
-export const gemmOptions = { enabled: true, ratio: 16 };
+
 
 /**
  * dx as one matrix product and a scatter: col^T [KH*KW*Ci, N] = W [KH*KW*Ci, Co] x dy^T [Co, N]

@@ -27,6 +27,7 @@
  */
 
 import { section, sleb, str, uleb, vec } from '../wasm-encode.ts';
+import { engineFlags } from '../flags.ts';
 
 const I32 = 0x7f;
 const F32 = 0x7d;
@@ -359,14 +360,14 @@ export interface WasmHeap {
 }
 
 /** Whether kernels use the SIMD loops (default true; false: their JS loops, for A/B benchmarks). */
-export const simdOptions = { enabled: true };
+
 
 /**
  * The wasm heap access of `backend`, or undefined when it is not the wasm backend (or
- * {@link simdOptions} turns the SIMD loops off).
+ * the `simd` engine flag turns the SIMD loops off).
  */
 export function wasmHeap(backend: unknown): WasmHeap | undefined {
-  if (!simdOptions.enabled) return undefined;
+  if (!engineFlags().simd) return undefined;
   const b = backend as {
     wasm?: { wasmMemory?: WebAssembly.Memory; asm?: { memory?: WebAssembly.Memory }; _malloc(n: number): number; _free(p: number): void };
     dataIdMap?: { get(id: object): { memoryOffset: number } };

@@ -3,9 +3,9 @@ import { mkdir, rename, rm } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
 import { parquetMetadata } from 'hyparquet';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { tempPathFor, trackTemp, untrackTemp } from '../util/atomic.ts';
-import { UserError } from '../util/errors.ts';
+import type { ProfileTable } from './profile-table.ts';
+import { tempPathFor, trackTemp, untrackTemp } from '../../util/atomic.ts';
+import { UserError } from '../../util/errors.ts';
 
 /**
  * Parquet output of profile tables (issue 4): one row per profile, the `Metadata_*` columns as

@@ -12,24 +12,22 @@ import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import type { Dataset } from '../data/dataset.ts';
-import { hashSeed } from '../data/seed.ts';
 import { initBackend } from '../engine/backend.ts';
-import { backbones } from '../models/index.ts';
 import { setNormalization } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';
-import { modelInputMetadata } from '../embedding/saved-model.ts';
-import { objectives } from '../objectives/index.ts';
-import { evaluateSupervised, Supervised, type EvalResult } from '../objectives/supervised.ts';
-import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from '../recipe/data.ts';
-import type { Recipe } from '../recipe/schema.ts';
-import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig } from '../recipe/wire.ts';
+import { modelInputMetadata } from '../models/io.ts';
+import type { EvalResult, Objective } from '../objectives/objective.ts';
+import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
+import type { Recipe } from './schema.ts';
+import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig } from './wire.ts';
 import { sweepDeadWriters, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
-import { evalPlates } from './eval-plates.ts';
+import { evalPlates } from '../training/eval-plates.ts';
 import { createKnnMonitor } from '../evaluation/knn-monitor.ts';
-import { claimRunDir, markRunFailed, RUN_INFO_FILES, runEnvironment, writeResolvedRecipe, writeRunJson } from './run-info.ts';
-import { createBatchSource } from './sources.ts';
-import { Trainer, type StepRecord } from './trainer.ts';
+import { claimRunDir, markRunFailed, runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
+import type { StepRecord } from '../training/trainer.ts';
+import { trainBackbone } from '../training/train-backbone.ts';
+import { RUN_LAYOUT } from '../training/run-layout.ts';
 
 /** Options of {@link pretrain}. */
 export interface PretrainOptions {
@@ -89,7 +87,7 @@ function resumeKey(r: Recipe): unknown {
 
 /** Refuses to resume with a recipe whose training-relevant fields differ from the run directory's. */
 function checkResumeRecipe(runDir: string, recipe: Recipe, log: (l: string) => void): void {
-  const p = join(runDir, RUN_INFO_FILES.recipe);
+  const p = join(runDir, RUN_LAYOUT.recipe);
   if (!existsSync(p)) return;
   const before = parseYaml(readFileSync(p, 'utf8')) as Recipe;
   if (before.optimizer?.lr !== undefined && before.optimizer.lr !== recipe.optimizer.lr) log(`--resume: optimizer.lr changed from ${before.optimizer.lr} to ${recipe.optimizer.lr}`);
@@ -137,95 +135,60 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
   const all = opts.data ?? (await readRecipeData(recipe.data, await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log })));
   const train = await loadIfSmall(all.split(recipe.data.trainSplits), { skipBad: recipe.data.skipBad });
   if (train.skipped.length) log(`data: ${train.skipped.length} unreadable images skipped (data.skipBad), e.g. ${train.skipped.at(-1)!.reason}`);
-  if (train.height !== train.width) throw new UserError(`training expects square images; ${all.root} has ${train.height}x${train.width}. Set augment.cropSize to crop square views.`);
   const size = recipe.augment.cropSize;
   const channels = train.images.channels;
   log(`train: ${train.size} images, ${train.plates().length} plates, ${train.height}x${train.width}x${channels} -> ${size}px input`);
 
-  const objective = objectives.get(recipe.objective.name)(recipe.objective.options);
-  if (recipe.augment.views !== undefined && recipe.augment.views !== objective.views) {
-    throw new UserError(`augment.views is ${recipe.augment.views} but objective "${objective.name}" uses ${objective.views} view(s); make them equal (or leave augment.views out).`);
-  }
-  const bb = backbones.get(recipe.backbone.name);
-  const seed = recipe.seed;
-  // Never 0: tfjs initializers treat a seed of 0 as "no seed" (Math.random), which breaks
-  // same-seed-same-numbers for the first layer of a backbone built with seed 0.
-  const initSeed = (salt: number) => (hashSeed(seed, salt) % 0x7ffffffe) + 1;
-  const backbone = bb.build({ channels, size, seed: initSeed(0xb0b) });
-  objective.build({
-    backbone,
-    embeddingDim: bb.embeddingDim,
+  const monitorEvery = recipe.training.knnMonitorEvery;
+  const held = monitorEvery > 0 ? await monitorPlate(all, recipe) : undefined;
+  if (held) log(`monitor: online kNN every ${monitorEvery} steps on plate ${held.plates()[0]} (${held.size} images)`);
+  const fit = await trainBackbone({
+    data: train,
     numClasses: all.labels.length,
-    seed: initSeed(0x4ead),
-    buildBackbone: () => bb.build({ channels, size, seed: initSeed(0x7a6) }),
-  });
-  const source = createBatchSource(train, {
+    backbone: recipe.backbone.name,
+    objective: { name: recipe.objective.name, options: recipe.objective.options },
+    views: recipe.augment.views,
     sampler: samplerSpec(recipe.sampler),
-    views: objective.views,
     augment: augmentSpecs(recipe.augment, train.height),
-    seed,
-  });
-  const totalSteps = recipe.training.steps ?? Math.max(1, Math.ceil(recipe.training.epochs * source.sampler.batchesPerEpoch));
-
-  let monitor;
-  if (recipe.training.knnMonitorEvery > 0) {
-    const held = await monitorPlate(all, recipe);
-    log(`monitor: online kNN every ${recipe.training.knnMonitorEvery} steps on plate ${held.plates()[0]} (${held.size} images)`);
-    monitor = createKnnMonitor({
-      every: recipe.training.knnMonitorEvery,
-      backbone,
-      data: held,
-      size,
-      normalization: recipe.embedding.normalization,
-      standardize: recipe.augment.standardize,
-    });
-  }
-
-  const trainer = new Trainer({
-    backbone,
-    objective,
+    inputSize: size,
     optimizer: optimizerConfig(recipe.optimizer),
-    schedule: scheduleConfig(recipe, totalSteps),
-    steps: totalSteps,
+    schedule: (totalSteps) => scheduleConfig(recipe, totalSteps),
+    steps: recipe.training.steps ?? { epochs: recipe.training.epochs },
+    seed: recipe.seed,
+    monitor: held
+      ? (backbone) =>
+          createKnnMonitor({ every: monitorEvery, backbone, data: held, size, normalization: recipe.embedding.normalization, standardize: recipe.augment.standardize })
+      : undefined,
     runDir,
     checkpointEvery: recipe.training.checkpointEvery,
-    monitor,
+    resume: opts.resume,
     progress: opts.progress,
-    label: `${recipe.name}: ${objective.name} (${recipe.sampler.type} batches)`,
+    label: (objective) => `${recipe.name}: ${objective} (${recipe.sampler.type} batches)`,
+    config: { recipe: recipe.name, objective: recipe.objective.name, backbone: recipe.backbone.name, sampler: recipe.sampler, inputSize: size },
     onStep: opts.onStep,
     stopAfter: opts.stopAfter,
     log,
-    config: { recipe: recipe.name, objective: objective.name, backbone: recipe.backbone.name, sampler: recipe.sampler, inputSize: size },
   });
-  const t0 = performance.now();
-  let fit;
-  try {
-    fit = await trainer.fit(source, { resume: opts.resume });
-  } finally {
-    trainer.dispose();
-  }
-  const seconds = (performance.now() - t0) / 1000;
-  const tail = fit.losses.slice(-Math.max(1, Math.ceil(fit.losses.length / 10)));
-  const batchImages = typeof recipe.sampler.batchSize === 'number' ? recipe.sampler.batchSize : NaN;
+  const { backbone, objective, totalSteps } = fit;
   const result: PretrainResult = {
     runDir,
-    modelDir: join(runDir, 'model'),
+    modelDir: join(runDir, RUN_LAYOUT.model),
     steps: fit.step,
     totalSteps,
-    finalLoss: tail.reduce((a, b) => a + b, 0) / Math.max(tail.length, 1),
+    finalLoss: fit.finalLoss,
     losses: fit.losses,
-    seconds,
-    imagesPerSec: (fit.losses.length * batchImages * objective.views) / Math.max(seconds, 1e-9),
+    seconds: fit.seconds,
+    imagesPerSec: fit.imagesPerSec,
     inputSize: size,
     monitor: fit.monitor,
   };
 
   if (fit.step >= totalSteps) {
-    if (objective instanceof Supervised) result.eval = await evaluateSupervisedSplits(objective, all, recipe, size);
+    if (objective.evaluate) result.eval = await evaluateSplits(objective, all, recipe, size);
     setNormalization(backbone, 'running');
     await saveModel(backbone, result.modelDir, {
       backbone: recipe.backbone.name,
-      embeddingDim: bb.embeddingDim,
+      embeddingDim: fit.spec.embeddingDim,
       ...modelInputMetadata({
         inputSize: size,
         preprocess: recipe.augment.standardize ? 'standardize' : 'scale',
@@ -240,11 +203,10 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
       recipe: recipe.name,
       ...(recipe.data.crops ? { crops: recipe.data.crops } : {}),
     });
-    if (result.eval) await writeFileAtomic(join(runDir, 'results.json'), JSON.stringify(result.eval, null, 2) + '\n');
+    if (result.eval) await writeFileAtomic(join(runDir, RUN_LAYOUT.results), JSON.stringify(result.eval, null, 2) + '\n');
   }
   // Free the weights (a `ben run` trains several variants in one process).
-  const vars = new Set([...objective.trainableVariables(), ...backbone.weights.map((w) => w.read())]);
-  for (const v of vars) v.dispose();
+  fit.dispose();
   const { losses: _losses, ...summary } = result;
   void _losses;
   await writeRunJson(runDir, { recipe: recipe.name, status: fit.step >= totalSteps ? 'finished' : 'stopped', startedAt, finishedAt: new Date().toISOString(), ...env, result: summary });
@@ -261,13 +223,13 @@ async function monitorPlate(all: Dataset, recipe: Recipe): Promise<Dataset> {
   return part.filter((r) => `${r.experiment}/${r.plate}` === first).load({ skipBad: recipe.data.skipBad });
 }
 
-/** Supervised accuracy per eval split with the recipe's inference normalization. */
-async function evaluateSupervisedSplits(objective: Supervised, all: Dataset, recipe: Recipe, size: number): Promise<Record<string, EvalResult>> {
+/** Accuracy per eval split with the recipe's inference normalization (objectives that predict the label). */
+async function evaluateSplits(objective: Objective, all: Dataset, recipe: Recipe, size: number): Promise<Record<string, EvalResult>> {
   const out: Record<string, EvalResult> = {};
   for (const split of recipe.data.evalSplits) {
     const ds = await all.split(split).load({ skipBad: recipe.data.skipBad });
     // evalPlates reads pixels synchronously: this split is loaded whatever its size.
-    out[split] = await evaluateSupervised(objective, evalPlates(ds, ds.classIds(), 0, size), recipe.embedding.normalization);
+    out[split] = await objective.evaluate!(evalPlates(ds, ds.classIds(), 0, size), recipe.embedding.normalization);
   }
   return out;
 }

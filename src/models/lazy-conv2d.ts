@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
+import { engineFlags } from '../engine/flags.ts';
 
 type Conv2DLayer = ReturnType<typeof tfl.layers.conv2d>;
 type ConvArgs = Parameters<typeof tfl.layers.conv2d>[0];
@@ -18,9 +19,6 @@ const Conv2DBase = tfl.layers.conv2d({ filters: 1, kernelSize: 1 }).constructor 
  * Input [B, H, W, Ci] -> [B, Ho, Wo, filters] (NHWC).
  */
 export class LazyConv2D extends Conv2DBase {
-  /** Whether the lazy gradient path is used (default true); false behaves as Conv2D (A/B benchmarks). */
-  static lazy = true;
-
   override call(inputs: tf.Tensor | tf.Tensor[], kwargs: Parameters<Conv2DLayer['call']>[1]): tf.Tensor {
     const self = this as unknown as {
       useBias: boolean;
@@ -32,7 +30,7 @@ export class LazyConv2D extends Conv2DBase {
       dilationRate: number | number[];
     };
     const linear = self.activation.getClassName() === 'linear';
-    if (!LazyConv2D.lazy || self.useBias || !linear || self.dataFormat !== 'channelsLast' || (self.padding !== 'same' && self.padding !== 'valid')) {
+    if (!engineFlags().lazyStemConv || self.useBias || !linear || self.dataFormat !== 'channelsLast' || (self.padding !== 'same' && self.padding !== 'valid')) {
       return super.call(inputs, kwargs) as tf.Tensor;
     }
     return tf.tidy(() => {

@@ -4,12 +4,12 @@
  * or more views), wrapped as the trainer's {@link BatchSource} ({@link SampledBatchSource}), whose
  * state (sampler position + augmentation RNG) is checkpointed for exact resume.
  */
-import { groupRows, WELL_KEYS, type Dataset } from '../data/dataset.ts';
-import type { GroupKey, SiteRecord } from '../data/types.ts';
-import { BatchPipeline, SampledBatchSource } from '../data/pipeline.ts';
-import { samplers, type Sampler } from '../data/samplers/index.ts';
-import type { Augmentation, AugmentationSpec, AugmentPreset } from '../data/augment/augment.ts';
-import { hashSeed } from '../data/seed.ts';
+import { groupRows, WELL_KEYS, type Dataset } from './dataset.ts';
+import type { GroupKey, SiteRecord } from './types.ts';
+import { BatchPipeline, SampledBatchSource } from './pipeline.ts';
+import { samplers, type Sampler } from './samplers/index.ts';
+import type { Augmentation, AugmentationSpec, AugmentPreset } from './augment/augment.ts';
+import { hashSeed } from './seed.ts';
 import { UserError } from '../util/errors.ts';
 
 /** The usual shorthands for how training batches are formed (`ben train --batching`). */

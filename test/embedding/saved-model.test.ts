@@ -1,7 +1,7 @@
 /**
  * Any saved model embeds images of any size: a quickstart-shaped model (32-px crops of 64-px
  * images) embedded by `ben embed` in a child process with each resize mode, and the models every
- * shipped recipe trains (one step each, tiny data) embedded with plate statistics, as the README
+ * shipped recipe trains (one step each, tiny data) embedded with plate statistics, as docs/ssl.md
  * advises.
  */
 import { beforeAll, describe, expect, it } from 'vitest';

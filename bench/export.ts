@@ -159,7 +159,7 @@ function arrowWasmWriter(compression: 'SNAPPY' | 'UNCOMPRESSED'): Writer {
   };
 }
 
-/** Our exporter (src/embedding/parquet.ts) on the same input, zero-copy from the row-major table. */
+/** Our exporter (src/data/tables/parquet.ts) on the same input, zero-copy from the row-major table. */
 const benWriter: Writer = async (inp, path) => {
   const { writeProfilesParquet } = await import('../src/data/tables/parquet.ts');
   const meta = Object.fromEntries(META.map((m, c) => [m, inp.meta[c]]));

@@ -8,3 +8,6 @@ export { registerGradients, reluGradOptions } from './gradients.ts';
 export { simdOptions } from './kernels/simd.ts';
 export { gemmOptions } from './kernels/conv2d-backprop-input.ts';
 export { LazyConv2D, lazyConv2d } from './lazy-conv2d.ts';
+export { searchTopKInnerProduct, knnKernelFor, type KnnKernel, type TopKOptions } from './knn/index.ts';
+export { searchNearestInt16, lastInt16Stats, type Int16SearchOptions, type Int16SearchStats } from './knn/int16.ts';
+export { buildDotI16Module } from './knn/wasm-dot-i16.ts';

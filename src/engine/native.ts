@@ -14,6 +14,19 @@ export interface NativeAddon {
   convBackwardWeights(p: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
   /** params: [batchA, batchB, M, K, N, transposeA, transposeB, act, hasBias]. */
   matMul(p: Int32Array, a: Float32Array, b: Float32Array, bias: Float32Array | null, c: Float32Array): void;
+  /**
+   * Exact top-k inner products (knn.cc); params [d, k, candidates, blockQueries, blockRefs, threads,
+   * refNormMax]; fills outIdx / outSim [nq, k]; returns [fallbacks, candidates rescored].
+   */
+  knnSearch(
+    queries: Float32Array,
+    refs: Float32Array,
+    params: Float64Array,
+    excludeQuery: Int32Array[],
+    excludeRef: Int32Array[],
+    outIdx: Int32Array,
+    outSim: Float32Array,
+  ): [number, number];
   info(): { version: string; isa: string; threads: number };
   setThreads(n: number): void;
   setVerbose(on: boolean): void;

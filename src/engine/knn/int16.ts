@@ -12,8 +12,8 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { buildDotI16Module, TILE_Q, TILE_R } from './wasm-dot-i16.ts';
-import { emptyNeighbors, searchNearestJs, type ExclusionCodes, type Neighbors, type SearchOptions } from './topk.ts';
-import { createProgress } from '../util/progress.ts';
+import { emptyNeighbors, searchNearestJs, type ExclusionCodes, type Neighbors, type SearchOptions } from './exact.ts';
+import { createProgress } from '../../util/progress.ts';
 
 /** Options of {@link searchNearestInt16}. */
 export interface Int16SearchOptions extends SearchOptions {

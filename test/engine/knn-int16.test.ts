@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { searchNearestJs, unitRows } from '../../src/evaluation/topk.ts';
-import { lastInt16Stats, searchNearestInt16 } from '../../src/evaluation/topk-int16.ts';
-import { buildDotI16Module } from '../../src/evaluation/wasm-dot-i16.ts';
+import { lastInt16Stats, searchNearestInt16 } from '../../src/engine/knn/int16.ts';
+import { buildDotI16Module } from '../../src/engine/knn/wasm-dot-i16.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 describe('int16 wasm SIMD dot kernel', () => {

@@ -2,7 +2,7 @@
   "targets": [
     {
       "target_name": "ben_native",
-      "sources": ["ben_native.cc", "knn.cc"],
+      "sources": ["ben_native.cc", "knn.cc", "train.cc"],
       "cflags_cc": ["-O3", "-std=c++17", "-fexceptions", "-fopenmp"],
       "cflags_cc!": ["-fno-exceptions", "-fno-rtti"],
       "ldflags": ["-fopenmp"],

@@ -27,6 +27,12 @@ export interface NativeAddon {
     outIdx: Int32Array,
     outSim: Float32Array,
   ): [number, number];
+  /** Training kernels (train.cc); the last argument holds the sizes and scalars, see kernels/native-train.ts. */
+  bnTrain(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, invStd: Float32Array, p: Float64Array): void;
+  bnTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, p: Float64Array): void;
+  adamUpdate(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, po: Float32Array, mo: Float32Array, vo: Float32Array, q: Float64Array): void;
+  reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, q: Float64Array): void;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, q: Float64Array): void;
   info(): { version: string; isa: string; threads: number };
   setThreads(n: number): void;
   setVerbose(on: boolean): void;

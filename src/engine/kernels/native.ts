@@ -18,6 +18,7 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { NativeAddon } from '../native.ts';
 import { heapF32 } from './wasm-ops.ts';
+import { nativeTrainingWraps } from './native-train.ts';
 
 /**
  * Kernels of the wasm backend that run on the native engine (oneDNN): each reads its inputs
@@ -207,6 +208,7 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     [Conv2DBackpropFilter, makeConvBackpropFilter(addon)],
     [BatchMatMul, makeMatMul(addon, false)],
     [_FusedMatMul, makeMatMul(addon, true)],
+    ...(process.env.BEN_NATIVE_TRAIN === '0' ? [] : nativeTrainingWraps(addon)),
   ];
   const names: string[] = [];
   for (const [name, impl] of wrap) {

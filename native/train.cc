@@ -69,10 +69,11 @@ void moments(const float *u, const float *v, int64_t n, int64_t C, const float *
 #pragma omp parallel num_threads(nt)
   {
     const int t = omp_get_thread_num(), T = omp_get_num_threads();
-    double *a = part.data() + static_cast<size_t>(t) * 2 * C, *b = a + C;
+    double *__restrict a = part.data() + static_cast<size_t>(t) * 2 * C, *__restrict b = a + C;
     const int64_t i0 = n * t / T, i1 = n * (t + 1) / T;
     for (int64_t i = i0; i < i1; i++) {
-      const float *ur = u + i * C, *vr = v + i * C;
+      const float *__restrict ur = u + i * C, *__restrict vr = v + i * C;
+#pragma omp simd
       for (int64_t c = 0; c < C; c++) {
         const double du = static_cast<double>(ur[c]) - su[c];
         a[c] += du;
@@ -91,12 +92,14 @@ void moments(const float *u, const float *v, int64_t n, int64_t C, const float *
 void affine(const float *u, const float *v, float *out, int64_t n, int64_t C, const float *P, const float *Q, const float *R) {
 #pragma omp parallel for num_threads(threadsFor(n * C)) schedule(static)
   for (int64_t i = 0; i < n; i++) {
-    const float *ur = u + i * C;
-    float *o = out + i * C;
+    const float *__restrict ur = u + i * C;
+    float *__restrict o = out + i * C;
     if (v) {
-      const float *vr = v + i * C;
+      const float *__restrict vr = v + i * C;
+#pragma omp simd
       for (int64_t c = 0; c < C; c++) o[c] = P[c] * ur[c] + Q[c] * vr[c] + R[c];
     } else {
+#pragma omp simd
       for (int64_t c = 0; c < C; c++) o[c] = P[c] * ur[c] + R[c];
     }
   }
@@ -164,7 +167,7 @@ napi_value AdamUpdate(napi_env env, napi_callback_info info) {
   const int64_t n = static_cast<int64_t>(q[0]);
   const float b1 = static_cast<float>(q[1]), b2 = static_cast<float>(q[2]), step = static_cast<float>(q[3]), eps = static_cast<float>(q[4]);
   const float c1 = static_cast<float>(1 - q[1]), c2 = static_cast<float>(1 - q[2]), keep = static_cast<float>(1 - q[5]);
-#pragma omp parallel for num_threads(threadsFor(n)) schedule(static)
+#pragma omp parallel for simd num_threads(threadsFor(n)) schedule(static)
   for (int64_t i = 0; i < n; i++) {
     const float gi = G[i];
     const float mi = b1 * M[i] + c1 * gi;
@@ -183,8 +186,12 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   const double *q = a.f64(3, 1);
   if (!a.ok) return a.fail("reluGrad(dy, x, dx, [n])");
   const int64_t n = static_cast<int64_t>(q[0]);
-#pragma omp parallel for num_threads(threadsFor(n)) schedule(static)
-  for (int64_t i = 0; i < n; i++) dx[i] = x[i] > 0 ? dy[i] : 0.f;
+  // Both loads unconditional, so that the select vectorises (a branch mispredicts on half the values).
+#pragma omp parallel for simd num_threads(threadsFor(n)) schedule(static)
+  for (int64_t i = 0; i < n; i++) {
+    const float g = dy[i];
+    dx[i] = x[i] > 0 ? g : 0.f;
+  }
   return undef(env);
 }
 

@@ -426,7 +426,7 @@ async function abCase(c: BenchCase, feature: string, steps: number, warmup: numb
 }
 
 /** A Python that imports torch (Debian's python3-torch is for /usr/bin/python3), or undefined. */
-function torchPython(): string | undefined {
+export function torchPython(): string | undefined {
   for (const py of ['/usr/bin/python3', 'python3']) {
     if (py.startsWith('/') && !existsSync(py)) continue;
     const r = spawnSync(py, ['-c', 'import torch'], { stdio: 'ignore' });

@@ -1,28 +1,34 @@
 /**
  * Benchmark suite `eval`: exact cosine kNN (k = 20) of 20k queries against 100k references of
- * dimension 512, blocked (no [20k x 100k] matrix held). Prints JSON lines `{case, seconds, ...}`.
- *   npm run bench -- eval [--queries 20000] [--refs 100000] [--dim 512] [--k 20] [--engine int16|tfjs|both]
- *                         [--numpy [--paired-only]]
- * Engines: `int16` (default; exact int16-screened search on our wasm SIMD kernel in worker threads)
- * and `tfjs` (float32 GEMM on the tfjs backend).
- * `--numpy` also times numpy (BLAS matmul + argpartition, same blocks) through python3 when it is
- * installed, interleaved with our kernel on the first `--pair-queries` (2048) queries against all
- * references, `--pairs` (3) times: the machine is shared, so only interleaved timings compare.
+ * dimension 512, blocked (no [20k x 100k] matrix held), against PyTorch in the same run. Prints
+ * JSON lines: one per run `{case, engine, seconds, cpuSeconds, ...}` and a summary per engine with
+ * the median seconds of ours and PyTorch's and `speedupVsTorch` (PyTorch seconds / ours: > 1 is
+ * faster than PyTorch).
+ *   npm run bench -- eval [--queries 20000] [--refs 100000] [--dim 512] [--k 20] [--rounds 1]
+ *                         [--engines auto|native|int16|tfjs,...] [--peer torch|none] [--threads N]
+ * Engines: `auto` (default: the engine's pick, native sgemm + selection when built, else the int16
+ * wasm screen), `native`, `int16` (int16-screened wasm SIMD in worker threads), `tfjs` (float32 GEMM
+ * on the tfjs backend). The peer (bench/peer-torch-knn.py: normalise + mm + topk over query blocks,
+ * same thread count; its matrix product on PyTorch's oneDNN path, see the script) runs after ours
+ * in each round, on the same data, so both see the same load.
+ * A quick run: `npm run bench -- eval --queries 2000 --refs 20000`.
  */
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, writeFileSync, rmSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
 import { Rng } from '../src/util/rng.ts';
-import { unitRows, searchNearestJs } from '../src/evaluation/topk.ts';
+import { unitRows, searchNearestJs, type Neighbors } from '../src/evaluation/topk.ts';
 import { searchNearestTfjs } from '../src/evaluation/topk-tfjs.ts';
-import { lastInt16Stats, searchNearestInt16 } from '../src/evaluation/topk-int16.ts';
-import type { Neighbors } from '../src/evaluation/topk.ts';
+import { knnKernelFor, searchTopKInnerProduct, type KnnKernel } from '../src/engine/knn/index.ts';
+import type { SearchStats } from '../src/engine/knn/exact.ts';
 import { initBackend } from '../src/engine/backend.ts';
+import { torchPython } from './engine.ts';
 
-function arg(args: string[], name: string, def: number): number {
+function arg(args: string[], name: string, def: string): string {
   const i = args.indexOf(`--${name}`);
-  return i >= 0 ? Number(args[i + 1]) : def;
+  return i >= 0 ? args[i + 1] : def;
 }
 
 function randomUnit(n: number, d: number, rng: Rng): Float32Array {
@@ -31,137 +37,132 @@ function randomUnit(n: number, d: number, rng: Rng): Float32Array {
   return unitRows(x, d);
 }
 
-const NUMPY = `
-import sys, time, numpy as np
-nq, nr, d, k = map(int, sys.argv[2:6])
-x = np.fromfile(sys.argv[1], dtype=np.float32)
-q = x[: nq * d].reshape(nq, d); r = x[nq * d :].reshape(nr, d)
-t0 = time.perf_counter(); c0 = time.process_time()
-idx = np.empty((nq, k), dtype=np.int64)
-for q0 in range(0, nq, 2048):
-    s = q[q0 : q0 + 2048] @ r.T
-    part = np.argpartition(-s, k, axis=1)[:, :k]
-    ps = np.take_along_axis(s, part, 1)
-    idx[q0 : q0 + 2048] = np.take_along_axis(part, np.argsort(-ps, axis=1), 1)
-print(time.perf_counter() - t0, time.process_time() - c0)
-`;
-
-/**
- * Same-load comparison with numpy: `pairs` alternating runs of ours and numpy's on the first
- * `pq` queries against all references (the machine is shared, so only interleaved timings compare).
- */
-async function pairedNumpy(engine: string, q: Float32Array, r: Float32Array, nq: number, nr: number, d: number, k: number, pq: number, pairs: number): Promise<void> {
-  const dir = mkdtempSync(join(tmpdir(), 'ben-knn-'));
-  try {
-    const m = Math.min(pq, nq);
-    const f = join(dir, 'x.f32');
-    const all = new Float32Array((m + nr) * d);
-    all.set(q.subarray(0, m * d));
-    all.set(r, m * d);
-    writeFileSync(f, new Uint8Array(all.buffer));
-    const ours: number[] = [];
-    const theirs: number[] = [];
-    const oursCpu: number[] = [];
-    const theirsCpu: number[] = [];
-    for (let p = 0; p < pairs; p++) {
-      const t0 = performance.now();
-      const c0 = process.cpuUsage();
-      await search(engine, q.subarray(0, m * d), r, d, k, false);
-      ours.push((performance.now() - t0) / 1000);
-      const c = process.cpuUsage(c0);
-      oursCpu.push((c.user + c.system) / 1e6);
-      const py = spawnSync('python3', ['-c', NUMPY, f, String(m), String(nr), String(d), String(k)], { encoding: 'utf8' });
-      if (py.status !== 0) {
-        console.error(`numpy reference skipped: ${py.stderr.split('\n').slice(-2).join(' ')}`);
-        return;
-      }
-      const [wall, cpu] = py.stdout.trim().split(/\s+/).map(Number);
-      theirs.push(wall);
-      theirsCpu.push(cpu);
-    }
-    const med = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
-    console.log(
-      JSON.stringify({
-        case: `knn-paired-vs-numpy-${m}x${nr}x${d}-k${k}`,
-        engine,
-        seconds: Number(med(ours).toFixed(2)),
-        numpySeconds: Number(med(theirs).toFixed(2)),
-        ratioOursToNumpy: Number((med(ours) / med(theirs)).toFixed(2)),
-        cpuSeconds: Number(med(oursCpu).toFixed(2)),
-        numpyCpuSeconds: Number(med(theirsCpu).toFixed(2)),
-        cpuRatioOursToNumpy: Number((med(oursCpu) / med(theirsCpu)).toFixed(2)),
-        oursRuns: ours.map((v) => Number(v.toFixed(2))),
-        numpyRuns: theirs.map((v) => Number(v.toFixed(2))),
-        loadavg1: Number(loadavg()[0].toFixed(2)),
-      }),
-    );
-  } finally {
-    rmSync(dir, { recursive: true, force: true });
-  }
-}
-
-/** The engine of the paired comparison (`both` pairs the default engine). */
-function engineOf(args: string[]): string {
-  const e = args.includes('--engine') ? args[args.indexOf('--engine') + 1] : 'int16';
-  return e === 'both' ? 'int16' : e;
-}
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+const round2 = (v: number) => Number(v.toFixed(2));
 
 /** Runs one engine. */
-function search(engine: string, q: Float32Array, r: Float32Array, d: number, k: number, progress: boolean): Promise<Neighbors> {
-  if (engine === 'int16') return searchNearestInt16(q, r, d, { k, progress });
-  if (engine === 'tfjs') return searchNearestTfjs(q, r, d, { k, progress });
-  throw new Error(`unknown engine "${engine}" (int16 | tfjs | both)`);
+async function search(engine: string, q: Float32Array, r: Float32Array, d: number, k: number, threads: number, stats?: SearchStats): Promise<Neighbors> {
+  if (engine === 'tfjs') {
+    await initBackend({ threads });
+    return searchNearestTfjs(q, r, d, { k, progress: true });
+  }
+  if (engine !== 'native' && engine !== 'int16') throw new Error(`unknown engine "${engine}" (auto | native | int16 | tfjs)`);
+  return searchTopKInnerProduct(q, r, d, { k, kernel: engine as KnnKernel, threads, progress: true, stats });
 }
 
 /** Runs the suite. */
 export async function run(args: string[]): Promise<void> {
-  const nq = arg(args, 'queries', 20000);
-  const nr = arg(args, 'refs', 100000);
-  const d = arg(args, 'dim', 512);
-  const k = arg(args, 'k', 20);
-  const info = await initBackend();
+  const nq = Number(arg(args, 'queries', '20000'));
+  const nr = Number(arg(args, 'refs', '100000'));
+  const d = Number(arg(args, 'dim', '512'));
+  const k = Number(arg(args, 'k', '20'));
+  const rounds = Number(arg(args, 'rounds', '1'));
+  const threads = Number(arg(args, 'threads', process.env.BEN_THREADS || String(availableParallelism())));
+  const engines = arg(args, 'engines', arg(args, 'engine', 'auto'))
+    .split(',')
+    .map((e) => (e === 'auto' ? knnKernelFor(nq, nr, d) : e));
+  const peer = arg(args, 'peer', 'torch');
+  const py = peer === 'torch' ? torchPython() : undefined;
+  if (peer !== 'torch' && peer !== 'none') throw new Error(`unknown --peer "${peer}" (torch | none)`);
+  if (peer === 'torch' && !py) console.error("notice: python3 -c 'import torch' fails (apt-get install python3-torch); no peer.");
   const rng = new Rng(1);
   const q = randomUnit(nq, d, rng);
   const r = randomUnit(nr, d, rng);
-  console.error(`kNN ${nq} x ${nr} x ${d}, k=${k}, backend ${info.backend} (${info.threads} threads)`);
-  if (args.includes('--paired-only')) {
-    await pairedNumpy(engineOf(args), q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
-    return;
+  const name = `knn-cosine-exact-${nq}x${nr}x${d}-k${k}`;
+  console.error(`kNN ${nq} x ${nr} x ${d}, k=${k}, ${threads} threads, engines ${engines.join(', ')}${py ? ', peer PyTorch' : ''}`);
+  const dir = py ? mkdtempSync(join(tmpdir(), 'ben-knn-')) : undefined;
+  const file = dir ? join(dir, 'x.f32') : '';
+  if (dir) {
+    const all = new Float32Array((nq + nr) * d);
+    all.set(q);
+    all.set(r, nq * d);
+    writeFileSync(file, new Uint8Array(all.buffer));
   }
-  const engineArg = args.includes('--engine') ? args[args.indexOf('--engine') + 1] : 'int16';
-  const engines = engineArg === 'both' ? ['int16', 'tfjs'] : [engineArg];
+  const times = new Map<string, number[]>(engines.map((e) => [e, []]));
+  const loads: number[] = [];
+  const torchTimes: number[] = [];
+  let last: Neighbors | undefined;
+  try {
+    for (let round = 0; round < rounds; round++) {
+      for (const engine of engines) {
+        loads.push(loadavg()[0]);
+        const t0 = performance.now();
+        const c0 = process.cpuUsage();
+        const searchStats: SearchStats = { fallbacks: 0, meanCandidates: 0 };
+        const nb = await search(engine, q, r, d, k, threads, searchStats);
+        const seconds = (performance.now() - t0) / 1000;
+        const cpu = process.cpuUsage(c0);
+        times.get(engine)!.push(seconds);
+        last = nb;
+        // The first 64 queries against the exact float64 JS kernel.
+        const nCheck = Math.min(64, nq);
+        const ref = searchNearestJs(q.subarray(0, nCheck * d), r, d, { k });
+        let maxDiff = 0;
+        for (let i = 0; i < nCheck * k; i++) maxDiff = Math.max(maxDiff, Math.abs(ref.similarities[i] - nb.similarities[i]));
+        const stats = engine === 'int16' || engine === 'native' ? searchStats : undefined;
+        console.log(
+          JSON.stringify({
+            case: name,
+            engine,
+            round,
+            seconds: round2(seconds),
+            threads,
+            gflops: Number(((2 * nq * nr * d) / seconds / 1e9).toFixed(1)),
+            // CPU seconds of all our threads: on a shared machine, cpuSeconds / threads estimates the quiet wall time.
+            cpuSeconds: Number(((cpu.user + cpu.system) / 1e6).toFixed(1)),
+            ...(stats ? { fallbacks: stats.fallbacks, meanCandidates: Number(stats.meanCandidates.toFixed(1)) } : {}),
+            checkMaxScoreDiff: maxDiff,
+            checkSameIndices: ref.indices.every((v, i) => v === nb.indices[i]),
+            loadavg1: round2(loadavg()[0]),
+          }),
+        );
+      }
+      if (py && dir) {
+        loads.push(loadavg()[0]);
+        const script = fileURLToPath(new URL('./peer-torch-knn.py', import.meta.url));
+        const res = spawnSync(py, [script, file, String(nq), String(nr), String(d), String(k), '--threads', String(threads)], { encoding: 'utf8' });
+        if (res.status !== 0) {
+          console.error(`PyTorch peer failed: ${res.stderr.split('\n').slice(-3).join(' ')}`);
+          continue;
+        }
+        const t = JSON.parse(res.stdout.trim().split('\n').pop()!) as { seconds: number; cpuSeconds: number; threads: number; torch: string; mm: string };
+        torchTimes.push(t.seconds);
+        // Agreement with ours: queries whose k indices are the same (float32 topk may order near-ties differently).
+        const idx = new Int32Array(readFileSync(`${file}.idx`).buffer.slice(0));
+        let same = 0;
+        for (let i = 0; i < nq && last; i++) {
+          const a = new Set(idx.subarray(i * k, (i + 1) * k));
+          if (Array.from(last.indices.subarray(i * k, (i + 1) * k)).every((j) => a.has(j))) same++;
+        }
+        console.log(
+          JSON.stringify({
+            case: name,
+            engine: `torch ${t.torch} (${t.mm})`,
+            round,
+            seconds: round2(t.seconds),
+            threads: t.threads,
+            gflops: Number(((2 * nq * nr * d) / t.seconds / 1e9).toFixed(1)),
+            cpuSeconds: Number(t.cpuSeconds.toFixed(1)),
+            sameNeighbourSets: round2(same / nq),
+            loadavg1: round2(loadavg()[0]),
+          }),
+        );
+      }
+    }
+  } finally {
+    if (dir) rmSync(dir, { recursive: true, force: true });
+  }
   for (const engine of engines) {
-    const t0 = performance.now();
-    const c0 = process.cpuUsage();
-    const nb = await search(engine, q, r, d, k, true);
-    const seconds = (performance.now() - t0) / 1000;
-    const cpu = process.cpuUsage(c0);
-    // CPU seconds of all our threads: on a shared machine, cpuSeconds / threads estimates the quiet wall time.
-    const cpuSeconds = (cpu.user + cpu.system) / 1e6;
-    // Check the first 64 queries against the exact float64 JS kernel.
-    const nCheck = Math.min(64, nq);
-    const ref = searchNearestJs(q.subarray(0, nCheck * d), r, d, { k });
-    let maxDiff = 0;
-    for (let i = 0; i < nCheck * k; i++) maxDiff = Math.max(maxDiff, Math.abs(ref.similarities[i] - nb.similarities[i]));
-    const sameIdx = ref.indices.every((v, i) => v === nb.indices[i]);
+    const ours = median(times.get(engine)!);
     console.log(
       JSON.stringify({
-        case: `knn-cosine-exact-${nq}x${nr}x${d}-k${k}`,
-        seconds: Number(seconds.toFixed(2)),
+        case: `${name}-summary`,
         engine,
-        threads: engine === 'tfjs' ? info.threads : Number(process.env.BEN_THREADS) || availableParallelism(),
-        gflops: Number(((2 * nq * nr * d) / seconds / 1e9).toFixed(1)),
-        cpuSeconds: Number(cpuSeconds.toFixed(1)),
-        ...(engine === 'int16' ? { fallbacks: lastInt16Stats.fallbacks, meanCandidates: Number(lastInt16Stats.meanCandidates.toFixed(1)) } : {}),
-        checkMaxScoreDiff: maxDiff,
-        checkSameIndices: sameIdx,
-        // The issue's reference timings (this machine, quiet): sklearn 58 s, PyTorch mm+topk (2 threads) 20 s.
-        ...(nq === 20000 && nr === 100000 && d === 512 && k === 20
-          ? { speedupVsSklearn58s: Number((58 / seconds).toFixed(2)), speedupVsPytorch20s: Number((20 / seconds).toFixed(2)) }
-          : {}),
-        loadavg1: Number(loadavg()[0].toFixed(2)),
+        seconds: round2(ours),
+        ...(torchTimes.length ? { torchSeconds: round2(median(torchTimes)), speedupVsTorch: round2(median(torchTimes) / ours) } : {}),
+        rounds,
+        load1: `${Math.min(...loads).toFixed(1)}-${Math.max(...loads).toFixed(1)}`,
       }),
     );
   }
-  if (args.includes('--numpy')) await pairedNumpy(engineOf(args), q, r, nq, nr, d, k, arg(args, 'pair-queries', 2048), arg(args, 'pairs', 3));
 }

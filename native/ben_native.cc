@@ -405,6 +405,9 @@ napi_value SetVerbose(napi_env env, napi_callback_info info) {
 
 }  // namespace
 
+bool benRegisterKnn(napi_env env, napi_value exports);       // knn.cc
+bool benRegisterTraining(napi_env env, napi_value exports);  // train.cc
+
 NAPI_MODULE_INIT() {
   struct {
     const char *name;
@@ -417,5 +420,6 @@ NAPI_MODULE_INIT() {
     if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return nullptr;
     if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return nullptr;
   }
+  if (!benRegisterKnn(env, exports) || !benRegisterTraining(env, exports)) return nullptr;
   return exports;
 }

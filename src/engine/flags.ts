@@ -62,6 +62,8 @@ export interface EngineEnvironment {
   native: boolean;
   /** `BEN_NATIVE_VERBOSE=1`: oneDNN's primitive log. */
   nativeVerbose: boolean;
+  /** `BEN_NATIVE_TRAIN=0` keeps the native convolutions but the wasm training kernels (BN, AdamW, ReLU, pooling). */
+  nativeTraining: boolean;
   /** `BEN_WASM_THREADS`: wasm worker threads (default 1). */
   wasmThreads: number;
 }
@@ -74,6 +76,7 @@ export function engineEnvironment(env: NodeJS.ProcessEnv = process.env): EngineE
     threads: env.BEN_THREADS ? Number(env.BEN_THREADS) : undefined,
     native: env.BEN_NATIVE !== '0',
     nativeVerbose: env.BEN_NATIVE_VERBOSE === '1',
+    nativeTraining: env.BEN_NATIVE_TRAIN !== '0',
     wasmThreads: env.BEN_WASM_THREADS ? Number(env.BEN_WASM_THREADS) : 1,
   };
 }

@@ -15,6 +15,25 @@ export interface NativeAddon {
   convBackwardWeights(p: Int32Array, x: Float32Array, dy: Float32Array, dw: Float32Array): void;
   /** params: [batchA, batchB, M, K, N, transposeA, transposeB, act, hasBias]. */
   matMul(p: Int32Array, a: Float32Array, b: Float32Array, bias: Float32Array | null, c: Float32Array): void;
+  /**
+   * Exact top-k inner products (knn.cc); params [d, k, candidates, blockQueries, blockRefs, threads,
+   * refNormMax]; fills outIdx / outSim [nq, k]; returns [fallbacks, candidates rescored].
+   */
+  knnSearch(
+    queries: Float32Array,
+    refs: Float32Array,
+    params: Float64Array,
+    excludeQuery: Int32Array[],
+    excludeRef: Int32Array[],
+    outIdx: Int32Array,
+    outSim: Float32Array,
+  ): [number, number];
+  /** Training kernels (train.cc); the last argument holds the sizes and scalars, see kernels/native-train.ts. */
+  bnTrain(x: Float32Array, gamma: Float32Array, beta: Float32Array, y: Float32Array, mean: Float32Array, variance: Float32Array, invStd: Float32Array, p: Float64Array): void;
+  bnTrainGrad(dy: Float32Array, x: Float32Array, mean: Float32Array, invStd: Float32Array, gamma: Float32Array, dx: Float32Array, dgamma: Float32Array, dbeta: Float32Array, p: Float64Array): void;
+  adamUpdate(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, po: Float32Array, mo: Float32Array, vo: Float32Array, q: Float64Array): void;
+  reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, q: Float64Array): void;
+  maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, q: Float64Array): void;
   info(): { version: string; isa: string; threads: number };
   setThreads(n: number): void;
   setVerbose(on: boolean): void;

@@ -1,7 +1,7 @@
 /**
  * Byte encoders for hand-assembled WebAssembly modules (the binary format's LEB128 integers,
  * names, vectors and sections). There is no wasm toolchain on the target machines, so our small
- * SIMD kernels (engine/kernels/simd.ts, evaluation/wasm-dot-i16.ts) are encoded with these.
+ * SIMD kernels (engine/kernels/simd.ts, engine/knn/wasm-dot-i16.ts) are encoded with these.
  */
 
 /** Unsigned LEB128. */

@@ -22,10 +22,8 @@ export {
   type MeanAveragePrecisionRow,
 } from './map.ts';
 export { computeReplicateReproducibility, computePrecisionRecall, computePercentReplicating } from './replicate.ts';
-export { searchNearestJs, mergeTopK, unitRows, type Neighbors, type ExclusionCodes, type SearchOptions } from './topk.ts';
+export { searchNearest, searchNearestJs, mergeTopK, unitRows, type Neighbors, type ExclusionCodes, type SearchOptions } from './topk.ts';
 export { searchNearestTfjs, type TfjsSearchOptions } from './topk-tfjs.ts';
-export { searchNearestInt16, lastInt16Stats, type Int16SearchOptions, type Int16SearchStats } from './topk-int16.ts';
-export { buildDotI16Module } from './wasm-dot-i16.ts';
 export { computeKnnAccuracy, voteLabel, type KnnAccuracyOptions, type KnnAccuracy } from './knn.ts';
 export { computeLinearProbe, fitLogisticRegression, predictLogistic, splitRows, type LinearProbeResult } from './linear-probe.ts';
 export { adjustBenjaminiHochberg, quantile, median, wilsonInterval } from '../util/stats.ts';

@@ -5,7 +5,7 @@
  */
 import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { groupCodes, metaColumn } from '../data/tables/profile-table.ts';
-import { searchNearestJs, unitRows, type ExclusionCodes, type Neighbors } from './topk.ts';
+import { searchNearest, unitRows, type ExclusionCodes, type Neighbors } from './topk.ts';
 import { wilsonInterval } from '../util/stats.ts';
 
 /** Options of {@link computeKnnAccuracy}. */
@@ -31,7 +31,7 @@ export interface KnnAccuracyOptions {
    * whose compounds all sit in one batch, as Ando et al. 2017 do). Default true.
    */
   dropUnreachable?: boolean;
-  /** Search kernel; default the plain-JS exact kernel for small tables, the int16-screened wasm kernel for large ones. */
+  /** Search kernel; default the engine's exact top-k search (native, int16 wasm or plain JS by size). */
   search?: (queries: Float32Array, refs: Float32Array, d: number, opts: { k: number; exclude?: ExclusionCodes[] }) => Neighbors | Promise<Neighbors>;
 }
 
@@ -98,8 +98,7 @@ export async function computeKnnAccuracy(t: ProfileTable, opts: KnnAccuracyOptio
     const c = Int32Array.from(rowsUsed, (i) => codes[i]);
     exclude.push({ query: c, ref: c });
   }
-  // Beyond ~1e9 multiply-adds the exact int16-screened wasm kernel (worker threads) wins over plain JS.
-  const search = opts.search ?? (m * m * d > 1e9 ? (await import('./topk-int16.ts')).searchNearestInt16 : searchNearestJs);
+  const search = opts.search ?? searchNearest;
   const nb = await search(unit, unit, d, { k, exclude });
   const reachable = new Uint8Array(m).fill(1);
   if (opts.dropUnreachable ?? true) {

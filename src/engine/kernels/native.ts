@@ -18,6 +18,8 @@ import {
 import type { BackendWasm } from '@tensorflow/tfjs-backend-wasm';
 import type { NativeAddon } from '../native.ts';
 import { heapF32 } from './wasm-ops.ts';
+import { nativeTrainingWraps } from './native-train.ts';
+import { engineEnvironment } from '../flags.ts';
 
 /**
  * Kernels of the wasm backend that run on the native engine (oneDNN): each reads its inputs
@@ -207,6 +209,7 @@ export function registerNativeKernels(addon: NativeAddon): string[] {
     [Conv2DBackpropFilter, makeConvBackpropFilter(addon)],
     [BatchMatMul, makeMatMul(addon, false)],
     [_FusedMatMul, makeMatMul(addon, true)],
+    ...(engineEnvironment().nativeTraining ? nativeTrainingWraps(addon) : []),
   ];
   const names: string[] = [];
   for (const [name, impl] of wrap) {

@@ -3,7 +3,7 @@
  * against a block of reference rows, `out[i, j] = sum_t q[i, t] * r[j, t]` in int32, built on
  * `i32x4.dot_i16x8_s` (8 multiply-adds per instruction, twice float32 SIMD's rate) with a
  * TILE_Q x TILE_R (2 x 4) register tile; 2x4, 3x4, 4x3, 2x6 and 4x2 measured within noise
- * (31-40 G multiply-adds/s on one core of this machine, shared). Used by the exact screened kNN search (topk-int16.ts), which bounds the
+ * (31-40 G multiply-adds/s on one core of this machine, shared). Used by the exact screened kNN search (int16.ts), which bounds the
  * quantisation error so results stay exact. No toolchain needed: the module is encoded here.
  *
  * Export `dot(qPtr, rPtr, outPtr, nq, nr, dBytes)`: nq a multiple of the tile's rows, nr of its
@@ -11,7 +11,7 @@
  * row-major. The caller keeps |sum| < 2^31 (|values| <= sqrt((2^31 - 1) / d)).
  */
 
-import { section, sleb, str, uleb } from '../engine/wasm-encode.ts';
+import { section, sleb, str, uleb } from '../wasm-encode.ts';
 
 // Opcodes.
 const BLOCK = 0x02, LOOP = 0x03, END = 0x0b, BR = 0x0c, BR_IF = 0x0d, VOID = 0x40;

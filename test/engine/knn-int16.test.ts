@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { searchNearestJs, unitRows } from '../../src/evaluation/topk.ts';
-import { lastInt16Stats, searchNearestInt16 } from '../../src/evaluation/topk-int16.ts';
-import { buildDotI16Module } from '../../src/evaluation/wasm-dot-i16.ts';
+import { searchNearestInt16 } from '../../src/engine/knn/int16.ts';
+import { buildDotI16Module } from '../../src/engine/knn/wasm-dot-i16.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 describe('int16 wasm SIMD dot kernel', () => {
@@ -46,10 +46,11 @@ describe('exact int16-screened kNN search', () => {
     const gr = Int32Array.from({ length: nr }, () => rng.int(5));
     const opts = { k: 7, exclude: [{ query: gq, ref: gr }] };
     const ref = searchNearestJs(q, r, d, opts);
-    const got = await searchNearestInt16(q, r, d, { ...opts, threads: 2, blockQueries: 16, blockRefs: 100 });
+    const stats = { fallbacks: 0, meanCandidates: 0 };
+    const got = await searchNearestInt16(q, r, d, { ...opts, threads: 2, blockQueries: 16, blockRefs: 100, stats });
     expect(Array.from(got.indices)).toEqual(Array.from(ref.indices));
     expect(Array.from(got.similarities)).toEqual(Array.from(ref.similarities));
-    expect(lastInt16Stats.meanCandidates).toBeGreaterThanOrEqual(7);
+    expect(stats.meanCandidates).toBeGreaterThanOrEqual(7);
   });
 
   it('stays exact on duplicated and tied references (candidate overflow falls back to the full search)', async () => {
@@ -60,8 +61,9 @@ describe('exact int16-screened kNN search', () => {
     const r = unitRows(Float32Array.from({ length: 60 * d }, (_, i) => base[i % (20 * d)]), d);
     const q = unitRows(Float32Array.from({ length: 9 * d }, () => rng.int(3) - 1), d);
     const ref = searchNearestJs(q, r, d, { k: 5 });
-    const got = await searchNearestInt16(q, r, d, { k: 5, candidates: 6, threads: 1 });
+    const stats = { fallbacks: 0, meanCandidates: 0 };
+    const got = await searchNearestInt16(q, r, d, { k: 5, candidates: 6, threads: 1, stats });
     expect(Array.from(got.indices)).toEqual(Array.from(ref.indices));
-    expect(lastInt16Stats.fallbacks).toBeGreaterThan(0);
+    expect(stats.fallbacks).toBeGreaterThan(0);
   });
 });

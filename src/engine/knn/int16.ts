@@ -12,8 +12,9 @@
 import { Worker } from 'node:worker_threads';
 import { availableParallelism } from 'node:os';
 import { buildDotI16Module, TILE_Q, TILE_R } from './wasm-dot-i16.ts';
-import { emptyNeighbors, searchNearestJs, type ExclusionCodes, type Neighbors, type SearchOptions } from './topk.ts';
-import { createProgress } from '../util/progress.ts';
+import { emptyNeighbors, searchNearestJs, type ExclusionCodes, type Neighbors, type SearchOptions, type SearchStats } from './exact.ts';
+import { createProgress } from '../../util/progress.ts';
+import { engineEnvironment } from '../flags.ts';
 
 /** Options of {@link searchNearestInt16}. */
 export interface Int16SearchOptions extends SearchOptions {
@@ -28,12 +29,8 @@ export interface Int16SearchOptions extends SearchOptions {
 }
 
 /** Statistics of the last search (for benchmarks and tests). */
-export interface Int16SearchStats {
-  /** Queries searched again in full because their candidate list overflowed. */
-  fallbacks: number;
-  /** Mean candidates rescored per query. */
-  meanCandidates: number;
-}
+/** Statistics of a {@link searchNearestInt16} call. */
+export type Int16SearchStats = SearchStats;
 
 /** Row-wise int16 quantisation with exact error norms (float64). */
 function quantize(x: Float32Array, n: number, d: number, dPad: number, qmax: number, globalScale: boolean) {
@@ -124,9 +121,6 @@ parentPort.postMessage({ done: true, sc, ix }, [sc.buffer, ix.buffer]);
 
 let compiled: WebAssembly.Module | undefined;
 
-/** Statistics of the most recent {@link searchNearestInt16} call. */
-export const lastInt16Stats: Int16SearchStats = { fallbacks: 0, meanCandidates: 0 };
-
 /**
  * Exact top-k inner products of unit rows `queries` [nq, d] against `refs` [nr, d] (cosine; Pearson
  * on centred rows), int16-screened and exactly rescored. Same result as {@link searchNearestJs}.
@@ -147,7 +141,7 @@ export async function searchNearestInt16(queries: Float32Array, refs: Float32Arr
   const qShared = new SharedArrayBuffer(nq * dPad * 2);
   new Int16Array(qShared).set(Q.ints);
   compiled ??= await WebAssembly.compile(buildDotI16Module());
-  const threads = Math.max(1, Math.min(opts.threads ?? (Number(process.env.BEN_THREADS) || availableParallelism()), Math.ceil(nq / 2)));
+  const threads = Math.max(1, Math.min(opts.threads ?? (engineEnvironment().threads || availableParallelism()), Math.ceil(nq / 2)));
   const bq = opts.blockQueries ?? 128;
   const br = Math.ceil((opts.blockRefs ?? 512) / TILE_R) * TILE_R;
   const bar = createProgress({ label: 'knn', total: nq, unit: 'query', quiet: !opts.progress });
@@ -226,8 +220,7 @@ export async function searchNearestInt16(queries: Float32Array, refs: Float32Arr
       }
     }
   }
-  lastInt16Stats.fallbacks = fallbacks;
-  lastInt16Stats.meanCandidates = nq ? candidates / nq : 0;
+  if (opts.stats) Object.assign(opts.stats, { fallbacks, meanCandidates: nq ? candidates / nq : 0 });
   return out;
 }
 

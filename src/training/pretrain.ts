@@ -181,7 +181,8 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
     });
   }
 
-  const trainer = new Trainer({
+  // training.steps: 0 saves the network as initialised: the untrained baseline of a comparison.
+  const trainer = totalSteps === 0 ? undefined : new Trainer({
     backbone,
     objective,
     optimizer: optimizerConfig(recipe.optimizer),
@@ -198,11 +199,16 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
     config: { recipe: recipe.name, objective: objective.name, backbone: recipe.backbone.name, sampler: recipe.sampler, inputSize: size },
   });
   const t0 = performance.now();
-  let fit;
-  try {
-    fit = await trainer.fit(source, { resume: opts.resume });
-  } finally {
-    trainer.dispose();
+  let fit: { step: number; losses: number[]; monitor?: Record<string, number> };
+  if (!trainer) {
+    log('training.steps is 0: the initialised network is saved untrained');
+    fit = { step: 0, losses: [] };
+  } else {
+    try {
+      fit = await trainer.fit(source, { resume: opts.resume });
+    } finally {
+      trainer.dispose();
+    }
   }
   const seconds = (performance.now() - t0) / 1000;
   const tail = fit.losses.slice(-Math.max(1, Math.ceil(fit.losses.length / 10)));
@@ -212,7 +218,7 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
     modelDir: join(runDir, 'model'),
     steps: fit.step,
     totalSteps,
-    finalLoss: tail.reduce((a, b) => a + b, 0) / Math.max(tail.length, 1),
+    finalLoss: tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : NaN,
     losses: fit.losses,
     seconds,
     imagesPerSec: (fit.losses.length * batchImages * objective.views) / Math.max(seconds, 1e-9),

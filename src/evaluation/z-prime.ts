@@ -6,9 +6,10 @@
  * well is scored by a projection fitted on the OTHER control wells (folds of wells, default one
  * well per fold), so no well is scored by a model that saw it. Per fold the features are
  * standardised on the fold's training wells, the direction is shrinkage LDA (the pooled
- * within-class covariance shrunk toward a scaled identity with the Ledoit-Wolf 2004 intensity, as
- * scikit-learn's `LinearDiscriminantAnalysis(solver='lsqr', shrinkage='auto')`) or the difference
- * of class means, and the projection is calibrated so the fold's training negatives average 0 and
+ * within-class correlation matrix shrunk toward the identity with the Ledoit-Wolf 2004 intensity,
+ * in the manner of scikit-learn's `LinearDiscriminantAnalysis(solver='lsqr', shrinkage='auto')`,
+ * which shrinks each class's) or the difference of class means, and the projection is calibrated
+ * so the fold's training negatives average 0 and
  * its positives 1: folds then share one scale, and 1 is "as far as a positive control".
  */
 import { solveCholesky } from './linalg.ts';
@@ -86,6 +87,29 @@ export function ledoitWolfCovariance(x: Float64Array, n: number, d: number): { c
 }
 
 /**
+ * The shrunk pooled within-class covariance of standardised rows `z` [n, d]: each row minus its
+ * class mean, every feature scaled to unit within-class SD, Ledoit-Wolf on that (the correlation
+ * matrix shrunk toward the identity), scaled back; so the shrinkage target respects each
+ * feature's own within-class spread, as scikit-learn's `_cov(shrinkage='auto')` does per class.
+ */
+export function pooledWithinCovariance(z: Float64Array, n: number, d: number, positive: readonly boolean[], mPos: Float64Array, mNeg: Float64Array): { cov: Float64Array; shrinkage: number } {
+  const within = new Float64Array(n * d);
+  const sd = new Float64Array(d);
+  for (let k = 0; k < n; k++) {
+    const m = positive[k] ? mPos : mNeg;
+    for (let j = 0; j < d; j++) {
+      within[k * d + j] = z[k * d + j] - m[j];
+      sd[j] += within[k * d + j] ** 2 / n;
+    }
+  }
+  for (let j = 0; j < d; j++) sd[j] = sd[j] > 1e-24 ? Math.sqrt(sd[j]) : 1;
+  for (let k = 0; k < n; k++) for (let j = 0; j < d; j++) within[k * d + j] /= sd[j];
+  const lw = ledoitWolfCovariance(within, n, d);
+  for (let i = 0; i < d; i++) for (let j = 0; j < d; j++) lw.cov[i * d + j] *= sd[i] * sd[j];
+  return lw;
+}
+
+/**
  * Fits the projection on rows `rows` of the row-major features `x` [*, d], `positive[k]` saying
  * whether `rows[k]` is a positive control. Needs 2+ wells of each class.
  */
@@ -111,12 +135,7 @@ export function fitControlProjection(x: ArrayLike<number>, d: number, rows: read
   let w: Float64Array = diff;
   let shrinkage = 1;
   if (method === 'lda') {
-    const within = new Float64Array(n * d);
-    for (let k = 0; k < n; k++) {
-      const m = positive[k] ? mPos : mNeg;
-      for (let j = 0; j < d; j++) within[k * d + j] = z[k * d + j] - m[j];
-    }
-    const lw = ledoitWolfCovariance(within, n, d);
+    const lw = pooledWithinCovariance(z, n, d, positive, mPos, mNeg);
     shrinkage = lw.shrinkage;
     // A tiny ridge keeps a rank-deficient estimate (no shrinkage, n < d) solvable.
     let tr = 0;

@@ -225,7 +225,9 @@ export async function runDoseResponseStage(runDir: string, recipe: Recipe, o: Do
     const r = scoreArm(wells, { dose, controlColumn: e.controlColumn, negative: e.controlValue, positive: sec.positiveControlValue, section: sec, nullSize: e.mapNullSize, seed: recipe.seed });
     const label = sec.labels[a.name] ?? a.name;
     arms.push({ name: a.name, label, features: wells.d, ...r });
-    await mergeEval(a.dir, 'doseResponse', { observed: r.observed, shuffledMean: r.shuffled?.mean, shuffledMedian: r.shuffled?.median, permutationP: r.permutationP, positiveControlMap: r.positiveControl?.map });
+    // The table's numbers: the shuffled means, and the median for Z' (see ArmResult.shuffled).
+    const shuffled = r.shuffled && { meanMap: r.shuffled.mean.meanMap, fractionSignificant: r.shuffled.mean.fractionSignificant, spearman: r.shuffled.mean.spearman, zPrimeMedian: r.shuffled.median.zPrime };
+    await mergeEval(a.dir, 'doseResponse', { observed: r.observed, columnShuffled: shuffled, permutationP: r.permutationP, positiveControlMap: r.positiveControl?.map });
     const s = r.observed;
     log(`${a.name}: mean mAP ${f3(s.meanMap)}, q<0.05 ${f3(s.fractionSignificant)}, Spearman ${f3(s.spearman)}, Z' ${f3(s.zPrime)}${r.shuffled ? ` (column-shuffled: ${f3(r.shuffled.mean.meanMap)}, ${f3(r.shuffled.mean.spearman)}, Z' median ${f3(r.shuffled.median.zPrime)})` : ''}`);
   }

@@ -89,14 +89,18 @@ describe('control projection', () => {
     expect(scores.slice(10).reduce((a, b) => a + b, 0) / 6).toBeCloseTo(1, 10);
   });
 
-  it('lda: w solves (shrunk pooled within-class covariance) w = mean difference', () => {
+  it('lda: w solves (shrunk pooled within-class covariance) w = mean difference, the shrinkage on the within-class correlations', () => {
     const p = fitControlProjection(t.features, 3, rows, positive, 'lda');
     // Rebuild the covariance from the fit's standardisation and the class means, then check the residual.
     const z = feats.map((r) => r.map((v, j) => (Math.fround(v) - p.center[j]) / p.scale[j]));
     const mean = (cls: boolean) => [0, 1, 2].map((j) => z.filter((_, i) => positive[i] === cls).reduce((a, r) => a + r[j], 0) / (cls ? 6 : 10));
     const mp = mean(true), mn = mean(false);
+    // Pooled within-class deviations scaled to unit SD, Ledoit-Wolf, scaled back.
     const within = z.map((r, i) => r.map((v, j) => v - (positive[i] ? mp[j] : mn[j])));
-    const { cov } = ledoitWolfCovariance(Float64Array.from(within.flat()), 16, 3);
+    const sd = [0, 1, 2].map((j) => Math.sqrt(within.reduce((a, r) => a + r[j] ** 2, 0) / 16));
+    const lw = ledoitWolfCovariance(Float64Array.from(within.flatMap((r) => r.map((v, j) => v / sd[j]))), 16, 3);
+    const cov = Array.from(lw.cov, (v, k) => v * sd[Math.floor(k / 3)] * sd[k % 3]);
+    expect(lw.shrinkage).toBeCloseTo(p.shrinkage, 12);
     for (let i = 0; i < 3; i++) {
       const lhs = [0, 1, 2].reduce((a, j) => a + cov[i * 3 + j] * p.w[j], 0);
       expect(lhs).toBeCloseTo(mp[i] - mn[i], 6);

@@ -13,7 +13,7 @@
 import type { Dataset } from '../data/dataset.ts';
 import type { ImageShape } from '../data/image-store.ts';
 import { dnaChannelIndex } from '../data/cells/crops.ts';
-import { channelPlane, detectNuclei, type NucleiOptions } from '../data/cells/nuclei.ts';
+import { channelPlane, detectNuclei, type NucleiOptions, type NucleiResult } from '../data/cells/nuclei.ts';
 import type { Pixels } from '../data/types.ts';
 import { maxSampleValue } from '../data/preprocess.ts';
 import { siteMetadata } from '../embedding/embedder.ts';
@@ -163,8 +163,11 @@ export function classicalFeatureNames(names: readonly string[], reporter: string
   return out;
 }
 
-/** The features of one site (HWC samples `px` of `shape`), in {@link classicalFeatureNames} order. */
-export function siteClassicalFeatures(px: Pixels, shape: ImageShape, o: { dna: number; reporter: number; ringWidth?: number; nuclei?: NucleiOptions }): number[] {
+/**
+ * The features of one site (HWC samples `px` of `shape`), in {@link classicalFeatureNames} order;
+ * the nuclei are found on channel `dna`, or given (`detection`, e.g. the one the cell crops used).
+ */
+export function siteClassicalFeatures(px: Pixels, shape: ImageShape, o: { dna: number; reporter: number; ringWidth?: number; nuclei?: NucleiOptions; detection?: NucleiResult }): number[] {
   const { height, width, channels } = shape;
   const max = maxSampleValue(shape.dtype);
   const out: number[] = [];
@@ -172,7 +175,7 @@ export function siteClassicalFeatures(px: Pixels, shape: ImageShape, o: { dna: n
     const s = channelIntensityStats(px, channels, c, max, CLASSICAL_QUANTILES);
     out.push(s.mean, s.sd, ...s.quantiles);
   }
-  const det = detectNuclei(channelPlane(px, shape, o.dna), height, width, o.nuclei);
+  const det = o.detection ?? detectNuclei(channelPlane(px, shape, o.dna), height, width, o.nuclei);
   const count = det.nuclei.length;
   out.push(count, count ? det.nuclei.reduce((a, n) => a + n.area, 0) / count : NaN);
   const ring = cytoplasmRings(det.labels, height, width, o.ringWidth ?? 5);
@@ -201,26 +204,51 @@ function channelIndex(names: readonly string[], ch: string | number, field: stri
 }
 
 /**
- * One profile per site of `ds` (pixels as stored: read the data set without intensity scaling):
- * the embedding tables' `Metadata_*` columns and the features of {@link classicalFeatureNames}.
+ * Classical features of the sites of `ds` (pixels as stored: read the data set without intensity
+ * scaling), measured one site at a time on a detection made here or handed in (`detection`, e.g.
+ * by the cell crops, which found the same sites' nuclei), then collected into a table.
  */
-export async function classicalFeatures(ds: Dataset, o: ClassicalFeatureOptions): Promise<ProfileTable> {
+export function classicalCollector(ds: Dataset, o: ClassicalFeatureOptions): {
+  /** Measures site `index` of `ds` (its id `siteId` checked) on `detection`, or detects its nuclei. */
+  measure(index: number, siteId: string, detection?: NucleiResult): Promise<void>;
+  /** The table, once every site is measured: see {@link classicalFeatures}. */
+  table(): ProfileTable;
+} {
   const dna = dnaChannelIndex(ds.channels, o.dna);
   const reporter = channelIndex(ds.channels, o.reporter, 'reporter channel');
   const shape: ImageShape = { height: ds.height, width: ds.width, channels: ds.images.channels, dtype: ds.dtype };
   const featureNames = classicalFeatureNames(ds.channels, ds.channels[reporter]);
   const d = featureNames.length;
   const features = new Float32Array(ds.size * d);
-  for (let i = 0; i < ds.size; i++) {
-    features.set(siteClassicalFeatures(await ds.images.get(i), shape, { dna, reporter, ringWidth: o.ringWidth, nuclei: o.nuclei }), i * d);
-    o.onSite?.(i + 1);
-  }
+  const done = new Uint8Array(ds.size);
+  let count = 0;
   return {
-    n: ds.size,
-    d,
-    meta: siteMetadata(ds.rows),
-    featureNames,
-    features,
-    keyValue: { features: 'classical', reporter: ds.channels[reporter], dna: ds.channels[dna], ring_width: String(o.ringWidth ?? 5), intensity: 'as stored, scaled to [0, 1]' },
+    async measure(index, siteId, detection) {
+      if (ds.rows[index]?.siteId !== siteId) throw new Error(`classical features: site ${index} is ${ds.rows[index]?.siteId}, not ${siteId}`);
+      features.set(siteClassicalFeatures(await ds.images.get(index), shape, { dna, reporter, ringWidth: o.ringWidth, nuclei: o.nuclei, detection }), index * d);
+      if (!done[index]) (done[index] = 1), o.onSite?.(++count);
+    },
+    table() {
+      const missing = ds.rows.filter((_, i) => !done[i]).map((r) => r.siteId);
+      if (missing.length) throw new Error(`classical features: ${missing.length} sites not measured (${missing.slice(0, 3).join(', ')}...)`);
+      return {
+        n: ds.size,
+        d,
+        meta: siteMetadata(ds.rows),
+        featureNames,
+        features,
+        keyValue: { features: 'classical', reporter: ds.channels[reporter], dna: ds.channels[dna], ring_width: String(o.ringWidth ?? 5), intensity: 'as stored, scaled to [0, 1]' },
+      };
+    },
   };
+}
+
+/**
+ * One profile per site of `ds` (pixels as stored: read the data set without intensity scaling):
+ * the embedding tables' `Metadata_*` columns and the features of {@link classicalFeatureNames}.
+ */
+export async function classicalFeatures(ds: Dataset, o: ClassicalFeatureOptions): Promise<ProfileTable> {
+  const c = classicalCollector(ds, o);
+  for (let i = 0; i < ds.size; i++) await c.measure(i, ds.rows[i].siteId);
+  return c.table();
 }

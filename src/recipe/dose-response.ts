@@ -27,7 +27,8 @@ import { readProfileTable } from '../evaluation/io.ts';
 import { metaColumn, metaName, type ProfileTable } from '../evaluation/profile-table.ts';
 import { quantile } from '../evaluation/stats.ts';
 import { crossValidatedZPrime, type ZPrimeResult } from '../evaluation/z-prime.ts';
-import { classicalFeatures } from '../profiles/classical.ts';
+import type { Dataset } from '../data/dataset.ts';
+import { classicalFeatures, type ClassicalFeatureOptions } from '../profiles/classical.ts';
 import { buildProfiles } from '../profiles/profiles.ts';
 import { controlSeparationSvg, doseResponseSvg, writeSvgPng } from '../report/dose-figures.ts';
 import { RUN_FILES } from '../report/run-dir.ts';
@@ -183,12 +184,27 @@ async function mergeEval(dir: string, key: string, value: unknown): Promise<void
   await writeFileAtomic(path, JSON.stringify({ ...cur, [key]: value }, null, 2) + '\n');
 }
 
+/**
+ * The sites the classical arm measures (pixels as stored, no intensity scaling; whole sites, no
+ * cell crops) and its options (the reporter, and the nuclei settings of `data.crops` when the
+ * recipe cuts cells, so both arms see the same nuclei).
+ */
+export async function classicalSitesOf(recipe: Recipe, dataPath: string): Promise<{ sites: Dataset; options: ClassicalFeatureOptions }> {
+  const c = recipe.doseResponse.classical;
+  if (!c) throw new Error('classicalSitesOf: the recipe has no doseResponse.classical');
+  const crops = recipe.data.crops;
+  const sites = await readRecipeData({ ...recipe.data, crops: undefined, intensity: undefined }, dataPath);
+  return { sites, options: { reporter: c.reporter, dna: crops?.channel, ringWidth: c.ringWidth, nuclei: crops ? { sigma: crops.sigma, minArea: crops.minArea, maxArea: crops.maxArea } : undefined } };
+}
+
 /** Options of {@link runDoseResponseStage}. */
 export interface DoseResponseStageOptions {
   /** The variants whose well embeddings are arms: name -> folder. */
   variants: { name: string; dir: string }[];
   /** The data folder (for the classical arm). */
   dataPath?: string;
+  /** The classical arm's site features when the data stage measured them already (see {@link classicalSitesOf}). */
+  classical?: ProfileTable;
   log?: (line: string) => void;
 }
 
@@ -205,16 +221,17 @@ export async function runDoseResponseStage(runDir: string, recipe: Recipe, o: Do
     inputs.push({ name: v.name, dir: v.dir, wells: (await readProfileTable(p)).table });
   }
   if (sec.classical) {
-    if (!o.dataPath) throw new UserError('doseResponse.classical reads the images: add the "data" stage to the recipe.');
-    // Pixels as stored (no intensity scaling), whole sites (no cell crops).
-    const sites = await (await readRecipeData({ ...recipe.data, crops: undefined, intensity: undefined }, o.dataPath)).load({ skipBad: recipe.data.skipBad });
+    let table = o.classical;
     const t0 = performance.now();
-    const c = sec.classical;
-    const table = await classicalFeatures(sites, { reporter: c.reporter, dna: recipe.data.crops?.channel, ringWidth: c.ringWidth, nuclei: recipe.data.crops ? { sigma: recipe.data.crops.sigma, minArea: recipe.data.crops.minArea, maxArea: recipe.data.crops.maxArea } : undefined });
+    if (!table) {
+      if (!o.dataPath) throw new UserError('doseResponse.classical reads the images: add the "data" stage to the recipe.');
+      const { sites, options } = await classicalSitesOf(recipe, o.dataPath);
+      table = await classicalFeatures(await sites.load({ skipBad: recipe.data.skipBad }), options);
+    }
     const dir = join(runDir, CLASSICAL_ARM);
     await mkdir(dir, { recursive: true });
     await exportProfiles(join(dir, RUN_FILES.embeddings), table, { aggregate: 'mean' });
-    log(`classical: ${table.d} features of ${table.n} sites in ${((performance.now() - t0) / 1000).toFixed(0)} s -> ${join(dir, RUN_FILES.embeddings)}`);
+    log(`classical: ${table.d} features of ${table.n} sites${o.classical ? ' (measured on the nuclei the cell crops found)' : ` in ${((performance.now() - t0) / 1000).toFixed(0)} s`} -> ${join(dir, RUN_FILES.embeddings)}`);
     inputs.push({ name: CLASSICAL_ARM, dir, wells: (await readProfileTable(join(dir, wellPathFor(RUN_FILES.embeddings)))).table });
   }
   if (inputs.length === 0) throw new UserError('The dose-response stage has no arm: add variants with the embed stage, or doseResponse.classical.');

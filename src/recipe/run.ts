@@ -34,7 +34,8 @@ import { UserError } from '../util/errors.ts';
 import { createProgress } from '../util/progress.ts';
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
 import { writeNucleiCheck } from './nuclei-check.ts';
-import { runDoseResponseStage, type DoseResponseStageResult } from './dose-response.ts';
+import { classicalSitesOf, runDoseResponseStage, type DoseResponseStageResult } from './dose-response.ts';
+import { classicalCollector } from '../profiles/classical.ts';
 import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
 import { PROFILES_FILE, runProfilesStage } from './profiles.ts';
 import { resolveVariant } from './load.ts';
@@ -130,10 +131,16 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   let dataPath: string | undefined;
   let data: Dataset | undefined;
   let nucleiFigure: { path: string; caption: string } | undefined;
+  let collector: ReturnType<typeof classicalCollector> | undefined;
   if (needsData) {
     log(`[data] ${recipe.data.source}${recipe.data.source === 'synthetic' ? ` preset ${recipe.data.preset}` : ` at ${recipe.data.path ?? recipe.data.csv}`}`);
     dataPath = await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log: (l) => log(`[data] ${l}`) });
-    data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`) });
+    // Cells and classical features: measured on the nuclei the crops find, one detection per site.
+    if (recipe.data.crops && stages.has('dose-response') && recipe.doseResponse.classical) {
+      const { sites, options } = await classicalSitesOf(recipe, dataPath);
+      collector = classicalCollector(sites, options);
+    }
+    data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`), onDetected: collector && ((i, site, det) => collector!.measure(i, site.siteId, det)) });
     if (recipe.data.crops) {
       // Cells: the detections of two fields, for the report (look before trusting the crops).
       const c = recipe.data.crops;
@@ -223,7 +230,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   let doseResponse: DoseResponseStageResult | undefined;
   if (stages.has('dose-response')) {
     log('[dose-response] arms scored on the same wells: activity mAP per dose, Spearman, Z\', column-shuffled control');
-    doseResponse = await runDoseResponseStage(runDir, recipe, { variants: variants.map((v) => ({ name: v.name, dir: v.dir })), dataPath, log: (l) => log(`[dose-response] ${l}`) });
+    doseResponse = await runDoseResponseStage(runDir, recipe, { variants: variants.map((v) => ({ name: v.name, dir: v.dir })), dataPath, classical: collector?.table(), log: (l) => log(`[dose-response] ${l}`) });
     log(`[dose-response] ${doseResponse.files.markdown}`);
   }
 

@@ -5,7 +5,8 @@
  * two-channel field whose nuclei the detector must find.
  */
 import { describe, expect, it } from 'vitest';
-import { channelIntensityStats, classicalFeatureNames, classicalFeatures, compartmentIntensity, cytoplasmRings, siteClassicalFeatures } from '../../src/profiles/classical.ts';
+import { channelIntensityStats, classicalCollector, classicalFeatureNames, classicalFeatures, compartmentIntensity, cytoplasmRings, siteClassicalFeatures } from '../../src/profiles/classical.ts';
+import { channelPlane, detectNuclei } from '../../src/data/cells/nuclei.ts';
 import { Dataset } from '../../src/data/dataset.ts';
 import { MemoryImageStore } from '../../src/data/image-store.ts';
 import type { SiteRecord } from '../../src/data/types.ts';
@@ -133,5 +134,14 @@ describe('site features', () => {
     expect(t.meta.Metadata_WellType).toEqual(['negative_control', 'positive_control']);
     expect(t.features[names.indexOf('Ratio_NucleiCytoplasm_GFP')]).toBeCloseTo(get(out, 'Ratio_NucleiCytoplasm_GFP'), 5);
     await expect(classicalFeatures(ds, { reporter: 'RFP' })).rejects.toThrow(/"RFP" is not a channel of this data set \(DNA, GFP\)/);
+
+    // Measured on a detection handed in (the cell crops'): the same table, sites checked by id.
+    const c = classicalCollector(ds, { reporter: 'GFP' });
+    const plane = (i: number) => channelPlane(store.getSync(i), shape, 0);
+    await c.measure(1, 'p/A02', detectNuclei(plane(1), H, W));
+    expect(() => c.table()).toThrow(/1 sites not measured \(p\/A01/);
+    await c.measure(0, 'p/A01', detectNuclei(plane(0), H, W));
+    expect(Array.from(c.table().features)).toEqual(Array.from(t.features));
+    await expect(c.measure(0, 'p/A02')).rejects.toThrow(/site 0 is p\/A01, not p\/A02/);
   });
 });

@@ -50,6 +50,11 @@ const FIELD_OF: Record<(typeof EMBEDDING_META_COLUMNS)[number], (r: SiteRecord) 
   Metadata_Split: (r) => r.split,
 };
 
+/** The {@link EMBEDDING_META_COLUMNS} of `rows`, one value per row: what any per-site profile table carries. */
+export function siteMetadata(rows: readonly SiteRecord[]): Record<string, string[]> {
+  return Object.fromEntries(EMBEDDING_META_COLUMNS.map((m) => [m, rows.map(FIELD_OF[m])]));
+}
+
 /**
  * Turns decoded images (HWC uint8/uint16, one per image) into the model input [B * k, H, W, C]
  * float32: k inputs per image, consecutive (k = 1 but for tiles, embedding/input.ts), whose

@@ -21,6 +21,10 @@ export interface EvalColumns {
   replicate?: string[];
   /** Negative controls (e.g. `Compound` = `DMSO`). */
   control?: ControlSpec;
+  /** Positive controls (e.g. `Metadata_WellType` = `positive_control`), for control-separation metrics (Z'). */
+  positiveControl?: ControlSpec;
+  /** Numeric dose column, for dose-response metrics. */
+  dose?: string;
   /** Train / test split column for the linear probe (values `train` / `test`). */
   split?: string;
 }

@@ -15,6 +15,8 @@ import { aggregateProfiles } from '../profiles/aggregate.ts';
 import { applyRowFilters, formatFilters, formatList, REFERENCE_INDEX, resolveMapConfig, withReferenceIndex } from './map-presets.ts';
 import { computeLinearProbe, splitRows } from './linear-probe.ts';
 import { UserError } from '../util/errors.ts';
+import { doseResponseMetric } from './dose-response.ts';
+import { zPrimeMetric } from './z-prime.ts';
 
 /** Largest table the all-pairs metrics accept (they hold an [n, n] similarity matrix). */
 export const MAX_PAIRWISE_ROWS = 20000;
@@ -364,6 +366,8 @@ for (const m of [
   linearProbeMetric,
   batchPredictabilityMetric,
   platePredictabilityMetric,
+  doseResponseMetric,
+  zPrimeMetric,
 ]) {
   metrics.register(m.name, m);
 }

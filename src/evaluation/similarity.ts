@@ -1,4 +1,6 @@
 import { Registry } from '../util/registry.ts';
+import { rankAverage } from '../util/stats.ts';
+export { rankAverage };
 
 /**
  * A similarity between profiles, computed for all pairs of rows of a row-major [n, d] matrix.
@@ -52,21 +54,6 @@ export const computeCosine: SimilarityFn = (x, n, d) => gram(normalizeRows(x, n,
 
 /** Pearson correlation between rows over features (pandas `DataFrame.corr`, cytominer-eval). */
 export const computePearson: SimilarityFn = (x, n, d) => gram(normalizeRows(x, n, d, true), n, d);
-
-/** Average ranks (1-based, ties share their mean rank) of `v`, as scipy.stats.rankdata. */
-export function rankAverage(v: ArrayLike<number>): Float64Array {
-  const m = v.length;
-  const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => v[a] - v[b]);
-  const r = new Float64Array(m);
-  for (let i = 0; i < m; ) {
-    let j = i;
-    while (j + 1 < m && v[order[j + 1]] === v[order[i]]) j++;
-    const avg = (i + j) / 2 + 1;
-    for (let t = i; t <= j; t++) r[order[t]] = avg;
-    i = j + 1;
-  }
-  return r;
-}
 
 /** Spearman correlation: Pearson over per-row average ranks. */
 export const computeSpearman: SimilarityFn = (x, n, d) => {

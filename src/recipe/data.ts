@@ -7,7 +7,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Dataset } from '../data/dataset.ts';
-import { cellCrops } from '../data/cells/crops.ts';
+import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
 import { readDataset } from '../data/readers/index.ts';
 import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';
 import { generateSynthetic } from '../data/synth/generate.ts';
@@ -101,7 +101,7 @@ export function checkRecipeDataExists(d: Recipe['data']): void {
  * split is loaded. With `data.crops` the rows are single cells (data/cells/crops.ts), in memory;
  * the per-site sample of cells is seeded by the data set alone, so every stage sees the same cells.
  */
-export async function readRecipeData(d: Recipe['data'], path: string, opts: { log?: (line: string) => void } = {}): Promise<Dataset> {
+export async function readRecipeData(d: Recipe['data'], path: string, opts: { log?: (line: string) => void; onDetected?: CellCropOptions['onDetected'] } = {}): Promise<Dataset> {
   const layout = d.source === 'synthetic' ? undefined : LAYOUT[d.source];
   const sites = await readDataset(path, { ...recipeReadOptions(d), layout, skipBad: d.skipBad, load: false });
   if (!d.crops) return sites;
@@ -111,6 +111,7 @@ export async function readRecipeData(d: Recipe['data'], path: string, opts: { lo
     maxPerSite: c.maxPerSite,
     channel: c.channel,
     nuclei: { sigma: c.sigma, minArea: c.minArea, maxArea: c.maxArea },
+    onDetected: opts.onDetected,
   });
   const detected = counts.map((s) => s.detected).sort((a, b) => a - b);
   opts.log?.(`cells: ${data.size} crops of ${c.size}px from ${sites.size} sites (nuclei per site: min ${detected[0]}, median ${detected[detected.length >> 1]}, max ${detected.at(-1)}${c.maxPerSite ? `; at most ${c.maxPerSite} kept` : ''})`);

@@ -33,6 +33,8 @@ import { UserError } from '../util/errors.ts';
 import { createProgress } from '../util/progress.ts';
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
 import { writeNucleiCheck } from './nuclei-check.ts';
+import { classicalSitesOf, runDoseResponseStage, type DoseResponseStageResult } from './dose-response.ts';
+import { classicalCollector } from '../embedding/classical.ts';
 import { evaluateEmbeddings, type EmbeddingEvaluation } from './evaluate.ts';
 import { runProfilesStage } from './profiles.ts';
 import { resolveVariant } from './load.ts';
@@ -82,6 +84,8 @@ export interface RunRecipeResult {
   variants: VariantResult[];
   /** The report page, when the `report` stage ran. */
   report?: string;
+  /** The `dose-response` stage's table and files, when it ran. */
+  doseResponse?: Pick<DoseResponseStageResult, 'markdown' | 'files'>;
   seconds: number;
 }
 
@@ -125,10 +129,16 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   let dataPath: string | undefined;
   let data: Dataset | undefined;
   let nucleiFigure: { path: string; caption: string } | undefined;
+  let collector: ReturnType<typeof classicalCollector> | undefined;
   if (needsData) {
     log(`[data] ${recipe.data.source}${recipe.data.source === 'synthetic' ? ` preset ${recipe.data.preset}` : ` at ${recipe.data.path ?? recipe.data.csv}`}`);
     dataPath = await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log: (l) => log(`[data] ${l}`) });
-    data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`) });
+    // Cells and classical features: measured on the nuclei the crops find, one detection per site.
+    if (recipe.data.crops && stages.has('dose-response') && recipe.doseResponse.classical) {
+      const { sites, options } = await classicalSitesOf(recipe, dataPath);
+      collector = classicalCollector(sites, options);
+    }
+    data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`), onDetected: collector && ((i, site, det) => collector!.measure(i, site.siteId, det)) });
     if (recipe.data.crops) {
       // Cells: the detections of two fields, for the report (look before trusting the crops).
       const c = recipe.data.crops;
@@ -215,6 +225,13 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     }
   }
 
+  let doseResponse: DoseResponseStageResult | undefined;
+  if (stages.has('dose-response')) {
+    log('[dose-response] arms scored on the same wells: activity mAP per dose, Spearman, Z\', column-shuffled control');
+    doseResponse = await runDoseResponseStage(runDir, recipe, { variants: variants.map((v) => ({ name: v.name, dir: v.dir })), dataPath, classical: collector?.table(), log: (l) => log(`[dose-response] ${l}`) });
+    log(`[dose-response] ${doseResponse.files.markdown}`);
+  }
+
   let report: string | undefined;
   if (stages.has('report')) {
     log('[report] UMAPs, curves, metric tables');
@@ -225,7 +242,13 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
       umap: opts.report?.umap,
       maxExamplePlates: opts.report?.maxExamplePlates,
       quiet: opts.progress === false,
-      pictures: nucleiFigure ? [{ title: 'Nuclei detections', ...nucleiFigure }] : undefined,
+      pictures: [
+        ...(doseResponse ? [
+          { title: 'Dose response: activity mAP per dose, each arm', caption: 'Activity mAP of each dose group against the negative-control wells (copairs activity), observed and the mean over the column-shuffled permutations (doses permuted within plate rows).', path: doseResponse.files.doseFigure },
+          { title: 'Control separation', caption: "Held-out 1-D projection score of every positive and negative control well (each scored by a projection fitted on the other control wells), with the class means and Z'.", path: doseResponse.files.separationFigure },
+        ] : []),
+        ...(nucleiFigure ? [{ title: 'Nuclei detections', ...nucleiFigure }] : []),
+      ],
     });
     for (const n of r.notes) log(`[report] note: ${n}`);
     report = r.htmlPath;
@@ -233,7 +256,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   }
 
   const seconds = (performance.now() - t0) / 1000;
-  const result: RunRecipeResult = { runDir, variants, report, seconds };
+  const result: RunRecipeResult = { runDir, variants, report, seconds, ...(doseResponse ? { doseResponse: { markdown: doseResponse.markdown, files: doseResponse.files } } : {}) };
   await writeRunJson(runDir, {
     recipe: recipe.name,
     status: 'finished',

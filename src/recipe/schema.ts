@@ -7,6 +7,7 @@ import { backbones } from '../models/index.ts';
 import { objectives } from '../objectives/index.ts';
 import { optimizers } from '../training/optimizers.ts';
 import type { Registry } from '../util/registry.ts';
+import { PROJECTION_METHODS } from '../evaluation/z-prime.ts';
 
 /**
  * The recipe: a YAML file that fully describes a run (data, sampler, augmentation, backbone,
@@ -182,8 +183,8 @@ export const OptimizerSchema = z
 export const TrainingSchema = z
   .object({
     epochs: z.number().positive().default(5),
-    /** Overrides epochs when set. */
-    steps: z.number().int().positive().optional(),
+    /** Overrides epochs when set; 0 saves the initialised network untrained (a random-initialisation baseline). */
+    steps: z.number().int().min(0).optional(),
     warmupSteps: z.number().int().min(0).default(50),
     checkpointEvery: z.number().int().positive().default(200),
     logEvery: z.number().int().positive().default(10),
@@ -280,6 +281,32 @@ export const EvaluationSchema = z
   })
   .strict();
 
+/**
+ * The `dose-response` stage (recipe/dose-response.ts): every variant's well embeddings and,
+ * optionally, classical features scored side by side for dose response and control separation,
+ * with a column-shuffled control; one table in the run directory.
+ */
+export const DoseResponseSchema = z
+  .object({
+    /** Numeric dose column of the embeddings (default `evaluation.labelColumn`). */
+    doseColumn: z.string().optional(),
+    /** Value of `evaluation.controlColumn` that marks the positive controls. */
+    positiveControlValue: z.string().default('positive_control'),
+    /** Classical-features arm: the reporter channel (its nuclear / cytoplasmic ratio) and the cytoplasm ring width in px. */
+    classical: z.object({ reporter: z.string(), ringWidth: z.number().int().positive().default(5) }).strict().optional(),
+    /** Well profiles standardised per plate on the negative controls before scoring (the same for every arm). */
+    normalize: z.enum(['none', 'standardize', 'mad_robustize']).default('standardize'),
+    /** Z': the 1-D projection fitted on the other control wells (`lda`: Ledoit-Wolf shrinkage LDA). */
+    projection: z.enum(PROJECTION_METHODS).default('lda'),
+    /** Z': folds of control wells (absent: leave one well out). */
+    folds: z.number().int().min(2).optional(),
+    /** Column-shuffled control: permutations of the labels within plate rows (0 = none). */
+    shuffles: z.number().int().min(0).default(20),
+    /** Display names of the arms in the table and figures (variant name or `classical` -> label). */
+    labels: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
 export const RecipeSchema = z
   .object({
     /** Run name; the run directory defaults to runs/<name>. */
@@ -288,7 +315,7 @@ export const RecipeSchema = z
     seed: z.number().int().default(0),
     /** Stages `ben run` executes, in order. */
     stages: z
-      .array(z.enum(['data', 'train', 'embed', 'profiles', 'evaluate', 'report']))
+      .array(z.enum(['data', 'train', 'embed', 'profiles', 'evaluate', 'dose-response', 'report']))
       .default(['data', 'train', 'embed', 'evaluate', 'report']),
     data: DataSchema.default(DataSchema.parse({})),
     sampler: SamplerSchema.default(SamplerSchema.parse({})),
@@ -300,6 +327,7 @@ export const RecipeSchema = z
     embedding: EmbeddingSchema.default(EmbeddingSchema.parse({})),
     profiles: ProfilesSchema.default(ProfilesSchema.parse({})),
     evaluation: EvaluationSchema.default(EvaluationSchema.parse({})),
+    doseResponse: DoseResponseSchema.default(DoseResponseSchema.parse({})),
     /**
      * Named variants run side by side (e.g. BEN vs the random-batch baseline): each is a map of
      * dotted overrides applied on top of this recipe.

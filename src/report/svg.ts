@@ -189,6 +189,10 @@ export interface LineChartOptions {
   yLabel?: string;
   width?: number;
   height?: number;
+  /** A y range the axis covers at least (e.g. [0, 1] for a precision), so panels compare. */
+  yRange?: [number, number];
+  /** Corner of the legend inside the plot (default top-right): where the lines are not. */
+  legendAt?: 'top-right' | 'bottom-right';
 }
 
 /**
@@ -210,6 +214,7 @@ export function lineChartSvg(series: LineSeries[], opts: LineChartOptions = {}):
     }
   }
   if (x0 === Infinity) { x0 = 0; x1 = 1; y0 = 0; y1 = 1; }
+  if (opts.yRange) { y0 = Math.min(y0, opts.yRange[0]); y1 = Math.max(y1, opts.yRange[1]); }
   if (x1 === x0) { x0 -= 0.5; x1 += 0.5; }
   if (y1 === y0) { const h = Math.abs(y0) * 0.1 || 0.5; y0 -= h; y1 += h; } // a constant curve (lr) sits mid-axis at its value
   const yPad = (y1 - y0) * 0.05;
@@ -255,7 +260,7 @@ export function lineChartSvg(series: LineSeries[], opts: LineChartOptions = {}):
   const lh = 16;
   const lw = 36 + 6.8 * Math.max(0, ...series.map((s) => Math.min(s.name.length, 32)));
   const lx = pad.left + pw - lw - 6;
-  const ly0 = pad.top + 6;
+  const ly0 = opts.legendAt === 'bottom-right' ? pad.top + ph - 6 - (series.length * lh + 6) : pad.top + 6;
   if (series.length > 0) {
     out.push(`<rect x="${lx}" y="${ly0}" width="${lw}" height="${series.length * lh + 6}" fill="#fff" fill-opacity="0.85" stroke="#ddd"/>`);
     series.forEach((s, si) => {

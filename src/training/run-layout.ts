@@ -19,6 +19,8 @@
  *     embeddings-probe-train.parquet  training-split embeddings for the linear probe
  *     profiles.parquet          corrected profiles (the profiles stage)
  *     eval.json                 the evaluation summary (every numeric leaf is a report row)
+ *   classical/                  classical features of the sites (dose-response stage)
+ *   dose-response.md / .json    the dose-response table of every arm (and .png figures)
  *   examples.json               optional example images for the report
  *   report/                     index.html + figures/*.png
  * ```
@@ -36,4 +38,9 @@ export const RUN_LAYOUT = {
   evaluation: 'eval.json',
   examples: 'examples.json',
   reportDir: 'report',
+  doseResponseTable: 'dose-response.md',
+  doseResponse: 'dose-response.json',
+  doseResponseFigure: 'dose-response.png',
+  controlSeparationFigure: 'control-separation.png',
+  classicalArm: 'classical',
 } as const;

@@ -119,11 +119,18 @@ export async function trainBackbone(o: TrainBackboneOptions): Promise<TrainedBac
       config: o.config,
     });
     const t0 = performance.now();
-    let fit;
-    try {
-      fit = await trainer.fit(source, { resume: o.resume });
-    } finally {
+    let fit: { step: number; losses: number[]; monitor?: Record<string, number> };
+    if (totalSteps === 0) {
+      // Zero steps keep the network as initialised: the untrained baseline of a comparison.
       trainer.dispose();
+      o.log?.('training.steps is 0: the initialised network is kept untrained');
+      fit = { step: 0, losses: [] };
+    } else {
+      try {
+        fit = await trainer.fit(source, { resume: o.resume });
+      } finally {
+        trainer.dispose();
+      }
     }
     const seconds = (performance.now() - t0) / 1000;
     const tail = fit.losses.slice(-Math.max(1, Math.ceil(fit.losses.length / 10)));
@@ -135,7 +142,7 @@ export async function trainBackbone(o: TrainBackboneOptions): Promise<TrainedBac
       step: fit.step,
       totalSteps,
       losses: fit.losses,
-      finalLoss: tail.reduce((a, b) => a + b, 0) / Math.max(tail.length, 1),
+      finalLoss: tail.length ? tail.reduce((a, b) => a + b, 0) / tail.length : NaN,
       seconds,
       imagesPerSec: (fit.losses.length * batchImages * objective.views) / Math.max(seconds, 1e-9),
       monitor: fit.monitor,

@@ -53,3 +53,34 @@ export function symmetricEigen(m: Float64Array, d: number, maxSweeps = 50): { va
   for (let r = 0; r < d; r++) for (let c = 0; c < d; c++) vectors[r * d + c] = v[r * d + order[c]];
   return { values, vectors };
 }
+
+/**
+ * Solves A x = b for a symmetric positive-definite [d, d] matrix A (row-major, float64) by its
+ * Cholesky factor A = L L^T; throws when A is not positive definite.
+ */
+export function solveCholesky(a: ArrayLike<number>, d: number, b: ArrayLike<number>): Float64Array {
+  const l = new Float64Array(d * d);
+  for (let i = 0; i < d; i++) {
+    for (let j = 0; j <= i; j++) {
+      let s = a[i * d + j];
+      for (let k = 0; k < j; k++) s -= l[i * d + k] * l[j * d + k];
+      if (i === j) {
+        if (!(s > 0)) throw new Error(`solveCholesky: the matrix is not positive definite (pivot ${i}: ${s})`);
+        l[i * d + i] = Math.sqrt(s);
+      } else l[i * d + j] = s / l[j * d + j];
+    }
+  }
+  const y = new Float64Array(d);
+  for (let i = 0; i < d; i++) {
+    let s = b[i];
+    for (let k = 0; k < i; k++) s -= l[i * d + k] * y[k];
+    y[i] = s / l[i * d + i];
+  }
+  const x = new Float64Array(d);
+  for (let i = d - 1; i >= 0; i--) {
+    let s = y[i];
+    for (let k = i + 1; k < d; k++) s -= l[k * d + i] * x[k];
+    x[i] = s / l[i * d + i];
+  }
+  return x;
+}

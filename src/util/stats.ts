@@ -1,6 +1,6 @@
 /**
  * Small statistics helpers shared by the metrics: quantiles, medians, multiple-testing correction,
- * binomial confidence intervals.
+ * binomial confidence intervals, rank correlation.
  */
 
 /** The q-quantile of `v` with linear interpolation (numpy / pandas default). NaN for empty input. */
@@ -56,4 +56,39 @@ export function wilsonInterval(k: number, n: number, z = 1.959964): [number, num
   const c = (p + (z * z) / (2 * n)) / den;
   const h = (z * Math.sqrt((p * (1 - p)) / n + (z * z) / (4 * n * n))) / den;
   return [c - h, c + h];
+}
+
+/** Pearson correlation of two equal-length vectors; NaN when either is constant or shorter than 2. */
+export function pearsonCorrelation(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  const n = x.length;
+  if (y.length !== n) throw new Error(`pearsonCorrelation: lengths differ (${n}, ${y.length})`);
+  if (n < 2) return NaN;
+  const mx = mean(x), my = mean(y);
+  let sxy = 0, sxx = 0, syy = 0;
+  for (let i = 0; i < n; i++) {
+    sxy += (x[i] - mx) * (y[i] - my);
+    sxx += (x[i] - mx) ** 2;
+    syy += (y[i] - my) ** 2;
+  }
+  return sxx > 0 && syy > 0 ? sxy / Math.sqrt(sxx * syy) : NaN;
+}
+
+/** Spearman rank correlation (scipy.stats.spearmanr): Pearson over average ranks, ties sharing their mean rank. */
+export function spearmanCorrelation(x: ArrayLike<number>, y: ArrayLike<number>): number {
+  return pearsonCorrelation(rankAverage(x), rankAverage(y));
+}
+
+/** Average ranks (1-based, ties share their mean rank) of `v`, as scipy.stats.rankdata. */
+export function rankAverage(v: ArrayLike<number>): Float64Array {
+  const m = v.length;
+  const order = Array.from({ length: m }, (_, i) => i).sort((a, b) => v[a] - v[b]);
+  const r = new Float64Array(m);
+  for (let i = 0; i < m; ) {
+    let j = i;
+    while (j + 1 < m && v[order[j + 1]] === v[order[i]]) j++;
+    const avg = (i + j) / 2 + 1;
+    for (let t = i; t <= j; t++) r[order[t]] = avg;
+    i = j + 1;
+  }
+  return r;
 }

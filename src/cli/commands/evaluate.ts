@@ -22,6 +22,8 @@ interface EvaluateArgs {
   compound?: string;
   'replicate-by'?: string;
   control?: string;
+  'positive-control'?: string;
+  dose?: string;
   split?: string;
   metrics?: string;
   normalize: string;
@@ -76,6 +78,8 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       .option('compound', { type: 'string', describe: 'Compound column(s) (NSC / NSCB exclusions)' })
       .option('replicate-by', { type: 'string', describe: 'Comma-separated columns defining replicates / a treatment (e.g. Compound,Concentration)' })
       .option('control', { type: 'string', describe: 'Negative controls as Column=Value (e.g. Compound=DMSO)' })
+      .option('positive-control', { type: 'string', describe: "Positive controls as Column=Value (z-prime; dose-response scores them apart)" })
+      .option('dose', { type: 'string', describe: 'Numeric dose column (dose-response)' })
       .option('split', { type: 'string', describe: 'Train/test split column for the linear probe (values train/test)' })
       .option('metrics', { type: 'string', describe: `Comma-separated metrics (default: all whose columns are named). Known: ${metrics.names().join(', ')}` })
       .option('normalize', { type: 'string', default: 'none', describe: 'Post-hoc correction first (the one of ben profiles): none | standardize | mad_robustize | tvn (per plate; TVN aligns per --batch)' })
@@ -125,6 +129,8 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       compound: group(argv.compound),
       replicate: list(argv['replicate-by']),
       control,
+      positiveControl: argv['positive-control'] ? parseRowFilter(argv['positive-control'], 'positive-control') : undefined,
+      dose: argv.dose,
       split: argv.split,
     };
     const pairs: Partial<PairLists> = {};

@@ -25,6 +25,7 @@ export const runCommand: CommandModule<{ backend?: string }, RunArgs> = {
     }
     console.log(`${recipe.name}: finished in ${(r.seconds / 60).toFixed(1)} min, run directory ${r.runDir}`);
     for (const v of r.variants) if (v.evaluation) console.log(`  ${v.name} (${v.sampler} batches, ${v.normalization} inference): ${summarise(v.evaluation)}`);
+    if (r.doseResponse) console.log(`\n${r.doseResponse.markdown}(${r.doseResponse.files.markdown}, ${r.doseResponse.files.json})`);
     if (r.report) console.log(`report: ${r.report}`);
   },
 };

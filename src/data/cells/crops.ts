@@ -12,7 +12,7 @@ import { hashSeed } from '../seed.ts';
 import type { Pixels, SiteRecord } from '../types.ts';
 import { Rng } from '../../util/rng.ts';
 import { UserError } from '../../util/errors.ts';
-import { channelPlane, detectNuclei, type NucleiOptions, type Nucleus } from './nuclei.ts';
+import { channelPlane, detectNuclei, type NucleiOptions, type NucleiResult, type Nucleus } from './nuclei.ts';
 
 /** Options of {@link cellCrops}. */
 export interface CellCropOptions {
@@ -28,6 +28,11 @@ export interface CellCropOptions {
   seed?: number;
   /** Called after each site with the number of sites done. */
   onSite?: (done: number) => void;
+  /**
+   * Called with each site's detection (its index in `ds`, its pixels as `ds` stores them): a caller
+   * that measures the same nuclei (classical features) needs no second detection.
+   */
+  onDetected?: (index: number, site: SiteRecord, detection: NucleiResult, px: Pixels) => void | Promise<void>;
 }
 
 /** Nuclei found and crops kept per site. */
@@ -108,7 +113,9 @@ export async function cellCrops(ds: Dataset, o: CellCropOptions): Promise<CellCr
     for (const i of idx) {
       const site = ds.rows[i];
       const px = await ds.images.get(i);
-      const { nuclei } = detectNuclei(channelPlane(px, shape, dna), shape.height, shape.width, o.nuclei);
+      const detection = detectNuclei(channelPlane(px, shape, dna), shape.height, shape.width, o.nuclei);
+      await o.onDetected?.(i, site, detection, px);
+      const { nuclei } = detection;
       const keep = sampleCells(nuclei.length, o.maxPerSite, new Rng(hashSeed(o.seed ?? 0, 0xce11, i)));
       counts.set(i, { siteId: site.siteId, detected: nuclei.length, kept: keep.length });
       for (const k of keep) {

@@ -56,6 +56,11 @@ export interface NucleiResult {
   threshold: number;
   /** Components before the area and border filters. */
   components: number;
+  /**
+   * The kept nuclei as a label image [H * W]: pixel p belongs to `nuclei[labels[p] - 1]`, 0 is
+   * background or a dropped object (the mask that per-object measurements read).
+   */
+  labels: Int32Array;
 }
 
 /** Channel `c` of HWC samples as a float plane [H * W] scaled to [0, 1] by the dtype's maximum. */
@@ -189,13 +194,17 @@ export function detectNuclei(plane: Float32Array, height: number, width: number,
   const minArea = opts.minArea ?? 30;
   const maxArea = opts.maxArea ?? Infinity;
   const nuclei: Nucleus[] = [];
+  const keptAs = new Int32Array(count + 1);
   for (let l = 1; l <= count; l++) {
     const b = box[l];
     if (area[l] < minArea || area[l] > maxArea) continue;
     if (opts.excludeBorder && (b.y0 === 0 || b.x0 === 0 || b.y1 === height - 1 || b.x1 === width - 1)) continue;
     nuclei.push({ x: sx[l] / area[l], y: sy[l] / area[l], area: area[l], box: b });
+    keptAs[l] = nuclei.length;
   }
-  return { nuclei, threshold, components: count };
+  const kept = new Int32Array(labels.length);
+  for (let p = 0; p < labels.length; p++) kept[p] = keptAs[labels[p]];
+  return { nuclei, threshold, components: count, labels: kept };
 }
 
 /**

@@ -10,9 +10,11 @@ import { similarities } from '../../evaluation/similarity.ts';
 import { mapPresets, parseRowFilter } from '../../evaluation/map-presets.ts';
 import type { PairLists } from '../../evaluation/metric.ts';
 import { parseColumnList } from '../../evaluation/profile-table.ts';
+import { parsePlateList } from '../../embedding/shard.ts';
 
 interface EvaluateArgs {
   table: string;
+  plates?: string[];
   label?: string;
   plate?: string;
   batch?: string;
@@ -66,7 +68,8 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
   describe: 'Evaluate a profile table (Parquet, CSV, CSV.gz; or the BBBC021 cytominergallery folder): mAP, percent replicating, kNN (NSC/NSCB), linear probe, batch diagnostics',
   builder: (y) =>
     y
-      .positional('table', { type: 'string', demandOption: true, describe: 'Profile table: Metadata_* columns + features' })
+      .positional('table', { type: 'string', demandOption: true, describe: 'Profile table: Metadata_* columns + features; or a partitioned dataset (a folder or a glob of Parquet files, read with DuckDB)' })
+      .option('plates', { type: 'string', array: true, describe: 'Of a partitioned dataset, read only these plates (plate keys, comma-separated, or a file with one per line)' })
       .option('label', { type: 'string', describe: 'Label column for kNN / linear probe (e.g. moa)' })
       .option('plate', { type: 'string', describe: 'Plate column, or several whose tuple is the plate (e.g. Plate, or Experiment,Plate)' })
       .option('batch', { type: 'string', describe: 'Batch column(s) (e.g. Batch)' })
@@ -131,7 +134,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       const v = argv[flag];
       if (v !== undefined) pairs[key] = parseColumnList(v) ?? [];
     }
-    const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'], encoding });
+    const plates = argv.plates ? parsePlateList(argv.plates) : undefined;
+    const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'], encoding, plates });
+    for (const line of report.notices ?? []) console.error(line);
     const names = (cols: string[]) => (cols.length <= 20 ? cols.join(', ') : `${cols.slice(0, 20).join(', ')} and ${cols.length - 20} more`);
     if (report.droppedConstant.length) console.error(`dropped ${report.droppedConstant.length} constant feature column(s): ${names(report.droppedConstant)} (keep them with --no-drop-constant)`);
     if (report.droppedNaN.length) console.error(`dropped ${report.droppedNaN.length} feature column(s) with missing values: ${names(report.droppedNaN)} (--no-drop-nan makes a missing value an error instead)`);

@@ -11,6 +11,7 @@ import { mapPresets, parseRowFilter } from '../../evaluation/map-presets.ts';
 import type { PairLists } from '../../evaluation/metric.ts';
 import { parseColumnList } from '../../evaluation/profile-table.ts';
 import { parsePlateList } from '../../embedding/shard.ts';
+import { createProgress, type Progress } from '../../util/progress.ts';
 
 interface EvaluateArgs {
   table: string;
@@ -150,6 +151,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
           (!needsReplicates.includes(m) || !!(columns.replicate || columns.compound))));
     const chosen = list(argv.metrics) ?? METRIC_ORDER.filter(named);
     if (!chosen.length) throw new UserError('No metric can run: name the columns (--replicate-by, --label, --plate...) or pick --metrics.');
+    let bar: Progress | undefined;
+    let barFor = '';
+    let barDone = 0;
     const result = await evaluateProfiles(
       table,
       {
@@ -177,6 +181,19 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
           include: argv.include?.map((f) => parseRowFilter(f, 'include')),
           exclude: argv.exclude?.map((f) => parseRowFilter(f, 'exclude')),
           referenceIndex: argv['reference-index'] ? parseRowFilter(argv['reference-index'], 'reference-index') : undefined,
+        },
+        onProgress: (name, done, total) => {
+          if (!bar || barFor !== name) {
+            bar?.stop();
+            barFor = name;
+            bar = createProgress({ label: `${name} (queries)`, total, unit: 'query' });
+            bar.tick(done);
+            barDone = done;
+          } else {
+            bar.tick(done - barDone);
+            barDone = done;
+          }
+          if (done === total) bar.stop();
         },
         onMetric: (name, s) => console.error(`${name}: ${s.toFixed(1)} s`),
         onNotComputed: (name, why) => console.error(`${name}: not computed: ${why}`),

@@ -61,8 +61,12 @@ function computeMap(ctx: MetricContext, presetName: string, useOverrides: boolea
   const cfg = resolveMapConfig(ctx, presetName, rep, useOverrides);
   let t = applyRowFilters(ctx.table, cfg.include, cfg.exclude);
   if (cfg.referenceIndex) t = withReferenceIndex(t, cfg.referenceIndex);
-  // Large tables go group by group (the same numbers, no [n, n] matrix) where the similarity allows.
-  const grouped = t.n > MAX_PAIRWISE_ROWS && GROUPED_SIMILARITIES.has(ctx.params.similarity);
+  // Group by group (the same numbers, no [n, n] matrix) where the similarity allows: for large
+  // tables, and when both pair lists stay within groups (e.g. negatives from the query's plate),
+  // where it computes only the similarities the lists name.
+  const names0 = (xs: string[]) => xs.length > 0;
+  const withinGroups = names0(cfg.lists.posSameby) && names0(cfg.lists.negSameby);
+  const grouped = (t.n > MAX_PAIRWISE_ROWS || withinGroups) && GROUPED_SIMILARITIES.has(ctx.params.similarity);
   if (t.n > MAX_PAIRWISE_ROWS && !grouped) {
     throw new UserError(`${t.n} profiles: mAP with --similarity ${ctx.params.similarity} takes at most ${MAX_PAIRWISE_ROWS} (cosine and pearson have no limit); aggregate to wells first (ben profiles).`);
   }

@@ -15,7 +15,7 @@ export interface ShardSpec {
 
 /**
  * Environment variables that carry a job array's task index, in the order they are read:
- * Slurm (`SLURM_ARRAY_TASK_ID`, minus `SLURM_ARRAY_TASK_MIN` when the array starts above 0),
+ * Slurm (`SLURM_ARRAY_TASK_ID`, of an array declared from 0: `--array=0-7`),
  * Kubernetes Indexed Jobs (`JOB_COMPLETION_INDEX`), AWS Batch array jobs (`AWS_BATCH_JOB_ARRAY_INDEX`).
  */
 export const SHARD_INDEX_VARS = ['SLURM_ARRAY_TASK_ID', 'JOB_COMPLETION_INDEX', 'AWS_BATCH_JOB_ARRAY_INDEX'] as const;
@@ -37,11 +37,10 @@ export function parseShard(spec: string, env: NodeJS.ProcessEnv = process.env): 
     for (const v of SHARD_INDEX_VARS) {
       const raw = int(env[v]);
       if (raw === undefined) continue;
-      if (v === 'SLURM_ARRAY_TASK_ID') {
-        // An array declared --array=1-8 numbers its tasks from 1: shard = id - min.
-        index = raw - (int(env.SLURM_ARRAY_TASK_MIN) ?? 0);
-        count ??= int(env.SLURM_ARRAY_TASK_COUNT);
-      } else index = raw;
+      // The task id is the shard (arrays are declared 0-based, --array=0-7): re-running task 3
+      // alone (--array=3) must stay shard 3, so the array's own min and count are not used for it.
+      index = raw;
+      if (v === 'SLURM_ARRAY_TASK_ID') count ??= int(env.SLURM_ARRAY_TASK_COUNT);
       from = ` (from ${v}=${env[v]})`;
       break;
     }

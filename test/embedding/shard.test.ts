@@ -32,8 +32,10 @@ describe('--shard and --plates parsing', () => {
   it('parses i/n and reads the job array index for auto', () => {
     expect(parseShard('2/8', {})).toEqual({ index: 2, count: 8 });
     expect(parseShard('auto', { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_COUNT: '4' })).toEqual({ index: 3, count: 4 });
-    // An array declared --array=1-4 numbers its tasks from 1.
-    expect(parseShard('auto', { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_MIN: '1', SLURM_ARRAY_TASK_COUNT: '4' })).toEqual({ index: 3, count: 4 });
+    // Re-running task 3 of 8 alone (sbatch --array=3): the shard stays 3 of the count given.
+    expect(parseShard('auto/8', { SLURM_ARRAY_TASK_ID: '3', SLURM_ARRAY_TASK_MIN: '3', SLURM_ARRAY_TASK_COUNT: '1' })).toEqual({ index: 3, count: 8 });
+    // A 1-based array (--array=1-4) is caught at its last task.
+    expect(() => parseShard('auto', { SLURM_ARRAY_TASK_ID: '4', SLURM_ARRAY_TASK_COUNT: '4' })).toThrow(/out of range/);
     expect(parseShard('auto/5', { JOB_COMPLETION_INDEX: '4' })).toEqual({ index: 4, count: 5 });
   });
   it('refuses out-of-range indices, n < 1 and auto without a job array, naming --shard', () => {

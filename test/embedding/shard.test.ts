@@ -2,7 +2,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import * as tf from '@tensorflow/tfjs-core';
 import * as tfl from '@tensorflow/tfjs-layers';
 import '@tensorflow/tfjs-backend-cpu';
-import { spawn, spawnSync } from 'node:child_process';
+import { spawn } from 'node:child_process';
 import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -14,6 +14,7 @@ import { saveModel } from '../../src/models/io.ts';
 import { assignShards, parsePlateList, parseShard, selectPlates } from '../../src/embedding/shard.ts';
 import { decodePartitionValue, encodePartitionValue, partPath } from '../../src/embedding/dataset-output.ts';
 import { isUserError } from '../../src/util/errors.ts';
+import { embedToParquet } from '../../src/embedding/run.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ben-shard-'));
 const dataDir = join(root, 'data');
@@ -189,19 +190,19 @@ describe('ben embed --shard', () => {
     expect(statSync(otherPart).mtimeMs).toBe(mtime);
   }, 120_000);
 
-  it('refuses --shard with a single-file --out and a folder that is not ours', () => {
-    const run = (...a: string[]) => spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'embed', '--model', modelDir, '--data', dataDir, ...a, '--backend', 'cpu'], { encoding: 'utf8' });
-    let r = run('--out', join(root, 'x.parquet'), '--shard', '0/2');
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--shard 0\/2 writes a partitioned dataset: give --out a folder/);
+  it('refuses --shard with a single-file --out and a folder that is not ours, before any work', async () => {
+    const refusal = (o: Partial<Parameters<typeof embedToParquet>[0]>) =>
+      embedToParquet({ modelDir, dataPath: dataDir, out: '', normalization: 'plate', ...o }).then(
+        () => 'no error',
+        (e) => (isUserError(e) ? (e as Error).message : `not a UserError: ${String(e)}`),
+      );
+    expect(await refusal({ out: join(root, 'x.parquet'), shard: { index: 0, count: 2 } })).toMatch(/--shard 0\/2 writes a partitioned dataset: give --out a folder/);
     const mine = join(root, 'users-folder');
     mkdirSync(mine);
     writeFileSync(join(mine, 'notes.txt'), 'keep');
-    r = run('--out', mine, '--shard', '0/2');
-    expect(r.status).toBe(2);
-    expect(r.stderr).toMatch(/--out .*users-folder exists and is not an output of ben-ssl \(it has no _ben_dataset.json\)/);
+    expect(await refusal({ out: mine, shard: { index: 0, count: 2 } })).toMatch(/--out .*users-folder exists and is not an output of ben-ssl \(it has no _ben_dataset.json\)/);
     expect(readdirSync(mine)).toEqual(['notes.txt']);
-    expect(r.stderr).not.toMatch(/    at /);
-  }, 60_000);
+    expect(await refusal({ out: `${root}/`, shard: { index: 0, count: 2 } })).toMatch(/--out .* would replace .*data, which this command reads/);
+  });
 });
 

@@ -186,6 +186,9 @@ export function computeAveragePrecisionGrouped(t: ProfileTable, opts: GroupedAve
       while (r1 < m && posGroup[queries[b0 + r1]] === posGroup[queries[b0 + r0]]) r1++;
       const fill = new Int32Array(r1 - r0);
       for (const c of posMembers[posGroup[queries[b0 + r0]]]) {
+        let wanted = false;
+        for (let q = r0; q < r1 && !wanted; q++) wanted = c !== queries[b0 + q] && differs(posDiff, queries[b0 + q], c);
+        if (!wanted) continue;
         dots(r0, r1, c);
         for (let q = r0; q < r1; q++) {
           const i = queries[b0 + q];
@@ -201,6 +204,11 @@ export function computeAveragePrecisionGrouped(t: ProfileTable, opts: GroupedAve
     }
     // Negatives: counted against the sorted positive keys (upper bound: strictly smaller keys only).
     for (const c of negMembers[negGroup[queries[b0]]]) {
+      // Skip candidates that are no query's negative (e.g. the treatments of a plate for the
+      // activity lists): the check costs less than the block's dot products.
+      let wanted = false;
+      for (let q = 0; q < m && !wanted; q++) wanted = c !== queries[b0 + q] && differs(negDiff, queries[b0 + q], c);
+      if (!wanted) continue;
       dots(0, m, c);
       for (let q = 0; q < m; q++) {
         const i = queries[b0 + q];

@@ -10,6 +10,7 @@ const suites: Record<string, () => Promise<{ run(args: string[]): Promise<void> 
   ben: () => import('./ben.ts'),
   ssl: () => import('./ssl.ts'),
   calibrate: () => import('./calibrate.ts'),
+  scale: () => import('./scale.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

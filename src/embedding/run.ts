@@ -14,6 +14,9 @@ import { loadEmbeddingModel } from './saved-model.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
 import { cellPathFor, exportCellProfiles, withCellColumns } from './cells.ts';
 import type { ProfileParquetSummary } from '../data/tables/parquet.ts';
+import { plateKey } from '../data/types.ts';
+import { selectPlates, type ShardSpec } from './shard.ts';
+import { checkDatasetFlags, checkDatasetOutput, datasetDir, exportProfileDataset, isDatasetPath, siblingDataset, writeShardLog } from './dataset-output.ts';
 
 /** Options of {@link embedToParquet}. */
 export interface EmbedToParquetOptions {
@@ -21,8 +24,16 @@ export interface EmbedToParquetOptions {
   modelDir: string;
   /** Data set folder or LoadData CSV. */
   dataPath: string;
-  /** Output Parquet file (one row per image). */
+  /**
+   * Output Parquet file (one row per image), or a folder (any path not ending in `.parquet`, e.g.
+   * `emb/`): a Hive-partitioned dataset `<out>/plate=<key>/part-<shard>.parquet`, its well level in
+   * `<out>.wells/` (see embedding/dataset-output.ts).
+   */
   out: string;
+  /** Only these plates (`Metadata_PlateKey`: experiment/plate). */
+  plates?: string[];
+  /** This shard's share of the (selected) plates, whole plates balanced by images; needs a dataset `out`. */
+  shard?: ShardSpec;
   /** BN statistics at inference. */
   normalization: NormalizationMode;
   /** Data set layout (default: detected). */
@@ -40,7 +51,7 @@ export interface EmbedToParquetOptions {
   resizeMode?: ResizeMode;
   /** Well-level file: aggregation (default mean) or `none`. */
   aggregate?: AggregateMethod | 'none';
-  /** Well-level file path (default `<out>.wells.parquet`). */
+  /** Well-level file path (default `<out>.wells.parquet`; for a dataset the folder `<out>.wells`). */
   wellOut?: string;
   /** Skip unreadable images (counted) instead of failing. */
   skipBad?: boolean;
@@ -63,6 +74,10 @@ export interface EmbedToParquetOptions {
 export interface EmbedToParquetSummary {
   files: ExportSummary & { cells?: ProfileParquetSummary };
   stats: EmbedStats;
+  /** The plates embedded (all, or the `--plates` / `--shard` selection), sorted. */
+  plateKeys: string[];
+  /** The shard, when sharded. */
+  shard?: ShardSpec;
   skipped: number;
   writeSeconds: number;
   /** Images per second through preprocessing + forward passes (incl. the statistics pass). */
@@ -78,31 +93,58 @@ export interface EmbedToParquetSummary {
  * the resize mode and the model input size.
  */
 export async function embedToParquet(opts: EmbedToParquetOptions): Promise<EmbedToParquetSummary> {
-  if (!opts.out.endsWith('.parquet')) throw new UserError(`--out ${opts.out}: name the output file with a .parquet extension.`);
+  const dataset = isDatasetPath(opts.out);
+  if (opts.shard && !dataset) throw new UserError(`--shard ${opts.shard.index}/${opts.shard.count} writes a partitioned dataset: give --out a folder (e.g. --out ${opts.out.replace(/\.parquet$/i, '')}/), not the file ${opts.out}.`);
+  const shard = opts.shard ?? { index: 0, count: 1 };
+  const dir = datasetDir(opts.out);
+  const wellDir = opts.wellOut ? datasetDir(opts.wellOut) : siblingDataset(dir, 'wells');
+  const cellDir = siblingDataset(dir, 'cells');
+  const inputs = [opts.dataPath, opts.modelDir];
   // Refused outputs fail before any work: never a user's file, never an input.
-  const outs = opts.cells ? [opts.out, cellPathFor(opts.out), opts.wellOut ?? wellPathFor(opts.out)] : opts.aggregate === 'none' ? [opts.out] : [opts.out, opts.wellOut ?? wellPathFor(opts.out)];
-  checkProfileOutputs(outs, [opts.dataPath, opts.modelDir]);
+  if (dataset) {
+    checkDatasetFlags(opts);
+    for (const d of opts.cells ? [dir, cellDir, wellDir] : opts.aggregate === 'none' ? [dir] : [dir, wellDir]) checkDatasetOutput(d, inputs, d === wellDir && opts.wellOut ? '--well-out' : '--out');
+  } else {
+    const outs = opts.cells ? [opts.out, cellPathFor(opts.out), opts.wellOut ?? wellPathFor(opts.out)] : opts.aggregate === 'none' ? [opts.out] : [opts.out, opts.wellOut ?? wellPathFor(opts.out)];
+    checkProfileOutputs(outs, inputs);
+  }
+  const tag = opts.shard ? `[shard ${shard.index}/${shard.count}] ` : '';
+  const log = opts.log ? (line: string) => opts.log!(tag + line) : undefined;
   // The model first: a bad model directory fails before the data set is read.
   const em = await loadEmbeddingModel(opts.modelDir, { preprocess: opts.preprocess, resizeMode: opts.resizeMode });
-  opts.log?.(`reading ${opts.dataPath}...`);
+  log?.(`reading ${opts.dataPath}...`);
   let table, stats, data: Dataset;
+  let plateKeys: string[] = [];
+  const started = new Date().toISOString();
+  const t00 = performance.now();
   try {
     data = await readDataset(opts.dataPath, { ...opts.read, layout: opts.layout, skipBad: opts.skipBad });
     if (opts.splits?.length) data = data.split(opts.splits);
+    // Plates are chosen on the sites, identically on every node. A seeded cell sample is drawn
+    // before the selection (its seeds follow the site's row), as a single run draws it.
+    const loads = [...data.groups(['experiment', 'plate']).values()].map((rows) => ({ key: plateKey(data.rows[rows[0]]), images: rows.length }));
+    const keep = new Set(selectPlates(loads, { plates: opts.plates, shard: opts.shard }));
+    plateKeys = [...keep].sort();
+    const select = (d: Dataset) => (opts.plates || opts.shard ? d.filter((r) => keep.has(plateKey(r))) : d);
+    const sampleCells = opts.cells?.maxPerSite !== undefined;
+    if (!sampleCells) data = select(data);
+    if (opts.plates || opts.shard) log?.(`${plateKeys.length} plates selected${opts.shard ? ` for shard ${shard.index} of ${shard.count}` : ''}: ${plateKeys.slice(0, 8).join(', ')}${plateKeys.length > 8 ? ', ...' : ''}`);
+    if (dataset) await writeShardLog(dir, shard, { status: 'running', started, plates: plateKeys });
     const trainedCrops = em.metadata.crops as { size?: unknown } | undefined;
-    if (trainedCrops && !opts.cells) opts.log?.('notice: the model was trained on single-cell crops; pass --cells to embed cells (site profiles pooled from them).');
+    if (trainedCrops && !opts.cells) log?.('notice: the model was trained on single-cell crops; pass --cells to embed cells (site profiles pooled from them).');
     if (opts.cells) {
       const sites = data.size;
       const size = opts.cells.size ?? (typeof trainedCrops?.size === 'number' ? trainedCrops.size : 48);
       const r = await cellCrops(data, { ...opts.cells, size });
       data = r.data;
-      opts.log?.(`${data.size} cells from ${sites} sites (nuclei per site: ${summarizeCounts(r.sites.map((c) => c.detected))})`);
+      if (sampleCells) data = select(data);
+      log?.(`${data.size} cells from ${sites} sites (nuclei per site: ${summarizeCounts(r.sites.map((c) => c.detected))})`);
     }
     const info = data.summary();
-    opts.log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
-    if (info.height !== em.inputSize || info.width !== em.inputSize) opts.log?.(`model input ${em.inputSize}x${em.inputSize}: --resize-mode ${em.resizeMode}`);
+    log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
+    if (info.height !== em.inputSize || info.width !== em.inputSize) log?.(`model input ${em.inputSize}x${em.inputSize}: --resize-mode ${em.resizeMode}`);
     const notice = channelNotice(em.metadata.channels, data.channels);
-    if (notice) opts.log?.(notice);
+    if (notice) log?.(notice);
     opts.progress?.start(data.size);
     ({ table, stats } = await embedDataset(em.model, data, {
       normalization: opts.normalization,
@@ -117,26 +159,58 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
         data: opts.dataPath,
         data_layout: data.layout,
         splits: (opts.splits ?? []).join(','),
+        ...(opts.shard ? { shard: `${shard.index}/${shard.count}` } : {}),
         ...em.keyValue,
       },
     }));
+  } catch (e) {
+    if (dataset) await writeShardLog(dir, shard, { status: 'failed', started, finished: new Date().toISOString(), plates: plateKeys, error: (e as Error).message ?? String(e) }).catch(() => {});
+    throw e;
   } finally {
     opts.progress?.stop();
     em.dispose();
   }
   const t0 = performance.now();
   let files: EmbedToParquetSummary['files'];
-  if (opts.cells) {
-    const c = await exportCellProfiles(opts.out, withCellColumns(table, data), { wellPath: opts.wellOut });
-    files = { profiles: c.sites, wells: c.wells, cells: c.cells };
-  } else {
-    files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut, inputs: [opts.dataPath, opts.modelDir] });
+  try {
+    if (dataset) {
+      files = await exportProfileDataset(dir, table, {
+        shard,
+        aggregate: opts.aggregate ?? 'mean',
+        wellDir,
+        cellDir: opts.cells ? cellDir : undefined,
+        cells: opts.cells ? data : undefined,
+        inputs,
+        log,
+      });
+    } else if (opts.cells) {
+      const c = await exportCellProfiles(opts.out, withCellColumns(table, data), { wellPath: opts.wellOut });
+      files = { profiles: c.sites, wells: c.wells, cells: c.cells };
+    } else {
+      files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut, inputs });
+    }
+  } catch (e) {
+    if (dataset) await writeShardLog(dir, shard, { status: 'failed', started, finished: new Date().toISOString(), plates: plateKeys, error: (e as Error).message ?? String(e) }).catch(() => {});
+    throw e;
   }
   const writeSeconds = (performance.now() - t0) / 1000;
+  if (dataset) {
+    await writeShardLog(dir, shard, {
+      status: 'done',
+      started,
+      finished: new Date().toISOString(),
+      plates: plateKeys,
+      images: stats.images,
+      seconds: +((performance.now() - t00) / 1000).toFixed(2),
+      files: [files.profiles.path, ...(files.wells ? [files.wells.path] : []), ...(files.cells ? [files.cells.path] : [])],
+    });
+  }
   const rowsWritten = files.profiles.rows + (files.wells?.rows ?? 0) + (files.cells?.rows ?? 0);
   return {
     files,
     stats,
+    plateKeys,
+    shard: opts.shard,
     skipped: data.skipped.length,
     writeSeconds,
     embedImagesPerSec: stats.images / Math.max(1e-9, stats.embedSeconds + stats.statsSeconds),

@@ -39,6 +39,8 @@ export interface EvaluateOptions {
    * (e.g. `^(Week\d+)_` on BBBC021's `Week4_27481`); sets `columns.batch` when unset.
    */
   batchFromPlate?: string;
+  /** Progress within a long metric (mAP on a large table): queries done of total. */
+  onProgress?: (metric: string, done: number, total: number) => void;
   /** Called after each metric (progress). */
   onMetric?: (name: string, seconds: number) => void;
   /** Called for a metric that cannot be computed on this table, with the reason. */
@@ -135,7 +137,7 @@ export async function evaluateProfiles(
   for (const name of opts.metrics) {
     const t0 = performance.now();
     const why = precondition(name, t, columns, params);
-    const r = why ? { summary: {}, tables: {} } : await metrics.get(name).compute({ table: t, columns, params });
+    const r = why ? { summary: {}, tables: {} } : await metrics.get(name).compute({ table: t, columns, params, onProgress: opts.onProgress ? (done, total) => opts.onProgress!(name, done, total) : undefined });
     const notComputed = why ?? emptyResult(r);
     const seconds = (performance.now() - t0) / 1000;
     out[name] = notComputed ? { summary: { not_computed: notComputed }, tables: r.tables, notComputed, seconds } : { ...r, seconds };

@@ -124,7 +124,7 @@ export function computeNullAveragePrecision(nPos: number, nTotal: number, nullSi
 }
 
 /** Number of values in sorted `s` that are >= x (strict: > x). */
-function countAbove(s: Float64Array, x: number, strict: boolean): number {
+export function countAbove(s: Float64Array, x: number, strict: boolean): number {
   let lo = 0;
   let hi = s.length;
   while (lo < hi) {

@@ -111,6 +111,8 @@ export interface MetricContext {
   table: ProfileTable;
   columns: EvalColumns;
   params: MetricParams;
+  /** Progress of a long metric (queries done of total), for a progress bar. */
+  onProgress?: (done: number, total: number) => void;
 }
 
 /** Rows of a per-profile or per-group table. */

@@ -8,6 +8,7 @@ import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { filterRows, metaColumn, metaName, selectRows } from '../data/tables/profile-table.ts';
 import { metrics, type Metric, type MetricContext, type MetricResult } from './metric.ts';
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from './map.ts';
+import { computeAveragePrecisionGrouped, GROUPED_SIMILARITIES } from './map-grouped.ts';
 import { similarities } from './similarity.ts';
 import { computePercentReplicating, computePrecisionRecall, computeReplicateReproducibility } from './replicate.ts';
 import { computeKnnAccuracy, nearestSameBatch } from './knn.ts';
@@ -71,18 +72,25 @@ function computeMap(ctx: MetricContext, presetName: string, useOverrides: boolea
   const cfg = resolveMapConfig(ctx, presetName, rep, useOverrides);
   let t = applyRowFilters(ctx.table, cfg.include, cfg.exclude);
   if (cfg.referenceIndex) t = withReferenceIndex(t, cfg.referenceIndex);
-  if (t.n > MAX_PAIRWISE_ROWS) {
-    throw new UserError(`${t.n} profiles: all-pairs metrics take at most ${MAX_PAIRWISE_ROWS}; aggregate to wells first (ben profiles).`);
+  // Group by group (the same numbers, no [n, n] matrix) where the similarity allows: for large
+  // tables, and when both pair lists stay within groups (e.g. negatives from the query's plate),
+  // where it computes only the similarities the lists name.
+  const names0 = (xs: string[]) => xs.length > 0;
+  const withinGroups = names0(cfg.lists.posSameby) && names0(cfg.lists.negSameby);
+  const grouped = (t.n > MAX_PAIRWISE_ROWS || withinGroups) && GROUPED_SIMILARITIES.has(ctx.params.similarity);
+  if (t.n > MAX_PAIRWISE_ROWS && !grouped) {
+    throw new UserError(`${t.n} profiles: mAP with --similarity ${ctx.params.similarity} takes at most ${MAX_PAIRWISE_ROWS} (cosine and pearson have no limit); aggregate to wells first (ben profiles).`);
   }
   const names = (xs: string[]) => xs.map((c) => metaName(t, c));
   const l = { posSameby: names(cfg.lists.posSameby), posDiffby: names(cfg.lists.posDiffby), negSameby: names(cfg.lists.negSameby), negDiffby: names(cfg.lists.negDiffby) };
-  const apr = computeAveragePrecisionTable(t, {
+  const apOpts = {
     pos: { sameby: l.posSameby, diffby: l.posDiffby },
     neg: { sameby: l.negSameby, diffby: l.negDiffby },
     similarity: ctx.params.similarity,
     nullSize: ctx.params.nullSize,
     seed: ctx.params.seed,
-  });
+  };
+  const apr = grouped ? computeAveragePrecisionGrouped(t, { ...apOpts, onProgress: ctx.onProgress }) : computeAveragePrecisionTable(t, apOpts);
   const m = computeMeanAveragePrecision(t, apr, l.posSameby, ctx.params.threshold);
   const scored = apr.rows.filter((r) => r.nPos > 0);
   const keyCols = l.posSameby.filter((c) => c !== REFERENCE_INDEX);

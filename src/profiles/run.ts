@@ -11,6 +11,8 @@ export interface ProfilesToParquetOptions extends ProfilesOptions {
   input: string;
   /** Output Parquet file. */
   out: string;
+  /** Of a partitioned dataset input, only these plates. */
+  plates?: string[];
   /** Drop constant / NaN feature columns on reading (as `ben evaluate`; default true). */
   dropConstant?: boolean;
   dropNaN?: boolean;
@@ -36,7 +38,7 @@ export function defaultWellKeys(t: ProfileTable): string[] | undefined {
 /** Reads `input`, runs {@link buildProfiles} and writes `out` (atomically; never over the input). */
 export async function profilesToParquet(opts: ProfilesToParquetOptions): Promise<ProfilesSummary> {
   checkProfilesOutput(opts.out, [opts.input]);
-  const { table, report } = await loadProfiles(opts.input, { dropConstant: opts.dropConstant ?? true, dropNaN: opts.dropNaN ?? true });
+  const { table, report } = await loadProfiles(opts.input, { dropConstant: opts.dropConstant ?? true, dropNaN: opts.dropNaN ?? true, plates: opts.plates });
   if (opts.aggregate) for (const c of opts.aggregate.by) metaName(table, c);
   if (!opts.aggregate && !opts.correction && !opts.consensus) throw new UserError('ben profiles: nothing to do; choose --aggregate, --normalize or --consensus.');
   const { table: out, steps } = buildProfiles(table, opts);

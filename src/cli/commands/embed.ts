@@ -7,12 +7,15 @@ import { AGGREGATE_METHODS, type AggregateMethod } from '../../profiles/aggregat
 import { RESIZE_MODES, type ResizeMode } from '../../embedding/input.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';
+import { parsePlateList, parseShard } from '../../embedding/shard.ts';
 
 interface EmbedArgs {
   backend?: string;
   model: string;
   data: string;
   out: string;
+  shard?: string;
+  plates?: string[];
   normalization: NormalizationMode;
   layout?: string;
   split?: string[];
@@ -38,7 +41,9 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
     readerFlags(y)
       .option('model', { type: 'string', demandOption: true, describe: 'Saved model directory (model.json + weights.bin)' })
       .option('data', { type: 'string', demandOption: true, describe: 'Data set folder (rxrx1-wilds, rxrx1) or LoadData CSV' })
-      .option('out', { type: 'string', demandOption: true, describe: 'Output Parquet file, one row per image' })
+      .option('out', { type: 'string', demandOption: true, describe: 'Output Parquet file, one row per image; or a folder (e.g. emb/): a Hive-partitioned dataset emb/plate=<key>/part-<shard>.parquet, wells in emb.wells/' })
+      .option('shard', { type: 'string', describe: 'Embed shard i of n (i/n, 0-based) of the plates, whole plates balanced by images, into the dataset folder --out; auto or auto/n takes i from SLURM_ARRAY_TASK_ID or JOB_COMPLETION_INDEX' })
+      .option('plates', { type: 'string', array: true, describe: 'Embed only these plates (experiment/plate keys, comma-separated), or a file with one key per line' })
       .option('normalization', {
         choices: NORMALIZATION_MODES,
         default: 'plate' as NormalizationMode,
@@ -62,12 +67,18 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       .option('quiet', { type: 'boolean', describe: 'No progress bar' })
       .option('json', { type: 'boolean', describe: 'Print the summary as JSON' }) as never,
   handler: async (argv) => {
+    // Flags first: a bad --shard fails before the backend starts.
+    const shard = argv.shard !== undefined ? parseShard(argv.shard) : undefined;
+    const plates = argv.plates !== undefined ? parsePlateList(argv.plates) : undefined;
     await initBackend(argv.backend);
+    const tag = shard ? ` shard ${shard.index}/${shard.count}` : '';
     let bar: Progress | undefined;
     const summary = await embedToParquet({
       modelDir: argv.model,
       dataPath: argv.data,
       out: argv.out,
+      shard,
+      plates,
       normalization: argv.normalization,
       layout: argv.layout,
       splits: argv.split,
@@ -82,7 +93,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
         ? { size: argv['cell-size'], maxPerSite: argv['max-cells'], channel: argv['dna-channel'] !== undefined && /^\d+$/.test(argv['dna-channel']) ? Number(argv['dna-channel']) : argv['dna-channel'] }
         : undefined,
       progress: {
-        start: (total) => (bar = createProgress({ label: `embed (${argv.normalization})`, total, unit: 'img', quiet: argv.quiet })),
+        start: (total) => (bar = createProgress({ label: `embed${tag} (${argv.normalization})`, total, unit: 'img', quiet: argv.quiet })),
         tick: (n) => bar?.tick(n),
         stop: () => bar?.stop(),
       },
@@ -91,6 +102,8 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
     const out = {
       images: summary.stats.images,
       plates: summary.stats.plates,
+      ...(shard ? { shard: `${shard.index}/${shard.count}` } : {}),
+      ...(plates || shard ? { plateKeys: summary.plateKeys } : {}),
       skipped: summary.skipped,
       normalization: argv.normalization,
       files: [summary.files.profiles.path, ...(summary.files.wells ? [summary.files.wells.path] : []), ...(summary.files.cells ? [summary.files.cells.path] : [])],
@@ -106,7 +119,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       console.log(JSON.stringify(out, null, 2));
       return;
     }
-    console.log(`embedded ${out.images} images from ${out.plates} plates (normalization ${out.normalization}${out.skipped ? `, ${out.skipped} skipped` : ''})`);
+    console.log(`embedded ${out.images} images from ${out.plates} plates${tag} (normalization ${out.normalization}${out.skipped ? `, ${out.skipped} skipped` : ''})`);
     for (const f of out.files) console.log(`wrote ${f}`);
     console.log(`embedding ${out.embedImagesPerSec} img/s; writing ${out.writeRowsPerSec} rows/s`);
   },

@@ -11,9 +11,12 @@ import { similarities } from '../../evaluation/similarity.ts';
 import { mapPresets, parseRowFilter } from '../../evaluation/map-presets.ts';
 import type { PairLists } from '../../evaluation/metric.ts';
 import { parseColumnList } from '../../data/tables/profile-table.ts';
+import { parsePlateList } from '../../embedding/shard.ts';
+import { createProgress, type Progress } from '../../util/progress.ts';
 
 interface EvaluateArgs {
   table: string;
+  plates?: string[];
   label?: string;
   plate?: string;
   batch?: string;
@@ -69,7 +72,8 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
   describe: 'Evaluate a profile table (Parquet, CSV, CSV.gz; or the BBBC021 cytominergallery folder): mAP, percent replicating, kNN (NSC/NSCB), linear probe, batch diagnostics',
   builder: (y) =>
     y
-      .positional('table', { type: 'string', demandOption: true, describe: 'Profile table: Metadata_* columns + features' })
+      .positional('table', { type: 'string', demandOption: true, describe: 'Profile table: Metadata_* columns + features; or a partitioned dataset (a folder or a glob of Parquet files, read with DuckDB)' })
+      .option('plates', { type: 'string', array: true, describe: 'Of a partitioned dataset, read only these plates (plate keys, comma-separated, or a file with one per line)' })
       .option('label', { type: 'string', describe: 'Label column for kNN / linear probe (e.g. moa)' })
       .option('plate', { type: 'string', describe: 'Plate column, or several whose tuple is the plate (e.g. Plate, or Experiment,Plate)' })
       .option('batch', { type: 'string', describe: 'Batch column(s) (e.g. Batch)' })
@@ -138,7 +142,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       const v = argv[flag];
       if (v !== undefined) pairs[key] = parseColumnList(v) ?? [];
     }
-    const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'], encoding });
+    const plates = argv.plates ? parsePlateList(argv.plates) : undefined;
+    const { table, report, source } = await loadProfiles(argv.table, { dropConstant: argv['drop-constant'], dropNaN: argv['drop-nan'], encoding, plates });
+    for (const line of report.notices ?? []) console.error(line);
     const names = (cols: string[]) => (cols.length <= 20 ? cols.join(', ') : `${cols.slice(0, 20).join(', ')} and ${cols.length - 20} more`);
     if (report.droppedConstant.length) console.error(`dropped ${report.droppedConstant.length} constant feature column(s): ${names(report.droppedConstant)} (keep them with --no-drop-constant)`);
     if (report.droppedNaN.length) console.error(`dropped ${report.droppedNaN.length} feature column(s) with missing values: ${names(report.droppedNaN)} (--no-drop-nan makes a missing value an error instead)`);
@@ -151,6 +157,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
           (!needsReplicates.includes(m) || !!(columns.replicate || columns.compound))));
     const chosen = list(argv.metrics) ?? metrics.inOrder().filter(named);
     if (!chosen.length) throw new UserError('No metric can run: name the columns (--replicate-by, --label, --plate...) or pick --metrics.');
+    let bar: Progress | undefined;
+    let barFor = '';
+    let barDone = 0;
     const result = await evaluateProfiles(
       table,
       {
@@ -178,6 +187,19 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
           include: argv.include?.map((f) => parseRowFilter(f, 'include')),
           exclude: argv.exclude?.map((f) => parseRowFilter(f, 'exclude')),
           referenceIndex: argv['reference-index'] ? parseRowFilter(argv['reference-index'], 'reference-index') : undefined,
+        },
+        onProgress: (name, done, total) => {
+          if (!bar || barFor !== name) {
+            bar?.stop();
+            barFor = name;
+            bar = createProgress({ label: `${name} (queries)`, total, unit: 'query' });
+            bar.tick(done);
+            barDone = done;
+          } else {
+            bar.tick(done - barDone);
+            barDone = done;
+          }
+          if (done === total) bar.stop();
         },
         onMetric: (name, s) => console.error(`${name}: ${s.toFixed(1)} s`),
         onNotComputed: (name, why) => console.error(`${name}: not computed: ${why}`),

@@ -3,12 +3,14 @@ import { parseRowFilter } from '../../evaluation/map-presets.ts';
 import { parseColumnList } from '../../data/tables/profile-table.ts';
 import { AGGREGATE_METHODS, WELL_COLUMNS, type AggregateMethod } from '../../profiles/aggregate.ts';
 import { CORRECTION_METHODS, type CorrectionMethod } from '../../profiles/correct.ts';
+import { parsePlateList } from '../../embedding/shard.ts';
 import { profilesToParquet } from '../../profiles/run.ts';
 import type { ProfileStep } from '../../profiles/profiles.ts';
 import { UserError } from '../../util/errors.ts';
 
 interface ProfilesArgs {
   table: string;
+  plates?: string[];
   out: string;
   aggregate: string;
   'aggregate-by'?: string;
@@ -46,7 +48,8 @@ export const profilesCommand: CommandModule<{ backend?: string }, ProfilesArgs> 
   describe: 'Turn embeddings (or any profile table) into profiles: aggregate to wells, correct per plate on controls (standardize | mad_robustize | tvn), optional treatment consensus; write Parquet',
   builder: (y) =>
     y
-      .positional('table', { type: 'string', demandOption: true, describe: 'Input: Parquet, CSV, CSV.gz (Metadata_* columns + features)' })
+      .positional('table', { type: 'string', demandOption: true, describe: 'Input: Parquet, CSV, CSV.gz (Metadata_* columns + features), or a partitioned dataset (a folder or glob of Parquet files, read with DuckDB)' })
+      .option('plates', { type: 'string', array: true, describe: 'Of a partitioned dataset, read only these plates (plate keys, comma-separated, or a file with one per line)' })
       .option('out', { type: 'string', demandOption: true, describe: 'Output Parquet file (written atomically; never the input)' })
       .option('aggregate', { type: 'string', default: 'mean', describe: `Sites/cells -> wells: ${AGGREGATE_METHODS.join(' | ')} | none` })
       .option('aggregate-by', { type: 'string', describe: `Columns of a well (default ${WELL_COLUMNS.join(',')})` })
@@ -70,6 +73,7 @@ export const profilesCommand: CommandModule<{ backend?: string }, ProfilesArgs> 
     const summary = await profilesToParquet({
       input: argv.table,
       out: argv.out,
+      plates: argv.plates ? parsePlateList(argv.plates) : undefined,
       aggregate: aggregate ? { by: parseColumnList(argv['aggregate-by']) ?? WELL_COLUMNS, method: aggregate as AggregateMethod } : undefined,
       correction: normalize
         ? {

@@ -100,7 +100,7 @@ export function computeDoseResponse(t: ProfileTable, o: DoseResponseOptions): Do
   if (pos && filterRows(t, isPos).length) {
     const sub = selectRows(t, filterRows(t, (i) => isPos(i) || isNeg(i)));
     const roleCol = '__role';
-    const role = Array.from({ length: sub.n }, (_, i) => (metaColumn(sub, o.positive!.column)[i] === o.positive!.value ? 'positive' : 'negative'));
+    const role = metaColumn(sub, o.positive!.column).map((v) => (v === o.positive!.value ? 'positive' : 'negative'));
     const g = activityByGroup({ ...sub, meta: { ...sub.meta, [roleCol]: role } }, roleCol, o).find((r) => r.key === 'positive');
     if (g) out.positiveControl = { map: g.map, pValue: g.pValue, wells: g.nProfiles };
   }

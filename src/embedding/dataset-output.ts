@@ -11,9 +11,9 @@
  * (`read_parquet('<dir>/**\/*.parquet', hive_partitioning = true)`).
  */
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
-import { rm } from 'node:fs/promises';
+import { mkdir, rename, rm, writeFile } from 'node:fs/promises';
 import { hostname } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { checkReplaceable, ensureDir, markerFile, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
@@ -61,11 +61,30 @@ export function checkDatasetOutput(dir: string, inputs: readonly string[], flag 
   checkReplaceable(dir, { marker: markerFile(DATASET_MARKER), markerName: DATASET_MARKER, inputs, flag });
 }
 
-/** Creates the folder and its marker (idempotent; safe when several shards start at once). */
+/**
+ * Creates the folder with its marker in one step (idempotent; safe when several shards start at
+ * once): the folder is made beside with the marker inside and renamed into place, so no shard ever
+ * sees the dataset folder without its marker (which it would refuse as not ours).
+ */
 export async function openDataset(dir: string, level: 'images' | 'wells' | 'cells' | 'sites'): Promise<void> {
-  await ensureDir(dir);
   const marker = join(dir, DATASET_MARKER);
-  if (!existsSync(marker)) await writeFileAtomic(marker, markerContent(level));
+  if (existsSync(marker)) return;
+  await ensureDir(dirname(dir));
+  const tmp = `${dir}.${process.pid}.tmp`;
+  await mkdir(tmp, { recursive: true });
+  try {
+    await writeFile(join(tmp, DATASET_MARKER), markerContent(level));
+    try {
+      await rename(tmp, dir);
+    } catch (e) {
+      // Another shard made it first (or the user's empty folder is there): add the marker inside.
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code !== 'ENOTEMPTY' && code !== 'EEXIST') throw e;
+      if (!existsSync(marker)) await writeFileAtomic(marker, markerContent(level));
+    }
+  } finally {
+    await rm(tmp, { recursive: true, force: true });
+  }
 }
 
 /**

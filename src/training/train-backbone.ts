@@ -102,7 +102,8 @@ export async function trainBackbone(o: TrainBackboneOptions): Promise<TrainedBac
   try {
     const source = createBatchSource(o.data, { sampler: o.sampler, views: objective.views, augment: o.augment, seed: o.seed });
     const totalSteps = typeof o.steps === 'number' ? o.steps : Math.max(1, Math.ceil(o.steps.epochs * source.sampler.batchesPerEpoch));
-    const trainer = new Trainer({
+    // Zero steps keep the network as initialised: the untrained baseline of a comparison.
+    const trainer = totalSteps === 0 ? undefined : new Trainer({
       backbone,
       objective,
       optimizer: o.optimizer,
@@ -120,9 +121,7 @@ export async function trainBackbone(o: TrainBackboneOptions): Promise<TrainedBac
     });
     const t0 = performance.now();
     let fit: { step: number; losses: number[]; monitor?: Record<string, number> };
-    if (totalSteps === 0) {
-      // Zero steps keep the network as initialised: the untrained baseline of a comparison.
-      trainer.dispose();
+    if (!trainer) {
       o.log?.('training.steps is 0: the initialised network is kept untrained');
       fit = { step: 0, losses: [] };
     } else {

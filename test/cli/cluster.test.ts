@@ -48,7 +48,7 @@ describe('Running on a cluster (docs/cluster)', () => {
       run(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', 'embed', '--model', modelDir, '--data', dataDir, '--out', single, '--normalization', 'plate', '--quiet', '--backend', 'cpu', '--batch-size', '5'], {}),
       ...[0, 1, 2].map((i) => run('bash', ['docs/cluster/embed-shards.sbatch'], { ...env, SLURM_ARRAY_TASK_ID: String(i), SLURM_ARRAY_TASK_COUNT: '3' })),
     ]);
-    for (const r of [one, ...shards]) expect(r.stderr).not.toMatch(/Error/), expect(r.status).toBe(0);
+    for (const r of [one, ...shards]) expect(r.stderr).not.toMatch(/Error/), expect(r.status, r.stderr).toBe(0);
     expect(readdirSync(join(root, 'emb', '_shards')).sort()).toEqual(['shard-0-of-3.json', 'shard-1-of-3.json', 'shard-2-of-3.json']);
     const evalArgs = '--null-size 500 --backend cpu';
     const [ev, ref] = await Promise.all([

@@ -13,7 +13,7 @@
 import type { Dataset } from '../data/dataset.ts';
 import type { ImageShape } from '../data/image-store.ts';
 import { dnaChannelIndex } from '../data/cells/crops.ts';
-import { channelPlane, detectNuclei, type NucleiOptions, type NucleiResult } from '../data/cells/nuclei.ts';
+import { channelPlane, detectNuclei, spreadTo8, type NucleiOptions, type NucleiResult } from '../data/cells/nuclei.ts';
 import type { Pixels } from '../data/types.ts';
 import { maxSampleValue } from '../data/preprocess.ts';
 import { siteMetadata } from './embedder.ts';
@@ -51,27 +51,19 @@ export function cytoplasmRings(labels: Int32Array, height: number, width: number
   const queue = new Int32Array(n);
   let head = 0;
   let tail = 0;
-  for (let p = 0; p < n; p++) if (labels[p]) queue[tail++] = p;
+  const outside = new Uint8Array(n);
+  for (let p = 0; p < n; p++) {
+    if (labels[p]) queue[tail++] = p;
+    else outside[p] = 1;
+  }
   while (head < tail) {
     const p = queue[head++];
     const d = dist[p];
     if (d >= ringWidth) continue;
-    const owner = labels[p] || ring[p];
-    const y = (p / width) | 0;
-    const x = p - y * width;
-    for (let dy = -1; dy <= 1; dy++) {
-      const yy = y + dy;
-      if (yy < 0 || yy >= height) continue;
-      for (let dx = -1; dx <= 1; dx++) {
-        const xx = x + dx;
-        if (xx < 0 || xx >= width) continue;
-        const q = yy * width + xx;
-        if (labels[q] || ring[q]) continue;
-        ring[q] = owner;
-        dist[q] = d + 1;
-        queue[tail++] = q;
-      }
-    }
+    spreadTo8(p, height, width, outside, ring, labels[p] || ring[p], (q) => {
+      dist[q] = d + 1;
+      queue[tail++] = q;
+    });
   }
   return ring;
 }

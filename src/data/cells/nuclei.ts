@@ -122,7 +122,7 @@ function logOtsu(values: Float32Array): number {
  * with `value`, and hands it to `visit`: the step both the component labelling and the seeded
  * flooding repeat.
  */
-function spreadTo8(p: number, height: number, width: number, mask: ArrayLike<number>, mark: Int32Array, value: number, visit: (q: number) => void): void {
+export function spreadTo8(p: number, height: number, width: number, mask: ArrayLike<number>, mark: Int32Array, value: number, visit: (q: number) => void): void {
   const y = (p / width) | 0;
   const x = p - y * width;
   for (let dy = -1; dy <= 1; dy++) {

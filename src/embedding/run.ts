@@ -16,7 +16,7 @@ import { cellPathFor, exportCellProfiles, withCellColumns } from './cells.ts';
 import type { ProfileParquetSummary } from '../data/tables/parquet.ts';
 import { plateKey } from '../data/types.ts';
 import { selectPlates, type ShardSpec } from './shard.ts';
-import { checkDatasetFlags, checkDatasetOutput, datasetDir, exportProfileDataset, isDatasetPath, siblingDataset, writeShardLog } from './dataset-output.ts';
+import { checkDatasetFlags, checkDatasetOutput, datasetDir, exportProfileDataset, isDatasetPath, openDataset, siblingDataset, writeShardLog } from './dataset-output.ts';
 
 /** Options of {@link embedToParquet}. */
 export interface EmbedToParquetOptions {
@@ -129,7 +129,12 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     const sampleCells = opts.cells?.maxPerSite !== undefined;
     if (!sampleCells) data = select(data);
     if (opts.plates || opts.shard) log?.(`${plateKeys.length} plates selected${opts.shard ? ` for shard ${shard.index} of ${shard.count}` : ''}: ${plateKeys.slice(0, 8).join(', ')}${plateKeys.length > 8 ? ', ...' : ''}`);
-    if (dataset) await writeShardLog(dir, shard, { status: 'running', started, plates: plateKeys });
+    if (dataset) {
+      // The folder appears with its marker before its shard log, so a shard starting at the same
+      // time never finds it unmarked.
+      await openDataset(dir, opts.cells ? 'sites' : 'images');
+      await writeShardLog(dir, shard, { status: 'running', started, plates: plateKeys });
+    }
     const trainedCrops = em.metadata.crops as { size?: unknown } | undefined;
     if (trainedCrops && !opts.cells) log?.('notice: the model was trained on single-cell crops; pass --cells to embed cells (site profiles pooled from them).');
     if (opts.cells) {

@@ -1,32 +1,36 @@
 /**
- * `npm run bench -- ssl [--preset bench] [--seeds 2] [--first-seed 0] [--steps 1000] [--batch 64] [--crop 32]
- * [--objectives simclr,byol] [--batchings plate,random] [--probe-plates 1] [--out runs/bench-ssl] [--reuse] [--inference MODE]
- * [--set field.path=value ...]`:
- * issue 6's claim. Pretrains SimCLR and BYOL from `recipes/<objective>-<ben|random>.yaml`, each with
- * plate batches (BEN) and with random batches, on the synthetic preset's training experiments;
- * embeds the OOD-test experiments (BEN: `plate` inference; random baseline: `running`) and reports,
- * per seed and as mean ± sd over seeds:
- * - `knnCrossPlate`: kNN treatment accuracy, neighbours restricted to other plates (treatment wells);
- *   `knnCrossExperiment`: restricted to other experiments; `nearestSameExperiment`: share of queries
- *   whose nearest other-plate neighbour is in their own experiment (experiment clustering);
- * - `probeOod`: linear-probe treatment accuracy, probe fitted on training-experiment embeddings
- *   (`--probe-plates` plates per experiment, same inference mode) and tested on the OOD experiments;
- * - `platePredictability`: linear-probe accuracy for the plate within each OOD experiment (half of
- *   each plate's images to fit, half to test; lower is better), averaged over experiments: the
- *   plates of one experiment share their biology, so this is the technical plate effect;
- *   `platePredictabilityAll`: one probe over all OOD plates (also finds the experiment's cell type).
- * All metrics are the recipe evaluate stage's (src/recipe/evaluate.ts). `--reuse` evaluates the
- * finished runs already in --out instead of training them again; `--inference` embeds every model
- * with one BN mode (running|batch|plate|controls) instead of its recipe's; `--set` (repeatable)
- * overrides a recipe field in every run (ablations, e.g. `--set sampler.unit=well`; `--set data.params.<name>=V`
- * sets a generator parameter of the shared synthetic data set).
- * One JSON line per run and a summary line on stdout; `ssl-<preset>[-<mode>-inference].md` / `.json` in --out.
+ * `npm run bench -- ssl [--preset bench] [--seeds 3] [--first-seed 0] [--steps 1000] [--batch 64] [--crop 32]
+ * [--objectives simclr,byol] [--arms ben,baseline,random-plate] [--levers name,...] [--no-correct]
+ * [--probe-splits train,id_test] [--tag T] [--out runs/bench-ssl] [--reuse] [--set field.path=value ...]`:
+ * self-supervised BEN measured as Lin & Lu (MLCB 2022) measure it.
  *
- * Each configuration is the library's `pretrain(recipe)` (data layer sampler + augmentation
- * pipeline, runs under `--out/<objective>-<batching>-seed<k>/`), then the saved model is embedded
- * with the training pipeline's deterministic input (whole image resized to the crop size,
- * standardised). CPU budget: training runs on `--crop`-pixel random resized crops (default 32) of
- * the 64-pixel images, which the recipes' 64-pixel setting would make ~4x slower on this machine.
+ * Arms, per objective, with the same batch size and steps (the recipes `recipes/<objective>-{ben,random}.yaml`):
+ * - `ben`: plate batches (every batch one plate), embedded with `plate` statistics;
+ * - `baseline`: random batches, embedded with running statistics;
+ * - `random-plate`: the baseline's model embedded with `plate` statistics (AdaBN-style; no extra training);
+ * - `lever:<name>`: plate batches with one of the paper's (or our) levers ({@link LEVERS}), `plate` inference.
+ * Every arm is also scored after the profiling field's post-hoc fix, a per-plate standardisation
+ * on the negative-control images (`+ correction` rows; `--no-correct` leaves them out).
+ *
+ * Metrics (the recipe's evaluate stage, src/recipe/evaluate.ts):
+ * - primary, the paper's: a well-level linear probe for the treatment on the OOD experiments. Image
+ *   embeddings L2-normalised and mean-pooled per well; the probe (scikit-learn-equivalent
+ *   multinomial logistic regression, C = 1, features standardised, L-BFGS to a 1e-4 gradient) is
+ *   fitted on the wells of the training experiments (`--probe-splits`, all their plates) and its
+ *   convergence reported;
+ * - kNN treatment accuracy with neighbours from other plates / other experiments (images);
+ * - replicate mAP (copairs: positives the same treatment on other plates, negatives other treatments) on well profiles;
+ * - plate predictability within an experiment and over all OOD plates (images; lower is better).
+ * Per arm: mean ± SD over seeds; paired differences (BEN - baseline, BEN - random-plate, lever - BEN)
+ * with a 95 % t interval over seeds.
+ *
+ * One JSON line per run and arm, a summary line; `ssl-<preset>[-<tag>].md` / `.json` in --out.
+ * `--reuse` evaluates finished runs of the same resolved recipe already in --out instead of training
+ * again. `--set` (repeatable) overrides a recipe field in every run (`--set data.params.<name>=V`
+ * sets a generator parameter of the shared synthetic data set, e.g. the no-biological-shift suite).
+ *
+ * CPU budget: training runs on `--crop`-pixel random resized crops (default 32) of the 64-pixel
+ * images; embeddings use the whole image resized to the crop size, standardised (the training pipeline's deterministic input).
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
@@ -36,15 +40,33 @@ import { parse as parseYaml } from 'yaml';
 import { embedDataset } from '../src/embedding/embedder.ts';
 import { initBackend } from '../src/engine/backend.ts';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
+import { aggregateProfiles, WELL_COLUMNS } from '../src/profiles/aggregate.ts';
+import { correctProfiles } from '../src/profiles/correct.ts';
+import type { ProfileTable } from '../src/data/tables/profile-table.ts';
+import type { Dataset } from '../src/data/dataset.ts';
 import { ensureRecipeData, readRecipeData } from '../src/recipe/data.ts';
 import { evaluateEmbeddings } from '../src/recipe/evaluate.ts';
 import { loadRecipe } from '../src/recipe/load.ts';
-import { NormalizationSchema, type Recipe } from '../src/recipe/schema.ts';
+import type { Recipe } from '../src/recipe/schema.ts';
 import { parseMetricsJsonl } from '../src/report/run-dir.ts';
 import { loadEmbeddingModel } from '../src/embedding/saved-model.ts';
 import { pretrain } from '../src/recipe/train-stage.ts';
 import { writeFileAtomic } from '../src/util/atomic.ts';
-import { mean, sd } from './stats.ts';
+import { mean, pairedDifference, sd } from './stats.ts';
+
+/**
+ * Training levers (Lin & Lu 2022's official code, and ours), each a set of recipe overrides on the
+ * BEN arm (plate batches, `plate` inference).
+ */
+export const LEVERS: Record<string, { description: string; set: string[] }> = {
+  'temperature-0.05': { description: 'NT-Xent temperature 0.05 (the paper\'s)', set: ['objective.options.temperature=0.05'] },
+  'whole-plate': { description: 'one whole plate per batch (batch size = the plate\'s images)', set: ['sampler.batchSize=whole-group'] },
+  'minclr-sites': { description: 'MinCLR-style positives: two different sites of the same well', set: ['sampler.unit=well', 'data.trainSplits=[train,id_test]'] },
+  'plates-4-own-bn': { description: '4 plates per batch, each normalised by its own statistics', set: ['sampler.groupsPerBatch=4', 'sampler.perGroupStatistics=true'] },
+};
+
+type ArmName = string;
+const BASE_ARMS = ['ben', 'baseline', 'random-plate'] as const;
 
 /**
  * `--reuse`: a finished run in `runDir` of the same resolved recipe (its losses read back from
@@ -64,109 +86,152 @@ function finishedRun(runDir: string, recipe: Recipe): { modelDir: string; losses
   return { modelDir: info.result.modelDir, losses: [...byStep.keys()].sort((a, b) => a - b).map((k) => byStep.get(k)!), seconds: info.result.seconds };
 }
 
+const METRICS = ['probeWell', 'knnCrossPlate', 'knnCrossExperiment', 'mapReplicate', 'platePredictability', 'platePredictabilityAll'] as const;
+type MetricKey = (typeof METRICS)[number];
+const LABELS: Record<MetricKey, string> = {
+  probeWell: 'linear probe OOD, wells (%)',
+  knnCrossPlate: 'kNN other plates (%)',
+  knnCrossExperiment: 'kNN other experiments (%)',
+  mapReplicate: 'replicate mAP, other plates',
+  platePredictability: 'plate pred. within exp. (%) ↓',
+  platePredictabilityAll: 'plate pred., all plates (%) ↓',
+};
+
+type Scores = Record<MetricKey, number> & { probeConverged: boolean; probeIterations: number; probeTrainWells: number; probeTestWells: number };
+
+/** Per-plate standardisation on the negative-control images (pycytominer `normalize(method="standardize", samples=controls)`). */
+function correct(t: ProfileTable, e: Recipe['evaluation']): ProfileTable {
+  return correctProfiles(t, { method: 'standardize', groupBy: [e.batchColumn, e.plateColumn], fitOn: 'controls', controls: { column: e.controlColumn, value: e.controlValue } }).table;
+}
+
+async function score(ood: ProfileTable, probe: ProfileTable, evaluation: Recipe['evaluation'], seed: number): Promise<Scores> {
+  const e = { ...evaluation, probe: { ...evaluation.probe, level: 'well' as const } };
+  const ev = await evaluateEmbeddings(ood, { evaluation: { ...e, metrics: ['knn', 'linear-probe', 'plate-predictability'] }, probeTrain: probe, seed });
+  // copairs replicate mAP on well profiles (the profiling convention), pooled as the probe pools them.
+  const wells = aggregateProfiles(ood, { by: WELL_COLUMNS, method: 'l2-mean' });
+  const evMap = await evaluateEmbeddings(wells, { evaluation: { ...e, metrics: ['map'] }, seed });
+  const p = ev.linearProbe!;
+  return {
+    probeWell: p.accuracy,
+    knnCrossPlate: ev.knn!.crossPlate,
+    knnCrossExperiment: ev.knn!.crossExperiment,
+    mapReplicate: evMap.map!.map,
+    platePredictability: ev.platePredictability!.accuracy,
+    platePredictabilityAll: ev.platePredictability!.acrossExperiments.accuracy,
+    probeConverged: p.converged,
+    probeIterations: p.iterations,
+    probeTrainWells: p.trainRows,
+    probeTestWells: p.testRows,
+  };
+}
+
 export async function run(args: string[]): Promise<void> {
   const { values } = parseArgs({
     args,
     options: {
       preset: { type: 'string', default: 'bench' },
-      seeds: { type: 'string', default: '2' },
+      seeds: { type: 'string', default: '3' },
       'first-seed': { type: 'string', default: '0' },
       steps: { type: 'string', default: '1000' },
       batch: { type: 'string' },
       crop: { type: 'string', default: '32' },
       lr: { type: 'string' },
       objectives: { type: 'string', default: 'simclr,byol' },
-      batchings: { type: 'string', default: 'plate,random' },
-      'probe-plates': { type: 'string', default: '1' },
+      arms: { type: 'string', default: BASE_ARMS.join(',') },
+      levers: { type: 'string', default: '' },
+      'no-correct': { type: 'boolean', default: false },
+      'probe-splits': { type: 'string', default: 'train,id_test' },
       recipes: { type: 'string', default: 'recipes' },
       data: { type: 'string', default: 'data/synthetic' },
       out: { type: 'string', default: 'runs/bench-ssl' },
+      tag: { type: 'string' },
       backend: { type: 'string' },
       reuse: { type: 'boolean', default: false },
-      inference: { type: 'string' },
       set: { type: 'string', multiple: true },
     },
   });
-  if (values.inference !== undefined) NormalizationSchema.parse(values.inference);
+  const levers = values.levers!.split(',').filter(Boolean);
+  for (const l of levers) if (!LEVERS[l]) throw new Error(`--levers: unknown lever "${l}"; choose from ${Object.keys(LEVERS).join(', ')}`);
+  const baseArms = values.arms!.split(',').filter(Boolean);
+  for (const a of baseArms) if (!(BASE_ARMS as readonly string[]).includes(a)) throw new Error(`--arms: unknown arm "${a}"; choose from ${BASE_ARMS.join(', ')}`);
+  const arms: ArmName[] = [...baseArms, ...levers.map((l) => `lever:${l}`)];
+  const corrections = values['no-correct'] ? [false] : [false, true];
   const t0 = performance.now();
   const info = await initBackend(values.backend);
   const preset = values.preset!;
+  const objectiveNames = values.objectives!.split(',');
   // Generator parameters from `--set data.params.<name>=V` (every run shares one data set).
-  const params = loadRecipe(join(values.recipes!, `${values.objectives!.split(',')[0]}-ben.yaml`), [`data.preset=${preset}`, ...(values.set ?? [])]).data.params;
+  const params = loadRecipe(join(values.recipes!, `${objectiveNames[0]}-ben.yaml`), [`data.preset=${preset}`, ...(values.set ?? [])]).data.params;
   const dataSection = { source: 'synthetic' as const, preset, params, trainSplits: ['train'], evalSplits: ['test'], skipBad: false };
   const all = await readRecipeData(dataSection, await ensureRecipeData(dataSection, { dataRoot: values.data, log: (l) => process.stderr.write(l + '\n') }));
-  const train = await all.split('train').load();
   const ood = await all.split('test').load();
-  // Probe training set: the first `--probe-plates` plates of every training experiment.
-  const perExp = new Map<string, string[]>();
-  for (const r of train.rows) {
-    const ps = perExp.get(r.experiment) ?? [];
-    if (!ps.includes(r.plate)) ps.push(r.plate);
-    perExp.set(r.experiment, ps);
-  }
-  const nProbe = Number(values['probe-plates']);
-  const probeTrain = train.filter((r) => perExp.get(r.experiment)!.slice(0, nProbe).includes(r.plate));
+  // The probe's training wells: every plate of the training experiments, all their sites.
+  const probeSet = await all.split(values['probe-splits']!.split(',')).load();
   const crop = Number(values.crop);
   const steps = Number(values.steps);
   const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => Number(values['first-seed']) + i);
-  type Metric = 'knnCrossPlate' | 'knnCrossExperiment' | 'nearestSameExperiment' | 'probeOod' | 'platePredictability' | 'platePredictabilityAll';
-  type Row = { objective: string; batching: string; seed: number } & Record<Metric, number>;
+  type Row = { objective: string; arm: ArmName; corrected: boolean; seed: number } & Scores;
   const rows: Row[] = [];
-  let chance = '';
+  const runsInfo: Record<string, unknown>[] = [];
+
+  const trained = async (objName: string, batching: 'plate' | 'random', seed: number, extra: string[], name: string) => {
+    const sets = [
+      `seed=${seed}`,
+      `data.preset=${preset}`,
+      `training.steps=${steps}`,
+      `training.warmupSteps=${Math.round(steps / 10)}`,
+      `training.checkpointEvery=${steps}`,
+      `augment.cropSize=${crop}`,
+      ...(values.batch ? [`sampler.batchSize=${values.batch}`] : []),
+      ...(values.lr ? [`optimizer.lr=${values.lr}`] : []),
+      ...(values.set ?? []),
+      ...extra,
+    ];
+    const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
+    const runDir = join(values.out!, `${objName}-${name}-seed${seed}`);
+    // A lever that trains on other splits (MinCLR's second site) reads them from the shared data set.
+    const data: Dataset = all;
+    const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data }));
+    return { recipe, fit };
+  };
+
+  const embedWith = async (modelDir: string, mode: NormalizationMode) => {
+    const em = await loadEmbeddingModel(modelDir);
+    try {
+      const embed = async (ds: Dataset) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess, inputSize: em.inputSize })).table;
+      return { ood: await embed(ood), probe: await embed(probeSet) };
+    } finally {
+      em.dispose();
+    }
+  };
+
   for (const seed of seeds) {
-    for (const objName of values.objectives!.split(',')) {
-      for (const batching of values.batchings!.split(',') as ('plate' | 'random')[]) {
-        const sets = [
-          `seed=${seed}`,
-          `data.preset=${preset}`,
-          `training.steps=${steps}`,
-          `training.warmupSteps=${Math.round(steps / 10)}`,
-          `training.checkpointEvery=${steps}`,
-          `augment.cropSize=${crop}`,
-          ...(values.batch ? [`sampler.batchSize=${values.batch}`] : []),
-          ...(values.lr ? [`optimizer.lr=${values.lr}`] : []),
-          ...(values.set ?? []),
-        ];
-        const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
-        // --inference: one BN mode for every model (ablation: e.g. random-batch models with plate statistics).
-        const mode = (values.inference ?? recipe.embedding.normalization) as NormalizationMode;
-        const runDir = join(values.out!, `${objName}-${batching}-seed${seed}`);
-        const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data: all }));
-        const em = await loadEmbeddingModel(fit.modelDir);
+    for (const objName of objectiveNames) {
+      const models = new Map<string, Awaited<ReturnType<typeof trained>>>();
+      const modelFor = async (arm: ArmName) => {
+        const key = arm === 'ben' ? 'plate' : arm === 'baseline' || arm === 'random-plate' ? 'random' : arm;
+        if (!models.has(key)) {
+          const lever = arm.startsWith('lever:') ? LEVERS[arm.slice(6)] : undefined;
+          models.set(key, await trained(objName, key === 'random' ? 'random' : 'plate', seed, lever?.set ?? [], key === 'plate' ? 'plate' : key === 'random' ? 'random' : arm.replace(':', '-')));
+        }
+        return models.get(key)!;
+      };
+      for (const arm of arms) {
+        const { recipe, fit } = await modelFor(arm);
+        const mode: NormalizationMode = arm === 'baseline' ? 'running' : 'plate';
         const tEmbed = performance.now();
-        const embed = async (ds: typeof ood) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess, inputSize: em.inputSize })).table;
-        const embOod = await embed(ood);
-        const embProbe = await embed(probeTrain);
+        const emb = await embedWith(fit.modelDir, mode);
         const embedSeconds = (performance.now() - tEmbed) / 1000;
-        em.dispose();
-        const ev = await evaluateEmbeddings(embOod, {
-          evaluation: { ...recipe.evaluation, metrics: ['knn', 'linear-probe', 'plate-predictability'] },
-          probeTrain: embProbe,
-          seed,
-        });
-        const row: Row = {
-          objective: objName,
-          batching,
-          seed,
-          knnCrossPlate: ev.knn!.crossPlate,
-          knnCrossExperiment: ev.knn!.crossExperiment,
-          nearestSameExperiment: ev.knn!.nearestSameExperiment!.observed,
-          probeOod: ev.linearProbe!.accuracy,
-          platePredictability: ev.platePredictability!.accuracy,
-          platePredictabilityAll: ev.platePredictability!.acrossExperiments.accuracy,
-        };
-        rows.push(row);
-        const c = (x: number) => `${(100 * x).toFixed(1)} %`;
-        chance = `own-experiment neighbour at random ${c(ev.knn!.nearestSameExperiment!.random)}, linear probe ${c(ev.linearProbe!.chance)} (most frequent treatment), plate within experiment ${c(ev.platePredictability!.chance)}, all plates ${c(ev.platePredictability!.acrossExperiments.chance)}`;
-        console.log(
-          JSON.stringify({
+        for (const corrected of corrections) {
+          const tEval = performance.now();
+          const s = corrected ? await score(correct(emb.ood, recipe.evaluation), correct(emb.probe, recipe.evaluation), recipe.evaluation, seed) : await score(emb.ood, emb.probe, recipe.evaluation, seed);
+          const row: Row = { objective: objName, arm, corrected, seed, ...s };
+          rows.push(row);
+          const line = {
             suite: 'ssl',
             preset,
             ...row,
             inference: mode,
-            probeChance: ev.linearProbe!.chance,
-            plateChance: ev.platePredictability!.chance,
-            plateChanceAll: ev.platePredictability!.acrossExperiments.chance,
             steps,
             batchSize: recipe.sampler.batchSize,
             crop,
@@ -174,48 +239,74 @@ export async function run(args: string[]): Promise<void> {
             finalLoss: mean(fit.losses.slice(-10)),
             trainSeconds: fit.seconds,
             embedSeconds,
-            oodImages: embOod.n,
-            probeImages: embProbe.n,
-          }),
-        );
+            evalSeconds: (performance.now() - tEval) / 1000,
+            oodImages: emb.ood.n,
+            probeImages: emb.probe.n,
+          };
+          runsInfo.push(line);
+          console.log(JSON.stringify(line));
+        }
       }
     }
   }
+
   const minutes = (performance.now() - t0) / 60000;
-  const groups = [...new Set(rows.map((r) => `${r.objective}/${r.batching}`))];
+  const key = (r: { objective: string; arm: string; corrected: boolean }) => `${r.objective}|${r.arm}|${r.corrected}`;
+  const groups = [...new Set(rows.map(key))];
   const summary = groups.map((g) => {
-    const rs = rows.filter((r) => `${r.objective}/${r.batching}` === g);
-    const f = (k: Metric) => ({ mean: mean(rs.map((r) => r[k])), sd: sd(rs.map((r) => r[k])) });
-    return {
-      objective: rs[0].objective,
-      batching: rs[0].batching,
-      seeds: rs.length,
-      knnCrossPlate: f('knnCrossPlate'),
-      knnCrossExperiment: f('knnCrossExperiment'),
-      nearestSameExperiment: f('nearestSameExperiment'),
-      probeOod: f('probeOod'),
-      platePredictability: f('platePredictability'),
-      platePredictabilityAll: f('platePredictabilityAll'),
-    };
+    const rs = rows.filter((r) => key(r) === g);
+    const stats = Object.fromEntries(METRICS.map((m) => [m, { mean: mean(rs.map((r) => r[m])), sd: sd(rs.map((r) => r[m])) }])) as Record<MetricKey, { mean: number; sd: number }>;
+    return { objective: rs[0].objective, arm: rs[0].arm, corrected: rs[0].corrected, seeds: rs.length, probeConverged: rs.filter((r) => r.probeConverged).length, probeIterations: Math.max(...rs.map((r) => r.probeIterations)), ...stats };
   });
-  const pct = (x: { mean: number; sd: number }) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`;
+  // Paired differences over seeds (same seed = same data order and initialisation).
+  const pairsWanted: [string, string][] = [
+    ['ben', 'baseline'],
+    ['ben', 'random-plate'],
+    ['random-plate', 'baseline'],
+    ...levers.flatMap((l): [string, string][] => [
+      [`lever:${l}`, 'ben'],
+      [`lever:${l}`, 'random-plate'],
+    ]),
+  ];
+  const differences: Array<{ objective: string; corrected: boolean; a: string; b: string } & Record<MetricKey, ReturnType<typeof pairedDifference>>> = [];
+  for (const objName of objectiveNames)
+    for (const corrected of corrections)
+      for (const [a, b] of pairsWanted) {
+        const ra = rows.filter((r) => r.objective === objName && r.arm === a && r.corrected === corrected);
+        const rb = rows.filter((r) => r.objective === objName && r.arm === b && r.corrected === corrected);
+        const common = ra.map((r) => r.seed).filter((s) => rb.some((q) => q.seed === s));
+        if (!common.length) continue;
+        const pick = (rs: Row[], m: MetricKey) => common.map((s) => rs.find((r) => r.seed === s)![m]);
+        differences.push({ objective: objName, corrected, a, b, ...(Object.fromEntries(METRICS.map((m) => [m, pairedDifference(pick(ra, m), pick(rb, m))])) as Record<MetricKey, ReturnType<typeof pairedDifference>>) });
+      }
+
+  const pct = (x: { mean: number; sd: number }, m: MetricKey) => (m === 'mapReplicate' ? `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}` : `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`);
+  const armLabel = (a: string) =>
+    a === 'ben' ? 'BEN: plate batches, `plate` inference' : a === 'baseline' ? 'baseline: random batches, running stats' : a === 'random-plate' ? 'random batches, `plate` inference' : `BEN + ${a.slice(6)}`;
+  const diff = (d: ReturnType<typeof pairedDifference>, m: MetricKey) => {
+    const f = (x: number) => (m === 'mapReplicate' ? x.toFixed(3) : (100 * x).toFixed(1));
+    return `${d.mean >= 0 ? '+' : ''}${f(d.mean)} [${f(d.lo)}, ${f(d.hi)}]`;
+  };
   const md = [
-    `Self-supervised pretraining, BEN vs random batches, synthetic preset \`${values.preset}\`, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
+    `Self-supervised pretraining on synthetic preset \`${preset}\`${values.set?.length ? ` (${values.set.map((s) => `\`${s}\``).join(', ')})` : ''}, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s) (${seeds.join(', ')}), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
     '',
-    '| objective | batches (inference) | kNN other plates (%) | kNN other experiments (%) | nearest other-plate neighbour in own experiment (%) | linear probe OOD (%) | plate predictability within experiment (%) ↓ | plate predictability, all plates (%) ↓ |',
-    '|---|---|---|---|---|---|---|---|',
-    ...summary.map(
-      (s) =>
-        `| ${s.objective} | ${s.batching === 'plate' ? 'plate, BEN' : 'random'} (${values.inference ?? (s.batching === 'plate' ? 'plate' : 'running')}) | ${pct(s.knnCrossPlate)} | ${pct(s.knnCrossExperiment)} | ${pct(s.nearestSameExperiment)} | ${pct(s.probeOod)} | ${pct(s.platePredictability)} | ${pct(s.platePredictabilityAll)} |`,
-    ),
+    `| objective | arm | post-hoc correction | ${METRICS.map((m) => LABELS[m]).join(' | ')} | probe converged |`,
+    `|---|---|---|${METRICS.map(() => '---').join('|')}|---|`,
+    ...summary.map((s) => `| ${s.objective} | ${armLabel(s.arm)} | ${s.corrected ? 'per plate on controls' : '-'} | ${METRICS.map((m) => pct(s[m], m)).join(' | ')} | ${s.probeConverged}/${s.seeds} (≤ ${s.probeIterations} it.) |`),
     '',
-    `Chance: ${chance}. Mean ± sample SD over seeds.${values.reuse ? ' Trained models reused (--reuse): the time excludes their training.' : ''}`,
+    'Paired differences over seeds, mean [95 % t interval]:',
+    '',
+    `| objective | post-hoc correction | difference | ${METRICS.map((m) => LABELS[m].replace(' ↓', '')).join(' | ')} |`,
+    `|---|---|---|${METRICS.map(() => '---').join('|')}|`,
+    ...differences.map((d) => `| ${d.objective} | ${d.corrected ? 'per plate on controls' : '-'} | ${d.a} − ${d.b} | ${METRICS.map((m) => diff(d[m], m)).join(' | ')} |`),
+    '',
+    `Mean ± sample SD over seeds. Chance: treatment 10 %, plate within an experiment 25 %, plate among all OOD plates 6.3 %.${values.reuse ? ' Trained models reused (--reuse): the time excludes their training.' : ''}`,
     '',
   ].join('\n');
   await mkdir(values.out!, { recursive: true });
-  const tag = `${values.preset}${values.inference ? `-${values.inference}-inference` : ''}`;
+  const tag = `${preset}${values.tag ? `-${values.tag}` : ''}`;
   await writeFileAtomic(join(values.out!, `ssl-${tag}.md`), md);
-  await writeFileAtomic(join(values.out!, `ssl-${tag}.json`), JSON.stringify({ preset: values.preset, inference: values.inference, steps, crop, seeds, backend: info.backend, minutes, summary, runs: rows }, null, 2));
+  await writeFileAtomic(join(values.out!, `ssl-${tag}.json`), JSON.stringify({ preset, set: values.set ?? [], steps, crop, seeds, arms, backend: info.backend, minutes, summary, differences, runs: runsInfo }, null, 2));
   process.stderr.write(md + '\n');
-  console.log(JSON.stringify({ suite: 'ssl', summary: true, preset: values.preset, minutes, configs: summary }));
+  console.log(JSON.stringify({ suite: 'ssl', summary: true, preset, tag: values.tag, minutes, configs: summary, differences }));
 }

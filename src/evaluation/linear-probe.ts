@@ -8,11 +8,20 @@ import { Rng } from '../util/rng.ts';
 
 /** Options of {@link fitLogisticRegression}. */
 export interface LogisticOptions {
-  /** L2 penalty on the weights (not the bias), added to the mean cross-entropy as l2/2 |W|^2. Default 1e-3. */
+  /**
+   * L2 penalty on the weights (not the bias), added to the mean cross-entropy as l2/2 |W|^2.
+   * Default: scikit-learn's `C` parametrisation, `1 / (C * n_train)`.
+   */
   l2?: number;
-  /** L-BFGS iterations. Default 300. */
+  /**
+   * Inverse regularisation strength as scikit-learn's `LogisticRegression(C=...)` (its objective
+   * `C * sum CE + |W|^2 / 2`, which is l2 = 1 / (C n) in the mean form here). Default 1; ignored when
+   * `l2` is given.
+   */
+  C?: number;
+  /** L-BFGS iterations. Default 1000 (scikit-learn's 100 often stops short of convergence on embeddings). */
   maxIter?: number;
-  /** Stop when the gradient's max-norm falls below this. Default 1e-6. */
+  /** Converged when the gradient's max-norm falls below this (scikit-learn's lbfgs `tol`). Default 1e-4. */
   tol?: number;
   /** L-BFGS memory. Default 10. */
   memory?: number;
@@ -29,6 +38,12 @@ export interface LogisticModel {
   scale: Float64Array;
   iterations: number;
   loss: number;
+  /** Max-norm of the objective's gradient at the returned weights. */
+  gradMax: number;
+  /** Whether `gradMax` fell below the tolerance (otherwise the iteration cap or the line search stopped it). */
+  converged: boolean;
+  /** The L2 penalty used (mean form). */
+  l2: number;
 }
 
 /**
@@ -85,7 +100,7 @@ export function minimizeLbfgs(
   f: (x: Float64Array, g: Float64Array) => number,
   x0: Float64Array,
   opts: { maxIter: number; tol: number; memory: number },
-): { x: Float64Array; value: number; iterations: number } {
+): { x: Float64Array; value: number; iterations: number; gradMax: number } {
   const n = x0.length;
   let x = Float64Array.from(x0);
   let g = new Float64Array(n);
@@ -156,7 +171,9 @@ export function minimizeLbfgs(
     fx = fn;
     if (improved >= 0 && improved < 1e-14 * Math.max(1, Math.abs(fx))) break;
   }
-  return { x, value: fx, iterations: it };
+  let gradMax = 0;
+  for (let i = 0; i < n; i++) gradMax = Math.max(gradMax, Math.abs(g[i]));
+  return { x, value: fx, iterations: it, gradMax };
 }
 
 /** Feature mean and standard deviation (ddof 0; zero-variance features get scale 1). */
@@ -187,13 +204,15 @@ export function fitLogisticRegression(x: Float32Array, d: number, labels: string
   const y = Int32Array.from(train, (i) => cls.get(labels[i])!);
   const { mean, scale } = fitStandardizer(x, train, d);
   const z = standardize(x, train, d, mean, scale);
-  const l2 = opts.l2 ?? 1e-3;
+  const l2 = opts.l2 ?? 1 / ((opts.C ?? 1) * train.length);
+  if (!(l2 >= 0 && Number.isFinite(l2))) throw new UserError(`Linear probe: the L2 penalty must be a finite number >= 0 (C > 0), got l2=${opts.l2}, C=${opts.C}.`);
+  const tol = opts.tol ?? 1e-4;
   const res = minimizeLbfgs((w, g) => logisticLossAndGradient(w, z, y, train.length, d, C, l2, g), new Float64Array(C * (d + 1)), {
-    maxIter: opts.maxIter ?? 300,
-    tol: opts.tol ?? 1e-6,
+    maxIter: opts.maxIter ?? 1000,
+    tol,
     memory: opts.memory ?? 10,
   });
-  return { classes, d, w: res.x, mean, scale, iterations: res.iterations, loss: res.value };
+  return { classes, d, w: res.x, mean, scale, iterations: res.iterations, loss: res.value, gradMax: res.gradMax, converged: res.gradMax < tol, l2 };
 }
 
 /** Predicted class of each row in `rows`. */
@@ -226,6 +245,11 @@ export interface LinearProbeResult {
   /** Accuracy of always predicting the most frequent training class, on the test rows. */
   chanceAccuracy: number;
   iterations: number;
+  /** Whether L-BFGS reached the gradient tolerance, and the gradient's max-norm where it stopped. */
+  converged: boolean;
+  gradMax: number;
+  /** The L2 penalty used (mean form). */
+  l2: number;
   /** Test rows of a label not seen in training (counted as errors). */
   nUnseenTest: number;
 }
@@ -249,6 +273,9 @@ export function computeLinearProbe(x: Float32Array, d: number, labels: string[],
     classes: m.classes.length,
     chanceAccuracy: test.length ? test.filter((i) => labels[i] === major).length / test.length : NaN,
     iterations: m.iterations,
+    converged: m.converged,
+    gradMax: m.gradMax,
+    l2: m.l2,
     nUnseenTest: test.filter((i) => !known.has(labels[i])).length,
   };
 }

@@ -74,8 +74,13 @@ export interface MetricParams {
    * control (RxRx1's `positive_control`): never kNN queries, left out of the linear probe.
    */
   skipValues: string[];
-  /** Linear probe L2 penalty. */
-  l2: number;
+  /** Linear probe L2 penalty (mean form, l2/2 |W|^2 added to the mean cross-entropy); absent: from `probeC`. */
+  l2?: number;
+  /** Linear probe inverse regularisation, scikit-learn's `C` (l2 = 1 / (C n_train)). */
+  probeC: number;
+  /** Linear probe L-BFGS iteration cap and gradient tolerance (scikit-learn's lbfgs `tol`). */
+  probeMaxIter: number;
+  probeTol: number;
   /** Preset of the `map` metric (see map-presets.ts); default `replicate`. Ignored for lists given in `pairs`. */
   mapPreset?: string;
   /** Explicit copairs lists for `map` (and sameby / diffby of percent replicating); each given list replaces the preset's. */
@@ -103,7 +108,9 @@ export const defaultMetricParams: MetricParams = {
   knnExclusions: ['nsc', 'nscb'],
   knnPerTreatment: true,
   skipValues: [],
-  l2: 1e-3,
+  probeC: 1,
+  probeMaxIter: 1000,
+  probeTol: 1e-4,
 };
 
 /** What a metric sees. */

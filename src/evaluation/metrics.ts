@@ -300,8 +300,23 @@ const linearProbeMetric: Metric = {
     const labels = metaColumn(t, ctx.columns.label!);
     const split = metaColumn(t, ctx.columns.split!);
     const { train, test } = splitRows(rows.length, rows.map((i) => labels[i]), { split: rows.map((i) => split[i]) });
-    const r = computeLinearProbe(t.features, t.d, labels, train.map((a) => rows[a]), test.map((a) => rows[a]), { l2: ctx.params.l2 });
-    return { summary: { test_accuracy: r.testAccuracy, train_accuracy: r.trainAccuracy, chance: r.chanceAccuracy, classes: r.classes, train_rows: r.nTrain, test_rows: r.nTest }, tables: {} };
+    const p = ctx.params;
+    const r = computeLinearProbe(t.features, t.d, labels, train.map((a) => rows[a]), test.map((a) => rows[a]), { l2: p.l2, C: p.probeC, maxIter: p.probeMaxIter, tol: p.probeTol });
+    return {
+      summary: {
+        test_accuracy: r.testAccuracy,
+        train_accuracy: r.trainAccuracy,
+        chance: r.chanceAccuracy,
+        classes: r.classes,
+        train_rows: r.nTrain,
+        test_rows: r.nTest,
+        iterations: r.iterations,
+        converged: r.converged ? 1 : 0,
+        grad_max: r.gradMax,
+        l2: r.l2,
+      },
+      tables: {},
+    };
   },
 };
 
@@ -317,7 +332,7 @@ const batchPredictabilityMetric: Metric = {
       const labels = metaColumn(t, col);
       const { train, test } = splitRows(t.n, labels, { testFraction: 0.25, seed: ctx.params.seed });
       // A diagnostic, not a benchmark: 100 L-BFGS steps are plenty to expose a batch signal.
-      const r = computeLinearProbe(t.features, t.d, labels, train, test, { l2: ctx.params.l2, maxIter: 100 });
+      const r = computeLinearProbe(t.features, t.d, labels, train, test, { l2: ctx.params.l2 ?? 1e-3, maxIter: 100, tol: 1e-6 });
       summary[`${name}_accuracy`] = r.testAccuracy;
       summary[`${name}_chance`] = r.chanceAccuracy;
       summary[`${name}_classes`] = r.classes;
@@ -346,7 +361,7 @@ const platePredictabilityMetric: Metric = {
       if (new Set(pk).size < 2) continue;
       const sub = selectRows(t, rows);
       const split = splitRows(sub.n, pk, { testFraction: 0.5, seed: ctx.params.seed + 7 });
-      const r = computeLinearProbe(sub.features, sub.d, pk, split.train, split.test, { maxIter: 100 });
+      const r = computeLinearProbe(sub.features, sub.d, pk, split.train, split.test, { l2: 1e-3, maxIter: 100, tol: 1e-6 });
       acc += r.testAccuracy;
       chance += 1 / new Set(pk).size;
       used++;
@@ -354,7 +369,7 @@ const platePredictabilityMetric: Metric = {
     if (used === 0) return { summary: { batches: 0 }, tables: {} };
     // One probe over every plate at once also finds what differs between batches (e.g. the cell type).
     const all = splitRows(t.n, plates, { testFraction: 0.5, seed: ctx.params.seed + 7 });
-    const across = computeLinearProbe(t.features, t.d, plates, all.train, all.test, { maxIter: 100 });
+    const across = computeLinearProbe(t.features, t.d, plates, all.train, all.test, { l2: 1e-3, maxIter: 100, tol: 1e-6 });
     return {
       summary: { accuracy: acc / used, chance: chance / used, batches: used, across_batches_accuracy: across.testAccuracy, across_batches_chance: 1 / new Set(plates).size },
       tables: {},

@@ -19,6 +19,7 @@ import type { MetricParams } from '../evaluation/metric.ts';
 import { parseRowFilter } from '../evaluation/map-presets.ts';
 import { metaColumn, type ProfileTable } from '../data/tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
+import { aggregateProfiles, WELL_COLUMNS } from '../profiles/aggregate.ts';
 import type { Recipe } from './schema.ts';
 
 /** What {@link evaluateEmbeddings} returns (written as `<variant>/eval.json`). */
@@ -37,7 +38,19 @@ export interface EmbeddingEvaluation {
      */
     nearestSameExperiment?: { observed: number; random: number };
   };
-  linearProbe?: { accuracy: number; chance: number; trainImages: number; testImages: number };
+  linearProbe?: {
+    accuracy: number;
+    chance: number;
+    /** `well`: rows are wells (L2-normalised image embeddings, mean-pooled); `image`: rows are images. */
+    level: 'well' | 'image';
+    trainRows: number;
+    testRows: number;
+    /** The fit: L-BFGS iterations, whether the gradient reached the tolerance, its max-norm, and the L2 penalty used. */
+    iterations: number;
+    converged: boolean;
+    gradMax: number;
+    l2: number;
+  };
   platePredictability?: {
     /** Mean over experiments of the within-experiment probe accuracy. */
     accuracy: number;
@@ -92,6 +105,8 @@ export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddi
     knnPerTreatment: false,
     knnExclusions: hasBatch ? ['plate', 'batch'] : ['plate'],
     skipValues: e.skipValues,
+    probeC: e.probe.C,
+    probeMaxIter: e.probe.maxIter,
     mapPreset: e.map.preset,
     pairs: e.map.posSameby || e.map.posDiffby || e.map.negSameby || e.map.negDiffby ? { posSameby: e.map.posSameby, posDiffby: e.map.posDiffby, negSameby: e.map.negSameby, negDiffby: e.map.negDiffby } : undefined,
     include: e.map.include?.map((f) => parseRowFilter(f, 'evaluation.map.include')),
@@ -134,16 +149,37 @@ export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddi
     // The probe fits on the probe-training splits and is tested on the evaluation splits: one table, a split column.
     const p = withPlateKey(o.probeTrain, e);
     if (p.d !== t.d) throw new Error(`probe-training embeddings have ${p.d} features, evaluation embeddings ${t.d}`);
-    const both = concatWithSplit(p, t);
+    const level = e.probe.level;
+    const both = level === 'well' ? concatWithSplit(wells(p), wells(t)) : concatWithSplit(p, t);
     const probe = (await evaluateProfiles(both, { columns: { ...columns, split: SPLIT }, metrics: ['linear-probe'], params })).metrics['linear-probe'];
     if (probe.notComputed) throw new UserError(`linear probe: ${probe.notComputed}; check evaluation.probeTrainSplits and data.evalSplits.`);
     const s = probe.summary;
-    out.linearProbe = { accuracy: Number(s.test_accuracy), chance: Number(s.chance), trainImages: Number(s.train_rows), testImages: Number(s.test_rows) };
+    out.linearProbe = {
+      accuracy: Number(s.test_accuracy),
+      chance: Number(s.chance),
+      level,
+      trainRows: Number(s.train_rows),
+      testRows: Number(s.test_rows),
+      iterations: Number(s.iterations),
+      converged: Number(s.converged) === 1,
+      gradMax: Number(s.grad_max),
+      l2: Number(s.l2),
+    };
+    // The paper's metric first (eval.json, the report's table).
+    const { images, plates: nPlates, linearProbe, ...rest } = out;
+    return { images, plates: nPlates, linearProbe, ...rest };
   }
   return out;
 }
 
 const SPLIT = 'Metadata_ProbeSplit';
+
+/** Well profiles as Lin & Lu 2022 pool them: each image embedding L2-normalised, then the mean per well. */
+function wells(t: ProfileTable): ProfileTable {
+  const missing = WELL_COLUMNS.filter((c) => !(c in t.meta));
+  if (missing.length) throw new UserError(`A well-level linear probe needs the columns ${missing.join(', ')}; set evaluation.probe.level: image for tables without wells.`);
+  return aggregateProfiles(t, { by: WELL_COLUMNS, method: 'l2-mean' });
+}
 
 /** The metrics with a field of their own in {@link EmbeddingEvaluation}. */
 const SHAPED = new Set(['knn', 'plate-predictability', 'map', 'percent-replicating', 'linear-probe']);

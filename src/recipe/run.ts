@@ -291,8 +291,8 @@ async function readEmbeddings(path: string): Promise<ProfileTable> {
 export function summarise(ev: EmbeddingEvaluation): string {
   const pct = (x: number | undefined) => (x === undefined || Number.isNaN(x) ? '-' : `${(100 * x).toFixed(1)}%`);
   const parts = [];
+  if (ev.linearProbe) parts.push(`linear probe (${ev.linearProbe.level} level) ${pct(ev.linearProbe.accuracy)} (chance ${pct(ev.linearProbe.chance)}${ev.linearProbe.converged ? '' : ', not converged'})`);
   if (ev.knn) parts.push(`kNN cross-plate ${pct(ev.knn.crossPlate)} (cross-experiment ${pct(ev.knn.crossExperiment)})`);
-  if (ev.linearProbe) parts.push(`linear probe ${pct(ev.linearProbe.accuracy)} (chance ${pct(ev.linearProbe.chance)})`);
   if (ev.platePredictability) parts.push(`plate predictability ${pct(ev.platePredictability.accuracy)} (chance ${pct(ev.platePredictability.chance)})`);
   if (ev.map) parts.push(`mAP ${ev.map.map.toFixed(3)}`);
   if (ev.percentReplicating) parts.push(`percent replicating ${ev.percentReplicating.percent.toFixed(1)}%`);

@@ -272,6 +272,21 @@ export const EvaluationSchema = z
      * `id_test`: unseen sites of the training experiments, so the probe is tested out of distribution.
      */
     probeTrainSplits: z.array(z.string()).default(['id_test']),
+    /** The linear probe (Lin & Lu 2022's primary metric): its level and its fit. */
+    probe: z
+      .object({
+        /**
+         * `well` (default, the paper's protocol): every image (site or cell) embedding L2-normalised
+         * and mean-pooled per well, one probe row per well; `image`: one row per image.
+         */
+        level: z.enum(['well', 'image']).default('well'),
+        /** Inverse regularisation, scikit-learn's `LogisticRegression(C=...)` (features standardised on the training rows). */
+        C: z.number().positive().default(1),
+        /** L-BFGS iteration cap; the evaluation reports whether the fit converged (gradient max-norm below 1e-4). */
+        maxIter: z.number().int().positive().default(1000),
+      })
+      .strict()
+      .default({ level: 'well', C: 1, maxIter: 1000 }),
     /** Null-distribution size of the mAP p-values. */
     mapNullSize: z.number().int().positive().default(1000),
     /** The mAP definition (copairs lists or a preset). */

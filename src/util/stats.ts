@@ -92,3 +92,35 @@ export function rankAverage(v: ArrayLike<number>): Float64Array {
   }
   return r;
 }
+
+/** Sample standard deviation (n - 1 in the denominator); 0 for fewer than two values. */
+export function sampleSd(v: ArrayLike<number>): number {
+  const n = v.length;
+  if (n < 2) return 0;
+  const m = mean(v);
+  let s = 0;
+  for (let i = 0; i < n; i++) s += (v[i] - m) ** 2;
+  return Math.sqrt(s / (n - 1));
+}
+
+/** Two-sided 97.5 % quantiles of Student's t for 1..30 degrees of freedom (scipy.stats.t.ppf(0.975, df)). */
+const T975 = [
+  12.706205, 4.302653, 3.182446, 2.776445, 2.570582, 2.446912, 2.364624, 2.306004, 2.262157, 2.228139, 2.200985, 2.178813, 2.160369, 2.144787, 2.13145, 2.119905,
+  2.109816, 2.100922, 2.093024, 2.085963, 2.079614, 2.073873, 2.068658, 2.063899, 2.059539, 2.055529, 2.051831, 2.048407, 2.04523, 2.042272,
+];
+
+/** t_{0.975, df}: the multiplier of a 95 % confidence interval of a mean from df + 1 values (normal beyond 30). */
+export function tQuantile975(df: number): number {
+  if (!(Number.isInteger(df) && df >= 1)) throw new Error(`tQuantile975: degrees of freedom must be a positive integer, got ${df}`);
+  return df <= 30 ? T975[df - 1] : 1.959964;
+}
+
+/** Mean of paired differences `a[i] - b[i]` with its 95 % t interval (NaN bounds for fewer than two pairs). */
+export function pairedDifference(a: ArrayLike<number>, b: ArrayLike<number>): { mean: number; sd: number; lo: number; hi: number; n: number } {
+  if (a.length !== b.length) throw new Error(`pairedDifference: ${a.length} and ${b.length} values are not pairs`);
+  const d = Array.from(a, (x, i) => x - b[i]);
+  const m = mean(d);
+  const s = sampleSd(d);
+  const half = d.length >= 2 ? (tQuantile975(d.length - 1) * s) / Math.sqrt(d.length) : NaN;
+  return { mean: m, sd: s, lo: m - half, hi: m + half, n: d.length };
+}

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { readFileSync } from 'node:fs';
 import {
   computeLinearProbe,
   fitLogisticRegression,
@@ -68,5 +69,40 @@ describe('linear probe (multinomial logistic regression, L-BFGS)', () => {
     const split = labels.map((_, i) => (i % 2 ? 'test' : 'train'));
     const bySplit = splitRows(n, labels, { split });
     expect(bySplit.train.length).toBe(80);
+  });
+});
+
+describe('linear probe against scikit-learn', () => {
+  // test/fixtures/sklearn-logistic.json: bench/peer-sklearn-probe.py, StandardScaler +
+  // LogisticRegression(C, lbfgs, multinomial) fitted to 1e-10 on the same rows.
+  const ref = JSON.parse(readFileSync(new URL('../fixtures/sklearn-logistic.json', import.meta.url), 'utf8')) as {
+    d: number;
+    xTrain: number[];
+    yTrain: string[];
+    xTest: number[];
+    yTest: string[];
+    fits: { C: number; coef: number[]; intercept: number[]; testPredictions: string[]; testAccuracy: number }[];
+  };
+  const x = Float32Array.from([...ref.xTrain, ...ref.xTest]);
+  const labels = [...ref.yTrain, ...ref.yTest];
+  const train = ref.yTrain.map((_, i) => i);
+  const test = ref.yTest.map((_, i) => ref.yTrain.length + i);
+
+  it.each(ref.fits.map((f) => [f.C, f]))('C = %s: same coefficients, predictions and accuracy; converged', (C, f) => {
+    const atDefault = fitLogisticRegression(x, ref.d, labels, train, { C: C as number });
+    expect(atDefault.converged).toBe(true);
+    expect(atDefault.gradMax).toBeLessThan(1e-4);
+    expect(atDefault.l2).toBeCloseTo(1 / ((C as number) * train.length), 15);
+    // Both minimise the same strictly convex objective: fitted tightly, the optima agree.
+    const m = fitLogisticRegression(x, ref.d, labels, train, { C: C as number, tol: 1e-9, maxIter: 20000 });
+    const D = ref.d + 1;
+    let maxErr = 0;
+    m.classes.forEach((_, c) => {
+      for (let j = 0; j < ref.d; j++) maxErr = Math.max(maxErr, Math.abs(m.w[c * D + j] - f.coef[c * ref.d + j]));
+      maxErr = Math.max(maxErr, Math.abs(m.w[c * D + ref.d] - f.intercept[c]));
+    });
+    expect(maxErr).toBeLessThan(1e-4);
+    const r = computeLinearProbe(x, ref.d, labels, train, test, { C: C as number });
+    expect(r.testAccuracy).toBeCloseTo(f.testAccuracy, 12);
   });
 });

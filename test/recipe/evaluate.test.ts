@@ -18,7 +18,7 @@ const gaussian = (rng: Rng) => () => Math.sqrt(-2 * Math.log(1 - rng.next())) * 
 function table(seed: number, plateSignal: number, treatmentSignal: number, experimentSignal = 0): ProfileTable {
   const gauss = gaussian(new Rng(seed));
   const d = 8;
-  const rows: { e: string; p: string; label: string; type: string; x: number[] }[] = [];
+  const rows: { e: string; p: string; w: string; label: string; type: string; x: number[] }[] = [];
   // Random directions per treatment and per plate, the same in every table.
   const fixed = gaussian(new Rng(1000));
   const dirs = (n: number) => Array.from({ length: n }, () => Array.from({ length: d }, fixed));
@@ -27,12 +27,13 @@ function table(seed: number, plateSignal: number, treatmentSignal: number, exper
   const eDir = dirs(2);
   for (let e = 0; e < 2; e++)
     for (let p = 0; p < 3; p++) {
-      const add = (label: string, type: string, t: number) => {
+      // Two images (sites) per well.
+      const add = (label: string, type: string, t: number, well: string) => {
         const x = Array.from({ length: d }, (_, j) => gauss() + plateSignal * pDir[e * 3 + p][j] + experimentSignal * eDir[e][j] + (t >= 0 ? treatmentSignal * tDir[t][j] : 0));
-        rows.push({ e: `E${e}`, p: `P${p}`, label, type, x });
+        rows.push({ e: `E${e}`, p: `P${p}`, w: well, label, type, x });
       };
-      for (let t = 0; t < 4; t++) for (let r = 0; r < 6; r++) add(`T${t}`, 'treatment', t);
-      for (let r = 0; r < 4; r++) add('DMSO', 'negative_control', -1);
+      for (let t = 0; t < 4; t++) for (let r = 0; r < 6; r++) add(`T${t}`, 'treatment', t, `T${t}-${r >> 1}`);
+      for (let r = 0; r < 4; r++) add('DMSO', 'negative_control', -1, `C-${r >> 1}`);
     }
   return {
     n: rows.length,
@@ -42,6 +43,7 @@ function table(seed: number, plateSignal: number, treatmentSignal: number, exper
     meta: {
       Metadata_Experiment: rows.map((r) => r.e),
       Metadata_Plate: rows.map((r) => r.p),
+      Metadata_Well: rows.map((r) => r.w),
       Metadata_Label: rows.map((r) => r.label),
       Metadata_WellType: rows.map((r) => r.type),
     },
@@ -116,12 +118,52 @@ describe('evaluateEmbeddings', () => {
     expect(b.acrossExperiments.accuracy).toBeLessThan(0.35);
   });
 
-  it('linear probe: fitted on the probe table, tested on the evaluation table, treatments only', async () => {
+  it('linear probe: fitted on the probe table, tested on the evaluation table, treatments only, converged', async () => {
     const probeTrain = table(3, 0.3, 1.5);
-    const ev = await evaluateEmbeddings(table(4, 0.3, 1.5), { evaluation, probeTrain });
-    expect(ev.linearProbe!.trainImages).toBe(144);
-    expect(ev.linearProbe!.testImages).toBe(144);
-    expect(ev.linearProbe!.chance).toBeCloseTo(0.25, 12);
-    expect(ev.linearProbe!.accuracy).toBeGreaterThan(0.8);
+    const imageLevel = EvaluationSchema.parse({ ...evaluation, probe: { level: 'image' } });
+    const ev = await evaluateEmbeddings(table(4, 0.3, 1.5), { evaluation: imageLevel, probeTrain });
+    const p = ev.linearProbe!;
+    expect(p.level).toBe('image');
+    expect(p.trainRows).toBe(144);
+    expect(p.testRows).toBe(144);
+    expect(p.chance).toBeCloseTo(0.25, 12);
+    expect(p.accuracy).toBeGreaterThan(0.8);
+    expect(p.converged).toBe(true);
+    expect(p.gradMax).toBeLessThan(1e-4);
+    // scikit-learn's C = 1: penalty 1 / (C n_train) in the mean form.
+    expect(p.l2).toBeCloseTo(1 / 144, 15);
+  });
+
+  it('linear probe at well level (default): one row per treatment well, L2-normalised images mean-pooled', async () => {
+    const probeTrain = table(3, 0.3, 1.5);
+    const test = table(4, 0.3, 1.5);
+    const ev = await evaluateEmbeddings(test, { evaluation, probeTrain });
+    const p = ev.linearProbe!;
+    expect(p.level).toBe('well');
+    // 6 plates x 4 treatments x 3 wells (2 images each); controls left out.
+    expect(p.trainRows).toBe(72);
+    expect(p.testRows).toBe(72);
+    expect(p.converged).toBe(true);
+    expect(p.accuracy).toBeGreaterThan(0.8);
+    // The same probe on well profiles pooled by hand (float64 L2 norm, mean) gives the same accuracy.
+    const pool = (t: ProfileTable): ProfileTable => {
+      const keys = [...new Set(t.meta.Metadata_Well.map((w, i) => `${t.meta.Metadata_Experiment[i]}|${t.meta.Metadata_Plate[i]}|${w}`))];
+      const sums = keys.map(() => new Float64Array(t.d));
+      const counts = new Array<number>(keys.length).fill(0);
+      const first = new Array<number>(keys.length).fill(-1);
+      for (let i = 0; i < t.n; i++) {
+        const k = keys.indexOf(`${t.meta.Metadata_Experiment[i]}|${t.meta.Metadata_Plate[i]}|${t.meta.Metadata_Well[i]}`);
+        const v = Array.from(t.features.subarray(i * t.d, (i + 1) * t.d), Number);
+        const nrm = Math.sqrt(v.reduce((s, x) => s + x * x, 0));
+        v.forEach((x, j) => (sums[k][j] += x / nrm));
+        counts[k]++;
+        if (first[k] < 0) first[k] = i;
+      }
+      const meta = Object.fromEntries(Object.entries(t.meta).map(([c, col]) => [c, first.map((i) => col[i])]));
+      return { n: keys.length, d: t.d, featureNames: t.featureNames, meta, features: Float32Array.from(sums.flatMap((s, k) => Array.from(s, (x) => x / counts[k]))) };
+    };
+    const byHand = await evaluateEmbeddings(pool(test), { evaluation: EvaluationSchema.parse({ ...evaluation, probe: { level: 'image' } }), probeTrain: pool(probeTrain) });
+    expect(byHand.linearProbe!.trainRows).toBe(72);
+    expect(p.accuracy).toBeCloseTo(byHand.linearProbe!.accuracy, 12);
   });
 });

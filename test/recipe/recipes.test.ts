@@ -93,7 +93,7 @@ describe('recipes/ end to end (shortened)', () => {
         expect(ev.variant).toBe(v.name);
         const inUnit = (x: number) => x >= 0 && x <= 1;
         if (v.recipe.evaluation.metrics.includes('knn')) expect(inUnit(ev.knn.crossPlate)).toBe(true);
-        if (v.recipe.evaluation.metrics.includes('linear-probe')) expect(inUnit(ev.linearProbe.accuracy) && ev.linearProbe.testImages > 0).toBe(true);
+        if (v.recipe.evaluation.metrics.includes('linear-probe')) expect(inUnit(ev.linearProbe.accuracy) && ev.linearProbe.testRows > 0).toBe(true);
         if (v.recipe.evaluation.metrics.includes('plate-predictability')) expect(inUnit(ev.platePredictability.accuracy) && inUnit(ev.platePredictability.chance)).toBe(true);
         if (v.recipe.evaluation.metrics.includes('map')) expect(inUnit(ev.map.map)).toBe(true);
       }

@@ -51,7 +51,9 @@ interface EvaluateArgs {
   vote: string;
   'knn-exclude': string;
   'knn-profiles': string;
-  l2: number;
+  l2?: number;
+  'probe-c': number;
+  'probe-max-iter': number;
   'drop-constant': boolean;
   'drop-nan': boolean;
   out?: string;
@@ -108,7 +110,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       .option('vote', { type: 'string', default: 'majority', describe: 'majority | weighted' })
       .option('knn-exclude', { type: 'string', default: 'nsc,nscb', describe: 'kNN exclusions to report: none, well, plate, nsc, nscb' })
       .option('knn-profiles', { type: 'string', default: 'treatment', describe: 'kNN on profiles averaged per treatment (treatment) or single profiles (single)' })
-      .option('l2', { type: 'number', default: 1e-3, describe: 'Linear probe L2 penalty' })
+      .option('probe-c', { type: 'number', default: 1, describe: "Linear probe inverse regularisation, scikit-learn's C (penalty 1 / (C n) on the mean cross-entropy)" })
+      .option('probe-max-iter', { type: 'number', default: 1000, describe: 'Linear probe L-BFGS iteration cap (the result says whether it converged)' })
+      .option('l2', { type: 'number', describe: 'Linear probe L2 penalty in mean form (overrides --probe-c)' })
       .option('drop-constant', { type: 'boolean', default: true, describe: 'Drop constant feature columns' })
       .option('drop-nan', { type: 'boolean', default: true, describe: 'Drop feature columns with missing values' })
       .option('encoding', { type: 'string', default: 'utf8', describe: `Text encoding of a CSV table (${TEXT_ENCODINGS.join(' | ')}); UTF-8 is checked strictly` })
@@ -182,6 +186,8 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
           knnExclusions: list(argv['knn-exclude']) ?? ['none'],
           knnPerTreatment: choice(argv['knn-profiles'], ['treatment', 'single'] as const, 'knn-profiles') === 'treatment',
           l2: argv.l2,
+          probeC: argv['probe-c'],
+          probeMaxIter: argv['probe-max-iter'],
           mapPreset: argv['map-preset'],
           pairs: Object.keys(pairs).length ? pairs : undefined,
           include: argv.include?.map((f) => parseRowFilter(f, 'include')),

@@ -6,6 +6,7 @@ import { cosineMomentum, emaUpdate } from './ema.ts';
 import { buildHead, byolPredictor, byolProjector } from './heads.ts';
 import { symmetricByolLoss } from './losses/byol-loss.ts';
 import { embeddingStd } from './losses/embedding-std.ts';
+import { stopGradient } from './losses/stop-gradient.ts';
 import { applyPerGroup } from './per-group.ts';
 import { parseObjectiveOptions, type Objective, type ObjectiveBatch, type ObjectiveContext, type ObjectiveOutput } from './objective.ts';
 
@@ -29,11 +30,6 @@ export const byolOptionsSchema = z
 /** Validated BYOL options. */
 export type ByolOptions = z.infer<typeof byolOptionsSchema>;
 
-/** Identity forward, zero gradient: the target branch is a constant for the online network. */
-const stopGradient = tf.customGrad((...args) => {
-  const x = args[0] as tf.Tensor;
-  return { value: tf.clone(x), gradFunc: (dy: tf.Tensor) => tf.zerosLike(dy) };
-}) as (x: tf.Tensor2D) => tf.Tensor2D;
 
 /** A fresh copy of `model`'s architecture (weights re-initialised), built from its config. */
 function cloneArchitecture(model: tfl.LayersModel): tfl.LayersModel {

@@ -59,6 +59,8 @@ export interface Objective {
   extraState?(): Record<string, tf.Tensor>;
   /** Restores {@link extraState}. */
   loadExtraState?(state: Record<string, tf.Tensor>): void;
+  /** Frees tensors the objective holds besides its variables (e.g. SimCLR's previous-batch negatives). */
+  dispose?(): void;
   /**
    * Objectives that predict the label (supervised) report accuracy on labelled plates, embedded
    * plate by plate with BN normalization `mode`.

@@ -29,3 +29,63 @@ export function deinterleaveViews<T extends tf.Tensor>(y: T, sizes: readonly num
   const parts = tf.split(y, sizes.flatMap((s) => Array.from({ length: views }, () => s)), 0) as T[];
   return Array.from({ length: views }, (_, v) => tf.concat(sizes.map((_, g) => parts[g * views + v]), 0) as T);
 }
+
+/** A contiguous block of one view's rows: `views[view]` rows `[start, start + size)`. */
+export interface ViewBlock {
+  view: number;
+  start: number;
+  size: number;
+}
+
+/** An order of the V*B view rows for the network: blocks in order, cut into BatchNorm groups. */
+export interface ViewArrangement {
+  /** The blocks in the order they are fed to the network. */
+  blocks: ViewBlock[];
+  /** Rows per BatchNorm group, consecutive over `blocks` (blocks never straddle two groups). */
+  groupSizes: number[];
+}
+
+/**
+ * Shuffle-BN within each plate (MoCo's "shuffling BN", He et al. 2020, kept inside one plate):
+ * every plate's images (`sizes[g]` rows each, consecutive) are cut into V near-equal parts, and
+ * BatchNorm group j of the plate holds view v of part (j - v) mod V, for every v. Each group is
+ * then rows of ONE plate (per-plate statistics, as BEN wants) and the V views of any image all sit
+ * in different groups, so a positive pair never shares its BatchNorm statistics and the loss cannot
+ * match views through them. Each group has the plate's image count in rows (V = 2: view 0 of half
+ * A with view 1 of half B, and view 1 of A with view 0 of B). A plate with fewer images than views
+ * leaves some groups empty; they are dropped.
+ */
+export function splitViewArrangement(sizes: readonly number[], views: number): ViewArrangement {
+  const blocks: ViewBlock[] = [];
+  const groupSizes: number[] = [];
+  let offset = 0;
+  for (const n of sizes) {
+    const bounds = Array.from({ length: views + 1 }, (_, p) => offset + Math.floor((p * n) / views));
+    for (let j = 0; j < views; j++) {
+      let rows = 0;
+      for (let v = 0; v < views; v++) {
+        const p = (((j - v) % views) + views) % views;
+        const size = bounds[p + 1] - bounds[p];
+        if (size > 0) blocks.push({ view: v, start: bounds[p], size });
+        rows += size;
+      }
+      if (rows > 0) groupSizes.push(rows);
+    }
+    offset += n;
+  }
+  return { blocks, groupSizes };
+}
+
+/** The network input of `arrangement`: its blocks of `views` concatenated in order. */
+export function arrangeViews(views: readonly tf.Tensor4D[], arrangement: ViewArrangement): tf.Tensor4D {
+  return tf.concat(arrangement.blocks.map((b) => tf.slice(views[b.view], [b.start, 0, 0, 0], [b.size, -1, -1, -1])), 0) as tf.Tensor4D;
+}
+
+/** Inverse of {@link arrangeViews} for per-row outputs `y`: one tensor per view, rows in batch order. */
+export function unarrangeViews<T extends tf.Tensor>(y: T, arrangement: ViewArrangement, views: number): T[] {
+  const parts = tf.split(y, arrangement.blocks.map((b) => b.size), 0) as T[];
+  return Array.from({ length: views }, (_, v) => {
+    const mine = arrangement.blocks.map((b, i) => ({ b, t: parts[i] })).filter((p) => p.b.view === v).sort((a, b) => a.b.start - b.b.start);
+    return tf.concat(mine.map((p) => p.t), 0) as T;
+  });
+}

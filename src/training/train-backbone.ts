@@ -98,6 +98,7 @@ export async function trainBackbone(o: TrainBackboneOptions): Promise<TrainedBac
   const dispose = () => {
     const vars = new Set([...objective.trainableVariables(), ...backbone.weights.map((w) => w.read())]);
     for (const v of vars) v.dispose();
+    objective.dispose?.();
   };
   try {
     const source = createBatchSource(o.data, { sampler: o.sampler, views: objective.views, augment: o.augment, seed: o.seed });

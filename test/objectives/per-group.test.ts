@@ -3,7 +3,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../src/engine/backend.ts';
 import { createByol } from '../../src/objectives/byol.ts';
 import type { Objective, ObjectiveBatch } from '../../src/objectives/objective.ts';
-import { applyPerGroup, deinterleaveViews, interleaveViews } from '../../src/objectives/per-group.ts';
+import { applyPerGroup, arrangeViews, deinterleaveViews, interleaveViews, splitViewArrangement, unarrangeViews } from '../../src/objectives/per-group.ts';
 import { createSimclr } from '../../src/objectives/simclr.ts';
 import { createSupervised } from '../../src/objectives/supervised.ts';
 import { viewBatch } from './batch.ts';
@@ -70,4 +70,56 @@ describe('per-group BatchNorm statistics (BEN with several plates per batch)', (
       expect(Math.abs(obj.loss(oneGroup).loss.dataSync()[0] - clean)).toBeGreaterThan(1e-3);
     });
   }
+
+  it('splitViewArrangement: every BN group is one plate, never two views of an image, every row once', () => {
+    for (const [sizes, V] of [[[8], 2], [[5, 3], 2], [[7, 4, 6], 3], [[16, 16, 16, 16], 2], [[1, 4], 2]] as Array<[number[], number]>) {
+      const { blocks, groupSizes } = splitViewArrangement(sizes, V);
+      const B = sizes.reduce((a, b) => a + b, 0);
+      const plateOf = (b: number) => { let s = 0; for (let g = 0; g < sizes.length; g++) { s += sizes[g]; if (b < s) return g; } return -1; };
+      // Walk the blocks group by group (groupSizes cut the concatenated blocks; no block straddles).
+      const seen = new Set<string>();
+      let bi = 0;
+      for (const size of groupSizes) {
+        let rows = 0;
+        const images = new Set<number>();
+        const plates = new Set<number>();
+        const viewsIn = new Set<number>();
+        while (rows < size) {
+          const blk = blocks[bi++];
+          rows += blk.size;
+          viewsIn.add(blk.view);
+          for (let b = blk.start; b < blk.start + blk.size; b++) {
+            expect(images.has(b)).toBe(false); // no image twice in one group
+            images.add(b);
+            plates.add(plateOf(b));
+            seen.add(`${blk.view}:${b}`);
+          }
+        }
+        expect(rows).toBe(size);
+        expect(plates.size).toBe(1);
+        if (size > 1) expect(viewsIn.size).toBeGreaterThan(1); // both views in a group: it is not a per-view split
+      }
+      expect(bi).toBe(blocks.length);
+      expect(seen.size).toBe(V * B);
+      expect(groupSizes.reduce((a, b) => a + b, 0)).toBe(V * B);
+    }
+    // V = 2, one plate of 6: [view 0 of 0-2, view 1 of 3-5], [view 0 of 3-5, view 1 of 0-2].
+    expect(splitViewArrangement([6], 2)).toEqual({
+      blocks: [{ view: 0, start: 0, size: 3 }, { view: 1, start: 3, size: 3 }, { view: 0, start: 3, size: 3 }, { view: 1, start: 0, size: 3 }],
+      groupSizes: [6, 6],
+    });
+  });
+
+  it('arrangeViews / unarrangeViews reorder the rows and undo it', () => {
+    const v0 = tf.tensor4d([0, 1, 2, 3, 4], [5, 1, 1, 1]);
+    const v1 = tf.tensor4d([10, 11, 12, 13, 14], [5, 1, 1, 1]);
+    const a = splitViewArrangement([3, 2], 2);
+    const x = arrangeViews([v0, v1], a);
+    // Plate 1 (rows 0-2): halves {0}, {1, 2}; plate 2 (rows 3-4): {3}, {4}.
+    expect(Array.from(x.dataSync())).toEqual([0, 11, 12, 1, 2, 10, 3, 14, 4, 13]);
+    expect(a.groupSizes).toEqual([3, 3, 2, 2]);
+    const back = unarrangeViews(x, a, 2);
+    expect(Array.from(back[0].dataSync())).toEqual([0, 1, 2, 3, 4]);
+    expect(Array.from(back[1].dataSync())).toEqual([10, 11, 12, 13, 14]);
+  });
 });

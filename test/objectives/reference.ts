@@ -25,8 +25,9 @@ function cosine(a: number[], b: number[]): number {
  * averaged over all ordered positive pairs (i, j), i != j, same image.
  *
  * @param views views[v][b] = vector of view v of image b.
+ * @param extra vectors that only join the denominators (negatives of every anchor).
  */
-export function ntXentNaive(views: number[][][], temperature: number, labels?: number[]): number {
+export function ntXentNaive(views: number[][][], temperature: number, labels?: number[], extra: number[][] = []): number {
   const V = views.length;
   const B = views[0].length;
   const items: { image: number; z: number[] }[] = [];
@@ -39,6 +40,7 @@ export function ntXentNaive(views: number[][][], temperature: number, labels?: n
       const falseNegative = labels !== undefined && items[k].image !== items[i].image && labels[items[k].image] === labels[items[i].image];
       if (k !== i && !falseNegative) denom += Math.exp(s(i, k) / temperature);
     }
+    for (const e of extra) denom += Math.exp(cosine(items[i].z, e) / temperature);
     return -Math.log(Math.exp(s(i, j) / temperature) / denom);
   };
   let total = 0;

@@ -21,6 +21,27 @@ describe('recipes', () => {
     expect(r.objective.options).toEqual({ temperature: 0.5 });
   });
 
+  it('the SimCLR training levers are recipe options (defaults off; bad values name the field)', () => {
+    const base = loadRecipe('recipes/simclr-ben.yaml');
+    expect(base.objective.options).not.toHaveProperty('crossGroupNegatives');
+    const r = loadRecipe('recipes/simclr-ben.yaml', [
+      'sampler.groupsPerBatch=4',
+      'sampler.perGroupStatistics=true',
+      'sampler.batchSize=whole-group',
+      'sampler.unit=well',
+      'objective.options.temperature=0.05',
+      'objective.options.crossGroupNegatives=detached',
+      'objective.options.previousBatchNegatives=true',
+      'objective.options.splitViewGroups=true',
+    ]);
+    expect(r.sampler).toMatchObject({ groupsPerBatch: 4, perGroupStatistics: true, batchSize: 'whole-group', unit: 'well' });
+    expect(r.objective.options).toMatchObject({ temperature: 0.05, crossGroupNegatives: 'detached', previousBatchNegatives: true, splitViewGroups: true });
+    const p = writeTmp('name: t\nobjective:\n  name: simclr\n  options:\n    crossGroupNegatives: excluded\n    splitViewGroups: true\n');
+    expect(loadRecipe(p).objective.options).toEqual({ crossGroupNegatives: 'excluded', splitViewGroups: true });
+    expect(() => loadRecipe('recipes/simclr-ben.yaml', ['objective.options.crossGroupNegatives=stop'])).toThrow(/objective\.options.*crossGroupNegatives/s);
+    expect(() => loadRecipe('recipes/simclr-ben.yaml', ['objective.options.previousBatchNegatives=7'])).toThrow(/previousBatchNegatives/);
+  });
+
   it('names the bad field and the allowed values', () => {
     expect(() => validateRecipe({ name: 't', sampler: { type: 'plates' } }, 'x.yaml')).toThrow(/sampler\.type: unknown sampler "plates"; choose one of: plate, random/);
     expect(() => validateRecipe({ name: 't', training: { epochs: 'five' } }, 'x.yaml')).toThrow(/training\.epochs/);

@@ -56,6 +56,27 @@ describe('pretrain', () => {
     expect(info).toMatchObject({ status: 'finished', result: { steps: 5 } });
   }, 120_000);
 
+  it('simclr with every training lever on (2 plates per batch, detached cross-plate and previous-batch negatives, split-view BN groups): resume is exact', async () => {
+    const r = recipe('simclr-ben', [
+      'objective.options.projectorHiddenDim=16',
+      'objective.options.projectorOutDim=8',
+      'sampler.groupsPerBatch=2',
+      'sampler.perGroupStatistics=true',
+      'objective.options.crossGroupNegatives=detached',
+      'objective.options.previousBatchNegatives=true',
+      'objective.options.splitViewGroups=true',
+    ]);
+    expect(r.objective.options).toMatchObject({ crossGroupNegatives: 'detached', previousBatchNegatives: true, splitViewGroups: true });
+    const ref = await pretrain(r, { runDir: join(root, 'levers-ref'), data, progress: false });
+    expect(ref.losses).toHaveLength(5);
+    expect(ref.losses.every(Number.isFinite)).toBe(true);
+    const dir = join(root, 'levers-killed');
+    await pretrain(r, { runDir: dir, data, progress: false, stopAfter: 3 });
+    // The previous-batch queue is in the checkpoint: step 2's loss after the resume is the same.
+    const rest = await pretrain(r, { runDir: dir, data, progress: false, resume: true });
+    expect(rest.losses).toEqual(ref.losses.slice(2));
+  }, 120_000);
+
   it('refuses to resume with a different recipe, naming the field', async () => {
     const dir = join(root, 'changed');
     await pretrain(recipe('simclr-ben', ['objective.options.projectorHiddenDim=16']), { runDir: dir, data, progress: false, stopAfter: 2 });

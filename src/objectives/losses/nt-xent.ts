@@ -1,5 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { l2Normalize } from './l2-normalize.ts';
+import { stopGradient } from './stop-gradient.ts';
 
 /** Added to the self-similarity logits so that exp() of them is exactly 0 in float32. */
 const SELF_MASK = 1e9;
@@ -54,11 +55,16 @@ function maskedLogits(views: tf.Tensor2D[], temperature: number): { sim: tf.Tens
  * @param excludeSameLabel optional class ids [B]: negatives with the anchor's label are left out
  *   of the denominators ("false-negative elimination" with known labels; this uses labels, so it is
  *   a diagnostic or weakly supervised variant, not self-supervised).
+ * @param extraNegatives optional projections [M, D] that join every denominator as negatives
+ *   (never anchors, never positives): other plates' rows, the previous batch. Need not be
+ *   normalized; gradient flows into them unless the caller stops it.
  * @returns the scalar loss (float32).
  */
-export function ntXentLoss(views: tf.Tensor2D[], temperature: number, excludeSameLabel?: tf.Tensor1D): tf.Scalar {
+export function ntXentLoss(views: tf.Tensor2D[], temperature: number, excludeSameLabel?: tf.Tensor1D, extraNegatives?: tf.Tensor2D): tf.Scalar {
   const { V, B } = checkViews(views, temperature);
   if (excludeSameLabel && excludeSameLabel.shape[0] !== B) throw new Error(`NT-Xent labels must be [${B}], got [${excludeSameLabel.shape.join(', ')}]`);
+  const D = views[0].shape[1];
+  if (extraNegatives && (extraNegatives.rank !== 2 || extraNegatives.shape[1] !== D)) throw new Error(`NT-Xent extra negatives must be [M, ${D}], got [${extraNegatives.shape.join(', ')}]`);
   return tf.tidy(() => {
     const N = V * B;
     const pos = positiveMask(V, B);
@@ -71,6 +77,10 @@ export function ntXentLoss(views: tf.Tensor2D[], temperature: number, excludeSam
       const same = tf.cast(tf.equal(tf.expandDims(l, 1), tf.expandDims(l, 0)), 'float32');
       const drop = tf.sub(tf.sub(same, pos), tf.eye(N));
       logits = tf.sub(logits, tf.mul(drop, SELF_MASK)) as tf.Tensor2D;
+    }
+    if (extraNegatives && extraNegatives.shape[0] > 0) {
+      const extra = tf.div(tf.matMul(l2Normalize(tf.concat(views, 0)), l2Normalize(extraNegatives), false, true), temperature);
+      logits = tf.concat([logits, extra], 1) as tf.Tensor2D;
     }
     const lse = tf.logSumExp(logits, 1); // [N] log of each row's denominator
     // sum over pairs of (lse_i - s_ij/t): each row has V-1 positives.
@@ -93,5 +103,44 @@ export function ntXentTop1(views: tf.Tensor2D[]): tf.Scalar {
     const best = tf.mod(tf.argMax(logits, 1), B);
     const self = tf.mod(tf.range(0, N, 1, 'int32'), B);
     return tf.mean(tf.cast(tf.equal(best, self), 'float32')) as tf.Scalar;
+  });
+}
+
+/** Per-group treatment of the other groups' rows in {@link groupedNtXentLoss}. */
+export type CrossGroupNegatives = 'shared' | 'detached' | 'excluded';
+
+/**
+ * NT-Xent of a batch of several groups (plates), rows of group g consecutive (`groups[g]` rows
+ * each, view-major as in {@link ntXentLoss}). Each group's own views are its anchors and
+ * positives; the other groups' rows are
+ * - `shared`: ordinary negatives with gradient, i.e. exactly `ntXentLoss(views)` over the whole batch;
+ * - `detached`: extra negatives with the gradient stopped (the BEN paper's two plates per step:
+ *   a plate is pushed away from the other plate, which does not move for it);
+ * - `excluded`: not in the group's loss at all (k independent one-plate losses per step).
+ * The group losses are averaged weighted by their rows, so the mean is over all positive pairs.
+ * `extraNegatives` (e.g. the previous batch, already detached) join every group's denominators.
+ */
+export function groupedNtXentLoss(
+  views: tf.Tensor2D[],
+  groups: readonly number[] | undefined,
+  temperature: number,
+  o: { crossGroup?: CrossGroupNegatives; excludeSameLabel?: tf.Tensor1D; extraNegatives?: tf.Tensor2D } = {},
+): tf.Scalar {
+  const mode = o.crossGroup ?? 'shared';
+  const { B } = checkViews(views, temperature);
+  if (mode === 'shared' || !groups || groups.length <= 1) return ntXentLoss(views, temperature, o.excludeSameLabel, o.extraNegatives);
+  const total = groups.reduce((a, b) => a + b, 0);
+  if (total !== B) throw new Error(`NT-Xent groups sum to ${total}, the views have ${B} rows`);
+  return tf.tidy(() => {
+    const parts = views.map((v) => tf.split(v, [...groups], 0) as tf.Tensor2D[]);
+    const labels = o.excludeSameLabel ? (tf.split(o.excludeSameLabel, [...groups], 0) as tf.Tensor1D[]) : undefined;
+    const terms = groups.map((n, g) => {
+      const negatives: tf.Tensor2D[] = [];
+      if (mode === 'detached') for (const p of parts) for (let h = 0; h < groups.length; h++) if (h !== g) negatives.push(stopGradient(p[h]));
+      if (o.extraNegatives) negatives.push(o.extraNegatives);
+      const extra = negatives.length ? (tf.concat(negatives, 0) as tf.Tensor2D) : undefined;
+      return tf.mul(ntXentLoss(parts.map((p) => p[g]), temperature, labels?.[g], extra), n / B);
+    });
+    return tf.addN(terms) as tf.Scalar;
   });
 }

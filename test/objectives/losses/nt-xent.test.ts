@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { initBackend } from '../../../src/engine/backend.ts';
-import { ntXentLoss, ntXentTop1 } from '../../../src/objectives/losses/nt-xent.ts';
+import { groupedNtXentLoss, ntXentLoss, ntXentTop1 } from '../../../src/objectives/losses/nt-xent.ts';
 import { Rng } from '../../../src/util/rng.ts';
 import { maxAbs, maxAbsDiff, ntXentNaive, numericGradient, randomMatrix } from '../reference.ts';
 
@@ -98,6 +98,126 @@ describe('ntXentLoss gradient', () => {
     expect(maxAbs(want)).toBeGreaterThan(1e-3); // a real gradient, not a trivially zero one
     expect(maxAbsDiff(got, want)).toBeLessThan(1e-4 * Math.max(1, maxAbs(want)));
     tf.dispose([...tensors, ...grads]);
+  });
+});
+
+/** Rows `[start, start + n)` of every view. */
+const rowsOf = (views: number[][][], start: number, n: number) => views.map((v) => v.slice(start, start + n));
+
+/** The float64 reference of groupedNtXentLoss: per group, own views plus `extraOf(g)` as negatives, weighted by rows. */
+function groupedNaive(views: number[][][], groups: number[], t: number, extraOf: (g: number, start: number) => number[][]): number {
+  const B = views[0].length;
+  let total = 0;
+  let start = 0;
+  groups.forEach((n, g) => {
+    total += (n / B) * ntXentNaive(rowsOf(views, start, n), t, undefined, extraOf(g, start));
+    start += n;
+  });
+  return total;
+}
+
+/** Every view's rows outside `[start, start + n)`: the other groups' projections. */
+const othersOf = (views: number[][][], start: number, n: number) => views.flatMap((v) => v.filter((_, b) => b < start || b >= start + n));
+
+describe('ntXentLoss with extra negatives', () => {
+  it.each([[2, 5, 3, 0.2], [3, 4, 6, 0.5], [2, 8, 1, 0.05]])('V=%i B=%i M=%i t=%f matches the float64 reference', (V, B, M, t) => {
+    const rng = new Rng(500 + 13 * V + B + M);
+    const views = Array.from({ length: V }, () => randomMatrix(rng, B, 6));
+    const extra = randomMatrix(rng, M, 6);
+    const tensors = toTensors(views);
+    const ex = tf.tensor2d(extra);
+    const got = ntXentLoss(tensors, t, undefined, ex).arraySync() as number;
+    const want = ntXentNaive(views, t, undefined, extra);
+    expect(Math.abs(got - want)).toBeLessThan(2e-5 * Math.max(1, Math.abs(want)));
+    // More negatives: a larger loss than without them.
+    expect(got).toBeGreaterThan((ntXentLoss(tensors, t).arraySync() as number) + 1e-4);
+    tf.dispose([...tensors, ex]);
+  });
+
+  it('an empty set of extra negatives changes nothing; a wrong width is rejected', () => {
+    const rng = new Rng(9);
+    const tensors = toTensors([randomMatrix(rng, 4, 3), randomMatrix(rng, 4, 3)]);
+    const none = tf.zeros([0, 3]) as tf.Tensor2D;
+    expect(ntXentLoss(tensors, 0.2, undefined, none).arraySync()).toBeCloseTo(ntXentLoss(tensors, 0.2).arraySync() as number, 6);
+    const wide = tf.zeros([2, 4]) as tf.Tensor2D;
+    expect(() => ntXentLoss(tensors, 0.2, undefined, wide)).toThrow(/extra negatives must be \[M, 3\]/);
+    tf.dispose([...tensors, none, wide]);
+  });
+});
+
+describe('groupedNtXentLoss (several plates per batch)', () => {
+  const V = 2;
+  const groups = [3, 5, 4];
+  const B = 12;
+  const t = 0.3;
+  const make = (seed: number) => Array.from({ length: V }, () => randomMatrix(new Rng(seed++), B, 5));
+
+  it('shared is NT-Xent over the whole batch; detached and excluded match the float64 per-plate reference', () => {
+    const views = make(41);
+    const tensors = toTensors(views);
+    const prev = randomMatrix(new Rng(3), 4, 5);
+    const pt = tf.tensor2d(prev);
+    const shared = groupedNtXentLoss(tensors, groups, t, { crossGroup: 'shared' }).arraySync() as number;
+    expect(Math.abs(shared - ntXentNaive(views, t))).toBeLessThan(2e-5 * shared);
+    const detached = groupedNtXentLoss(tensors, groups, t, { crossGroup: 'detached' }).arraySync() as number;
+    const wantDetached = groupedNaive(views, groups, t, (g, s) => othersOf(views, s, groups[g]));
+    expect(Math.abs(detached - wantDetached)).toBeLessThan(2e-5 * wantDetached);
+    const excluded = groupedNtXentLoss(tensors, groups, t, { crossGroup: 'excluded' }).arraySync() as number;
+    const wantExcluded = groupedNaive(views, groups, t, () => []);
+    expect(Math.abs(excluded - wantExcluded)).toBeLessThan(2e-5 * wantExcluded);
+    // The previous batch joins every plate's denominators.
+    const withPrev = groupedNtXentLoss(tensors, groups, t, { crossGroup: 'detached', extraNegatives: pt }).arraySync() as number;
+    const wantWithPrev = groupedNaive(views, groups, t, (g, s) => [...othersOf(views, s, groups[g]), ...prev]);
+    expect(Math.abs(withPrev - wantWithPrev)).toBeLessThan(2e-5 * wantWithPrev);
+    expect(withPrev).toBeGreaterThan(detached);
+    // One group, or none: the plain loss whatever the mode.
+    expect(groupedNtXentLoss(tensors, [B], t, { crossGroup: 'detached' }).arraySync()).toBeCloseTo(shared, 5);
+    expect(groupedNtXentLoss(tensors, undefined, t, { crossGroup: 'excluded' }).arraySync()).toBeCloseTo(shared, 5);
+    expect(() => groupedNtXentLoss(tensors, [3, 3], t, { crossGroup: 'detached' })).toThrow(/groups sum to 6, the views have 12 rows/);
+    tf.dispose([...tensors, pt]);
+  });
+
+  it('detached: the gradient into a plate comes from its own anchors only (other plates are constants)', () => {
+    const views = make(77);
+    const tensors = toTensors(views);
+    const grads = tf.grads((...vs: tf.Tensor[]) => groupedNtXentLoss(vs as tf.Tensor2D[], groups, t, { crossGroup: 'detached' }))(tensors);
+    const got = grads.map((g) => g.arraySync() as number[][]);
+    // Reference: perturbing a row of plate g moves only plate g's term; the other terms see the
+    // unperturbed copy (stop-gradient), which is what a finite difference with `fixed` gives.
+    const fixed = views.map((v) => v.map((r) => [...r]));
+    const f = (xs: number[][][]) => {
+      let total = 0;
+      let start = 0;
+      groups.forEach((n) => {
+        total += (n / B) * ntXentNaive(rowsOf(xs, start, n), t, undefined, othersOf(fixed, start, n));
+        start += n;
+      });
+      return total;
+    };
+    const want = numericGradient(f, views);
+    expect(maxAbs(want)).toBeGreaterThan(1e-3);
+    expect(maxAbsDiff(got, want)).toBeLessThan(1e-4 * Math.max(1, maxAbs(want)));
+    // ...and differs from the shared gradient, where the other plates' anchors push on a plate too.
+    const sharedGrads = tf.grads((...vs: tf.Tensor[]) => groupedNtXentLoss(vs as tf.Tensor2D[], groups, t, { crossGroup: 'shared' }))(tensors);
+    expect(maxAbsDiff(sharedGrads.map((g) => g.arraySync() as number[][]), want)).toBeGreaterThan(1e-3);
+    tf.dispose([...tensors, ...grads, ...sharedGrads]);
+  });
+
+  it('excluded: no gradient crosses plates (a plate alone gives the same gradient to its rows)', () => {
+    const views = make(5);
+    const tensors = toTensors(views);
+    const grads = tf.grads((...vs: tf.Tensor[]) => groupedNtXentLoss(vs as tf.Tensor2D[], groups, t, { crossGroup: 'excluded' }))(tensors);
+    const want = numericGradient((xs) => groupedNaive(xs, groups, t, () => []), views);
+    expect(maxAbsDiff(grads.map((g) => g.arraySync() as number[][]), want)).toBeLessThan(1e-4 * Math.max(1, maxAbs(want)));
+    tf.dispose([...tensors, ...grads]);
+  });
+
+  it('leaks no tensors', () => {
+    const tensors = toTensors(make(8));
+    const before = tf.memory().numTensors;
+    for (const crossGroup of ['shared', 'detached', 'excluded'] as const) groupedNtXentLoss(tensors, groups, t, { crossGroup }).dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose(tensors);
   });
 });
 

@@ -60,9 +60,20 @@ import { mean, pairedDifference, sd } from './stats.ts';
  */
 export const LEVERS: Record<string, { description: string; set: string[] }> = {
   'temperature-0.05': { description: 'NT-Xent temperature 0.05 (the paper\'s)', set: ['objective.options.temperature=0.05'] },
-  'whole-plate': { description: 'one whole plate per batch (batch size = the plate\'s images)', set: ['sampler.batchSize=whole-group'] },
+  // A plate of the training split holds 124 images: 516 steps see the images 1000 steps of 64 see.
+  'whole-plate': { description: "one whole plate per batch (124 images), steps cut to see the same images", set: ['sampler.batchSize=whole-group', 'training.steps=516', 'training.warmupSteps=52', 'training.checkpointEvery=516'] },
   'minclr-sites': { description: 'MinCLR-style positives: two different sites of the same well', set: ['sampler.unit=well', 'data.trainSplits=[train,id_test]'] },
   'plates-4-own-bn': { description: '4 plates per batch, each normalised by its own statistics', set: ['sampler.groupsPerBatch=4', 'sampler.perGroupStatistics=true'] },
+  'two-plates-detached': {
+    description: "the paper's two plates per step: each normalised by itself, the other plate's projections detached negatives",
+    set: ['sampler.groupsPerBatch=2', 'sampler.perGroupStatistics=true', 'objective.options.crossGroupNegatives=detached'],
+  },
+  'previous-batch-negatives': { description: "the previous step's projections as extra (detached) negatives", set: ['objective.options.previousBatchNegatives=true'] },
+  'split-view-bn': { description: "ours: shuffle-BN within the plate, an image's two views never share a BN group", set: ['objective.options.splitViewGroups=true'] },
+  'plates-4-split-view': {
+    description: 'ours: 4 plates per batch, each normalised by itself, split-view BN groups, negatives from all plates',
+    set: ['sampler.groupsPerBatch=4', 'sampler.perGroupStatistics=true', 'objective.options.splitViewGroups=true'],
+  },
 };
 
 type ArmName = string;

@@ -70,6 +70,8 @@ export interface VariantResult {
   /** BN normalization at inference. */
   normalization: string;
   sampler: string;
+  /** The variant whose trained model this one embeds (`model.variant`), when it trains none of its own. */
+  modelFrom?: string;
   train?: Omit<PretrainResult, 'losses'>;
   /** Supervised objective: classifier accuracy per evaluation split (with the variant's normalization). */
   classifier?: Record<string, { accuracy: number; loss: number; images: number }>;
@@ -97,11 +99,26 @@ export function recipeVariants(recipe: Recipe): { name: string; recipe: Recipe }
   return names.map((name) => ({ name, recipe: { ...resolveVariant(recipe, name), name: `${recipe.name}/${name}` } }));
 }
 
+/** Every `model.variant` names an earlier variant that trains a model of its own (checked before any work). */
+export function checkModelVariants(recipe: Recipe): void {
+  const vs = recipeVariants(recipe);
+  vs.forEach((v, i) => {
+    const from = v.recipe.model.variant;
+    if (from === undefined) return;
+    const short = v.name;
+    const before = vs.slice(0, i);
+    const earlier = before.find((x) => x.name === from);
+    if (!earlier) throw new UserError(`variants.${short}: model.variant "${from}" is not an earlier variant of the recipe (before it: ${before.map((x) => x.name).join(', ') || 'none'}); name one of those, or list "${from}" first.`);
+    if (earlier.recipe.model.variant !== undefined) throw new UserError(`variants.${short}: model.variant "${from}" embeds another variant's model itself; name the variant that trains it ("${earlier.recipe.model.variant}").`);
+  });
+}
+
 /** Runs the recipe's stages; see the module comment. */
 export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Promise<RunRecipeResult> {
   const runDir = opts.runDir ?? recipe.output.dir ?? join('runs', recipe.name);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
   if (new Set(recipe.stages).has('data') || recipe.stages.includes('train') || recipe.stages.includes('embed')) checkRecipeDataExists(recipe.data);
+  checkModelVariants(recipe);
   const claim = await claimRunDir(runDir, { resume: opts.resume, overwrite: opts.overwrite, inputs: recipeInputs(recipe), log });
   try {
     return await runClaimed(recipe, runDir, opts, log);
@@ -159,7 +176,15 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     variants.push(res);
 
     let modelDir = vr.model.path;
-    if (stages.has('train')) {
+    const from = vr.model.variant;
+    if (from !== undefined) {
+      // Another variant's model, embedded with this variant's settings: no training of its own.
+      const earlier = variants.find((x) => x.name === from && x !== res)!;
+      modelDir = join(earlier.dir, RUN_LAYOUT.model);
+      res.sampler = earlier.sampler;
+      res.modelFrom = from;
+      log(`[train] ${v.name}: the model of variant "${from}" (no training)`);
+    } else if (stages.has('train')) {
       const done = join(dir, RUN_LAYOUT.model, 'model.json');
       if (opts.resume && existsSync(done) && finished(dir)) {
         log(`[train] ${v.name}: finished earlier, model in ${join(dir, RUN_LAYOUT.model)}`);

@@ -349,7 +349,17 @@ export const RecipeSchema = z
      */
     variants: z.record(z.string(), z.record(z.string(), z.unknown())).default({}),
     /** A saved model to start from (embed/evaluate-only recipes, fine-tuning). */
-    model: z.object({ path: z.string().optional() }).strict().default({}),
+    model: z
+      .object({
+        path: z.string().optional(),
+        /**
+         * In a variant: embed with the model an EARLIER variant of the same run trained, without
+         * training again (e.g. the baseline's random-batch model with `plate` statistics).
+         */
+        variant: z.string().optional(),
+      })
+      .strict()
+      .default({}),
     output: z.object({ dir: z.string().optional() }).strict().default({}),
   })
   .strict();

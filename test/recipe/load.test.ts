@@ -66,3 +66,16 @@ describe('recipes', () => {
     expect(() => resolveVariant(r, 'nope')).toThrow(/no variant "nope"/);
   });
 });
+
+describe('model.variant', () => {
+  it('names an earlier variant that trains; anything else is one clear error before any work', async () => {
+    const { checkModelVariants } = await import('../../src/recipe/run.ts');
+    const base = { name: 'mv', data: { preset: 'tiny' } };
+    const ok = validateRecipe({ ...base, variants: { baseline: { 'sampler.type': 'random' }, stats: { 'model.variant': 'baseline', 'embedding.normalization': 'plate' } } });
+    expect(() => checkModelVariants(ok)).not.toThrow();
+    const later = validateRecipe({ ...base, variants: { stats: { 'model.variant': 'baseline' }, baseline: {} } });
+    expect(() => checkModelVariants(later)).toThrow(/variants\.stats: model\.variant "baseline" is not an earlier variant .*before it: none/);
+    const chained = validateRecipe({ ...base, variants: { a: {}, b: { 'model.variant': 'a' }, c: { 'model.variant': 'b' } } });
+    expect(() => checkModelVariants(chained)).toThrow(/variants\.c: .*name the variant that trains it \("a"\)/);
+  });
+});

@@ -66,7 +66,12 @@ describe('recipes/ end to end (shortened)', () => {
     expect(res.variants.map((v) => v.name)).toEqual(variants.map((v) => v.name));
     for (const v of variants) {
       const dir = join(runDir, v.name);
-      if (stages.has('train')) {
+      if (stages.has('train') && v.recipe.model.variant) {
+        // Embeds an earlier variant's model: trains nothing of its own.
+        expect(res.variants.find((x) => x.name === v.name)!.modelFrom).toBe(v.recipe.model.variant);
+        expect(existsSync(join(dir, 'model'))).toBe(false);
+        expect(existsSync(join(dir, 'metrics.jsonl'))).toBe(false);
+      } else if (stages.has('train')) {
         expect(existsSync(join(dir, 'model', 'model.json'))).toBe(true);
         expect(existsSync(join(dir, 'checkpoint', 'checkpoint.json'))).toBe(true);
         const log = readFileSync(join(dir, 'metrics.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));

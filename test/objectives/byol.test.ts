@@ -173,8 +173,22 @@ describe('BYOL loss', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('gives the predictor its own learning-rate multiplier, aligned with trainableVariables', () => {
+    for (const scale of [1, 10]) {
+      const obj = built({ predictorLrScale: scale });
+      const vars = obj.trainableVariables();
+      const scales = obj.lrScales();
+      expect(scales.length).toBe(vars.length);
+      // 3 backbone + 5 projector variables at 1x, then the predictor's 5 (Linear kernel, BN gamma/beta, Linear kernel/bias).
+      expect(scales).toEqual([...Array(8).fill(1), ...Array(5).fill(scale)]);
+      const predictor = new Set((obj as unknown as { online: { predictor: { trainableWeights: { read(): tf.Variable }[] } } }).online.predictor.trainableWeights.map((w) => w.read()));
+      vars.forEach((v, i) => expect(predictor.has(v)).toBe(i >= 8));
+    }
+  });
+
   it('validates options', () => {
-    expect(createByol({}).options).toEqual({ views: 2, hiddenDim: 4096, projectionDim: 256, baseMomentum: 0.99, finalMomentum: 1 });
+    expect(createByol({}).options).toEqual({ views: 2, hiddenDim: 4096, projectionDim: 256, baseMomentum: 0.99, finalMomentum: 1, predictorLrScale: 1 });
+    expect(() => createByol({ predictorLrScale: 0 })).toThrow(/predictorLrScale/);
     expect(() => createByol({ baseMomentum: 1.2 })).toThrow(/objective.options.baseMomentum/);
     expect(() => createByol({ baseMomentum: 0.9, finalMomentum: 0.8 })).toThrow(/baseMomentum must be <= finalMomentum/);
     expect(() => createByol({}).afterStep(0, 1)).toThrow(/build\(\)/);

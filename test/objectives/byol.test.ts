@@ -64,6 +64,18 @@ describe('BYOL target network', () => {
     }
   });
 
+  it('gives every online variable (backbone, projector, predictor) a non-zero gradient', () => {
+    const obj = built();
+    const vars = obj.trainableVariables();
+    const { value, grads } = tf.variableGrads(() => obj.loss(viewBatch(4, 6, 2)).loss, vars);
+    for (const v of vars) {
+      const g = grads[v.name];
+      expect(g, v.name).toBeDefined();
+      expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]), v.name).toBeGreaterThan(0);
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+
   it('follows xi <- tau xi + (1 - tau) theta with the cosine momentum after each optimizer step', () => {
     const K = 4;
     const obj = built({ baseMomentum: 0.9 });

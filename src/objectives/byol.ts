@@ -23,6 +23,12 @@ export const byolOptionsSchema = z
     baseMomentum: z.number().min(0).max(1).default(0.99),
     /** Target momentum at the last step. */
     finalMomentum: z.number().min(0).max(1).default(1),
+    /**
+     * Learning-rate multiplier of the predictor relative to the backbone and projector (SimSiam and
+     * DirectPred train the predictor faster so that it stays close to its optimum for the current
+     * target). 1: one learning rate for all, as in the paper.
+     */
+    predictorLrScale: z.number().positive().default(1),
   })
   .strict()
   .refine((o) => o.baseMomentum <= o.finalMomentum, { message: 'baseMomentum must be <= finalMomentum', path: ['baseMomentum'] });
@@ -138,6 +144,13 @@ export class BYOL implements Objective {
   trainableVariables(): tf.Variable[] {
     const { online } = this.parts();
     return variablesOf([...online.backbone.trainableWeights, ...online.projector.trainableWeights, ...online.predictor.trainableWeights]);
+  }
+
+  /** 1 for the backbone and projector, `predictorLrScale` for the predictor ({@link trainableVariables} order). */
+  lrScales(): number[] {
+    const { online } = this.parts();
+    const shared = online.backbone.trainableWeights.length + online.projector.trainableWeights.length;
+    return [...Array<number>(shared).fill(1), ...Array<number>(online.predictor.trainableWeights.length).fill(this.options.predictorLrScale)];
   }
 
   /**

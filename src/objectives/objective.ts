@@ -53,6 +53,11 @@ export interface Objective {
   loss(batch: ObjectiveBatch): ObjectiveOutput;
   /** Variables the optimizer updates (backbone + online heads; never a BYOL target). */
   trainableVariables(): tf.Variable[];
+  /**
+   * Learning-rate multipliers aligned with {@link trainableVariables} (e.g. BYOL's predictor at 10x
+   * the backbone's). Omitted: 1 for every variable.
+   */
+  lrScales?(): number[];
   /** Hook after each optimizer step (e.g. BYOL's EMA target update). */
   afterStep?(step: number, totalSteps: number): void;
   /** Extra state to checkpoint (e.g. the target network's weights), by name. */

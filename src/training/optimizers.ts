@@ -64,14 +64,20 @@ abstract class SlotOptimizer implements TrainOptimizer {
   protected readonly slots: tf.Variable[][];
   protected readonly decayMask: boolean[];
   protected readonly wd: number;
+  /** Per-parameter learning-rate multipliers (1 for every parameter unless given). */
+  protected readonly lrScales: number[];
 
   constructor(
     protected readonly params: tf.Variable[],
     config: OptimizerConfig,
     slotsPerParam: number,
+    lrScales?: readonly number[],
   ) {
     this.wd = config.weightDecay ?? 0;
     if (!(this.wd >= 0)) throw new Error(`weightDecay must be >= 0, got ${this.wd}`);
+    if (lrScales && lrScales.length !== params.length) throw new Error(`optimizer: ${lrScales.length} lr multipliers for ${params.length} parameters`);
+    if (lrScales?.some((m) => !(m >= 0 && Number.isFinite(m)))) throw new Error('optimizer: lr multipliers must be finite and >= 0');
+    this.lrScales = lrScales ? [...lrScales] : params.map(() => 1);
     this.decayMask = params.map(decays);
     this.slots = params.map((p) => Array.from({ length: slotsPerParam }, () => tf.variable(tf.zerosLike(p), false)));
   }
@@ -80,7 +86,7 @@ abstract class SlotOptimizer implements TrainOptimizer {
     if (grads.length !== this.params.length) throw new Error(`optimizer: ${grads.length} gradients for ${this.params.length} parameters`);
     this.iterations++;
     for (let i = 0; i < this.params.length; i++) {
-      tf.tidy(() => this.update(i, grads[i], lr));
+      tf.tidy(() => this.update(i, grads[i], lr * this.lrScales[i]));
     }
   }
 
@@ -111,8 +117,8 @@ class Adam extends SlotOptimizer {
   private readonly b2: number;
   private readonly eps: number;
   private readonly fused: boolean;
-  constructor(params: tf.Variable[], c: OptimizerConfig) {
-    super(params, c, 2);
+  constructor(params: tf.Variable[], c: OptimizerConfig, lrScales?: readonly number[]) {
+    super(params, c, 2, lrScales);
     this.b1 = c.beta1 ?? 0.9;
     this.b2 = c.beta2 ?? 0.999;
     this.eps = c.epsilon ?? 1e-8;
@@ -151,8 +157,8 @@ class Adam extends SlotOptimizer {
 class Sgd extends SlotOptimizer {
   readonly name = 'sgd';
   private readonly mu: number;
-  constructor(params: tf.Variable[], c: OptimizerConfig) {
-    super(params, c, 1);
+  constructor(params: tf.Variable[], c: OptimizerConfig, lrScales?: readonly number[]) {
+    super(params, c, 1, lrScales);
     this.mu = c.momentum ?? 0.9;
   }
   protected update(i: number, g: tf.Tensor, lr: number): void {
@@ -169,8 +175,8 @@ class Lars extends SlotOptimizer {
   readonly name = 'lars';
   private readonly mu: number;
   private readonly eta: number;
-  constructor(params: tf.Variable[], c: OptimizerConfig) {
-    super(params, c, 1);
+  constructor(params: tf.Variable[], c: OptimizerConfig, lrScales?: readonly number[]) {
+    super(params, c, 1, lrScales);
     this.mu = c.momentum ?? 0.9;
     this.eta = c.eta ?? 0.001;
   }
@@ -194,12 +200,16 @@ class Lars extends SlotOptimizer {
 }
 
 /** Registry of optimizers by name; a new one is a class plus one line. */
-export const optimizers = new Registry<(params: tf.Variable[], c: OptimizerConfig) => TrainOptimizer>('optimizer');
-optimizers.register('adam', (p, c) => new Adam(p, c));
-optimizers.register('sgd', (p, c) => new Sgd(p, c));
-optimizers.register('lars', (p, c) => new Lars(p, c));
+export const optimizers = new Registry<(params: tf.Variable[], c: OptimizerConfig, lrScales?: readonly number[]) => TrainOptimizer>('optimizer');
+optimizers.register('adam', (p, c, m) => new Adam(p, c, m));
+optimizers.register('sgd', (p, c, m) => new Sgd(p, c, m));
+optimizers.register('lars', (p, c, m) => new Lars(p, c, m));
 
-/** Creates the optimizer `config.name` over `params` (order matters for checkpoints). */
-export function createOptimizer(config: OptimizerConfig, params: tf.Variable[]): TrainOptimizer {
-  return optimizers.get(config.name)(params, config);
+/**
+ * Creates the optimizer `config.name` over `params` (order matters for checkpoints).
+ * `lrScales[i]` multiplies the scheduled learning rate of `params[i]` (and so its decoupled weight
+ * decay under Adam): e.g. a predictor trained faster than the backbone. Default 1 everywhere.
+ */
+export function createOptimizer(config: OptimizerConfig, params: tf.Variable[], lrScales?: readonly number[]): TrainOptimizer {
+  return optimizers.get(config.name)(params, config, lrScales);
 }

@@ -130,7 +130,7 @@ export class Trainer {
         this.stateVars.push(v);
       }
     }
-    this.optimizer = createOptimizer(o.optimizer, this.params);
+    this.optimizer = createOptimizer(o.optimizer, this.params, o.objective.lrScales?.());
   }
 
   /** Directory of the checkpoint (undefined without a run directory). */

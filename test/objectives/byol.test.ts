@@ -64,6 +64,18 @@ describe('BYOL target network', () => {
     }
   });
 
+  it('gives every online variable (backbone, projector, predictor) a non-zero gradient', () => {
+    const obj = built();
+    const vars = obj.trainableVariables();
+    const { value, grads } = tf.variableGrads(() => obj.loss(viewBatch(4, 6, 2)).loss, vars);
+    for (const v of vars) {
+      const g = grads[v.name];
+      expect(g, v.name).toBeDefined();
+      expect(tf.tidy(() => tf.max(tf.abs(g)).dataSync()[0]), v.name).toBeGreaterThan(0);
+    }
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+
   it('follows xi <- tau xi + (1 - tau) theta with the cosine momentum after each optimizer step', () => {
     const K = 4;
     const obj = built({ baseMomentum: 0.9 });
@@ -173,8 +185,22 @@ describe('BYOL loss', () => {
     expect(tf.memory().numTensors).toBe(before);
   });
 
+  it('gives the predictor its own learning-rate multiplier, aligned with trainableVariables', () => {
+    for (const scale of [1, 10]) {
+      const obj = built({ predictorLrScale: scale });
+      const vars = obj.trainableVariables();
+      const scales = obj.lrScales();
+      expect(scales.length).toBe(vars.length);
+      // 3 backbone + 5 projector variables at 1x, then the predictor's 5 (Linear kernel, BN gamma/beta, Linear kernel/bias).
+      expect(scales).toEqual([...Array(8).fill(1), ...Array(5).fill(scale)]);
+      const predictor = new Set((obj as unknown as { online: { predictor: { trainableWeights: { read(): tf.Variable }[] } } }).online.predictor.trainableWeights.map((w) => w.read()));
+      vars.forEach((v, i) => expect(predictor.has(v)).toBe(i >= 8));
+    }
+  });
+
   it('validates options', () => {
-    expect(createByol({}).options).toEqual({ views: 2, hiddenDim: 4096, projectionDim: 256, baseMomentum: 0.99, finalMomentum: 1 });
+    expect(createByol({}).options).toEqual({ views: 2, hiddenDim: 4096, projectionDim: 256, baseMomentum: 0.99, finalMomentum: 1, predictorLrScale: 1 });
+    expect(() => createByol({ predictorLrScale: 0 })).toThrow(/predictorLrScale/);
     expect(() => createByol({ baseMomentum: 1.2 })).toThrow(/objective.options.baseMomentum/);
     expect(() => createByol({ baseMomentum: 0.9, finalMomentum: 0.8 })).toThrow(/baseMomentum must be <= finalMomentum/);
     expect(() => createByol({}).afterStep(0, 1)).toThrow(/build\(\)/);

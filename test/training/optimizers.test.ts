@@ -72,6 +72,38 @@ describe('optimizers against float64 references', () => {
   }
 });
 
+describe('per-parameter learning-rate multipliers', () => {
+  for (const [name, fused] of [['adam', true], ['adam', false], ['sgd', true], ['lars', true]] as const) {
+    it(`${name}${fused ? '' : ' (tf ops)'}: lrScales[i] multiplies the lr of params[i] exactly`, () => {
+      const rng = new Rng(7 + name.length);
+      const kernel = Array.from({ length: 6 }, () => rng.normal());
+      const bias = Array.from({ length: 3 }, () => rng.normal());
+      const vars = [tf.variable(tf.tensor2d(kernel, [2, 3])), tf.variable(tf.tensor1d(bias))];
+      const opt = createOptimizer({ name, weightDecay: 0.1, momentum: 0.9, fused }, vars, [1, 10]);
+      const grads = Array.from({ length: 3 }, () => [Array.from({ length: 6 }, () => rng.normal()), Array.from({ length: 3 }, () => rng.normal())]);
+      const lrs = [0.01, 0.005, 0.02];
+      for (const g of grads) {
+        const gt = [tf.tensor2d(g[0], [2, 3]), tf.tensor1d(g[1])];
+        opt.apply(gt, lrs[grads.indexOf(g)]);
+        gt.forEach((x) => x.dispose());
+      }
+      // Kernel at 1x, bias at 10x: the reference runs each with its own lr sequence.
+      const wantKernel = reference(name, [kernel, bias], grads, lrs, 0.1, [true, false])[0];
+      const wantBias = reference(name, [kernel, bias], grads, lrs.map((l) => 10 * l), 0.1, [true, false])[1];
+      const check = (got: number[], want: number[]) => got.forEach((x, j) => expect(Math.abs(x - want[j])).toBeLessThan(1e-5 * Math.max(1, Math.abs(want[j]))));
+      check(Array.from(vars[0].dataSync()), wantKernel);
+      check(Array.from(vars[1].dataSync()), wantBias);
+      opt.dispose();
+    });
+  }
+
+  it('refuses multipliers that do not match the parameters or are negative', () => {
+    const vars = [tf.variable(tf.zeros([2]))];
+    expect(() => createOptimizer({ name: 'sgd' }, vars, [1, 1])).toThrow(/2 lr multipliers for 1 parameters/);
+    expect(() => createOptimizer({ name: 'adam' }, vars, [-1])).toThrow(/finite and >= 0/);
+  });
+});
+
 describe('schedules', () => {
   it('warmupCosine: linear warmup, cosine to finalLr at the last step', () => {
     const o = { baseLr: 1, warmupSteps: 4, totalSteps: 14, finalLr: 0.1 };

@@ -70,6 +70,8 @@ export const LEVERS: Record<string, { description: string; set: string[] }> = {
   },
   'previous-batch-negatives': { description: "the previous step's projections as extra (detached) negatives", set: ['objective.options.previousBatchNegatives=true'] },
   'split-view-bn': { description: "ours: shuffle-BN within the plate, an image's two views never share a BN group", set: ['objective.options.splitViewGroups=true'] },
+  // A reference, not a lever: the same network as initialised (what training adds).
+  untrained: { description: 'no training (the initialised network), `plate` inference', set: ['training.steps=0', 'training.warmupSteps=0', 'training.checkpointEvery=1'] },
   'plates-4-split-view': {
     description: 'ours: 4 plates per batch, each normalised by itself, split-view BN groups, negatives from all plates',
     set: ['sampler.groupsPerBatch=4', 'sampler.perGroupStatistics=true', 'objective.options.splitViewGroups=true'],
@@ -293,7 +295,7 @@ export async function run(args: string[]): Promise<void> {
 
   const pct = (x: { mean: number; sd: number }, m: MetricKey) => (m === 'mapReplicate' ? `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}` : `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`);
   const armLabel = (a: string) =>
-    a === 'ben' ? 'BEN: plate batches, `plate` inference' : a === 'baseline' ? 'baseline: random batches, running stats' : a === 'random-plate' ? 'random batches, `plate` inference' : `BEN + ${a.slice(6)}`;
+    a === 'ben' ? 'BEN: plate batches, `plate` inference' : a === 'baseline' ? 'baseline: random batches, running stats' : a === 'random-plate' ? 'random batches, `plate` inference' : a === 'lever:untrained' ? 'untrained network, `plate` inference' : `BEN + ${a.slice(6)}`;
   const diff = (d: ReturnType<typeof pairedDifference>, m: MetricKey) => {
     const f = (x: number) => (m === 'mapReplicate' ? x.toFixed(3) : (100 * x).toFixed(1));
     return `${d.mean >= 0 ? '+' : ''}${f(d.mean)} [${f(d.lo)}, ${f(d.hi)}]`;

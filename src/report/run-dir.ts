@@ -38,6 +38,7 @@ export function runLabel(run: Pick<ReportRun, 'name' | 'label'>): string {
   if (run.label) return run.label;
   if (run.name === 'ben') return 'BEN (one plate per batch)';
   if (run.name === 'baseline') return 'Baseline (random batches)';
+  if (run.name === 'baseline-plate-stats') return 'Baseline model, plate statistics';
   return run.name;
 }
 

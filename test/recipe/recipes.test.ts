@@ -106,7 +106,7 @@ describe('recipes/ end to end (shortened)', () => {
     if (stages.has('report')) {
       expect(res.report).toBe(join(runDir, 'report', 'index.html'));
       const html = readFileSync(res.report!, 'utf8');
-      for (const v of variants) expect(html).toContain(v.name === 'ben' ? 'BEN' : v.name === 'baseline' ? 'Baseline' : v.name);
+      for (const v of variants) expect(html).toContain(v.name === 'ben' ? 'BEN' : v.name === 'baseline' ? 'Baseline' : v.name === 'baseline-plate-stats' ? 'Baseline model, plate statistics' : v.name);
       expect(readdirSync(join(runDir, 'report', 'figures')).filter((f) => f.endsWith('.png')).length).toBeGreaterThanOrEqual(2 * variants.length);
     }
     // Nothing outside the run directory (and the data cache) was written.

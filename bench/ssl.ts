@@ -203,8 +203,7 @@ export async function run(args: string[]): Promise<void> {
     const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
     const runDir = join(values.out!, `${objName}-${name}-seed${seed}`);
     // A lever that trains on other splits (MinCLR's second site) reads them from the shared data set.
-    const data: Dataset = all;
-    const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data }));
+    const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data: all }));
     return { recipe, fit };
   };
 

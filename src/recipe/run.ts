@@ -168,6 +168,8 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   }
 
   const variants: VariantResult[] = [];
+  // Each variant's model (trained here or `model.path`), for later variants that embed it.
+  const modelDirs = new Map<string, string | undefined>();
   for (const v of recipeVariants(recipe)) {
     const vr = v.recipe;
     const dir = join(runDir, v.name);
@@ -180,7 +182,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     if (from !== undefined) {
       // Another variant's model, embedded with this variant's settings: no training of its own.
       const earlier = variants.find((x) => x.name === from && x !== res)!;
-      modelDir = join(earlier.dir, RUN_LAYOUT.model);
+      modelDir = modelDirs.get(from);
       res.sampler = earlier.sampler;
       res.modelFrom = from;
       log(`[train] ${v.name}: the model of variant "${from}" (no training)`);
@@ -199,6 +201,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
       }
       modelDir = join(dir, RUN_LAYOUT.model);
     }
+    modelDirs.set(v.name, modelDir);
 
     let table: ProfileTable | undefined;
     let probeTable: ProfileTable | undefined;

@@ -195,6 +195,40 @@ napi_value ReluGrad(napi_env env, napi_callback_info info) {
   return undef(env);
 }
 
+// One image of maxPoolGrad, channels in blocks of kPoolBlock: the running maximum and its position
+// per channel are selects, not branches, so the window scan vectorises.
+constexpr int64_t kPoolBlock = 64;
+__attribute__((target_clones("avx512f", "avx2", "default"))) void maxPoolGradImage(
+    const float *x, const float *dy, float *dx, int64_t H, int64_t W, int64_t C, int64_t Ho, int64_t Wo, int64_t KH, int64_t KW,
+    int64_t sh, int64_t sw, int64_t pT, int64_t pL) {
+  float best[kPoolBlock];
+  int32_t at[kPoolBlock];
+  for (int64_t oh = 0; oh < Ho; oh++) {
+    const int64_t h0 = std::max<int64_t>(0, oh * sh - pT), h1 = std::min(H, oh * sh - pT + KH);
+    for (int64_t ow = 0; ow < Wo; ow++) {
+      const int64_t w0 = std::max<int64_t>(0, ow * sw - pL), w1 = std::min(W, ow * sw - pL + KW);
+      const float *g = dy + (oh * Wo + ow) * C;
+      for (int64_t c0 = 0; c0 < C; c0 += kPoolBlock) {
+        const int64_t cn = std::min(kPoolBlock, C - c0);
+        for (int64_t c = 0; c < cn; c++) best[c] = -std::numeric_limits<float>::infinity(), at[c] = -1;
+        for (int64_t h = h0; h < h1; h++)
+          for (int64_t w = w0; w < w1; w++) {
+            const int32_t pos = static_cast<int32_t>(h * W + w);
+            const float *__restrict xr = x + pos * C + c0;
+#pragma omp simd
+            for (int64_t c = 0; c < cn; c++) {
+              const bool gt = xr[c] > best[c];  // strict: the first maximum in row-major order wins
+              best[c] = gt ? xr[c] : best[c];
+              at[c] = gt ? pos : at[c];
+            }
+          }
+        for (int64_t c = 0; c < cn; c++)
+          if (at[c] >= 0) dx[at[c] * C + c0 + c] += g[c0 + c];
+      }
+    }
+  }
+}
+
 // maxPoolGrad(x, dy, dx, [B H W C Ho Wo KH KW sh sw pT pL]): NHWC; each window's first maximum in
 // row-major order (as tfjs's cpu backend picks it) receives the window's dy. One image per task
 // (windows overlap within an image only).
@@ -207,32 +241,8 @@ napi_value MaxPoolGrad(napi_env env, napi_callback_info info) {
   for (int i = 0; i < 12; i++) d[i] = static_cast<int64_t>(q[i]);
   const int64_t B = d[0], H = d[1], W = d[2], C = d[3], Ho = d[4], Wo = d[5], KH = d[6], KW = d[7], sh = d[8], sw = d[9], pT = d[10], pL = d[11];
   std::memset(dx, 0, sizeof(float) * B * H * W * C);
-#pragma omp parallel num_threads(threadsFor(B * H * W * C))
-  {
-    std::vector<float> best(C);
-    std::vector<int64_t> at(C);
-#pragma omp for schedule(static)
-    for (int64_t b = 0; b < B; b++) {
-      for (int64_t oh = 0; oh < Ho; oh++) {
-        const int64_t h0 = std::max<int64_t>(0, oh * sh - pT), h1 = std::min(H, oh * sh - pT + KH);
-        for (int64_t ow = 0; ow < Wo; ow++) {
-          const int64_t w0 = std::max<int64_t>(0, ow * sw - pL), w1 = std::min(W, ow * sw - pL + KW);
-          std::fill(best.begin(), best.end(), -std::numeric_limits<float>::infinity());
-          std::fill(at.begin(), at.end(), -1);
-          for (int64_t h = h0; h < h1; h++)
-            for (int64_t w = w0; w < w1; w++) {
-              const int64_t base = ((b * H + h) * W + w) * C;
-              const float *xr = x + base;
-              for (int64_t c = 0; c < C; c++)
-                if (xr[c] > best[c]) best[c] = xr[c], at[c] = base + c;
-            }
-          const float *g = dy + ((b * Ho + oh) * Wo + ow) * C;
-          for (int64_t c = 0; c < C; c++)
-            if (at[c] >= 0) dx[at[c]] += g[c];
-        }
-      }
-    }
-  }
+#pragma omp parallel for num_threads(threadsFor(B * H * W * C)) schedule(static)
+  for (int64_t b = 0; b < B; b++) maxPoolGradImage(x + b * H * W * C, dy + b * Ho * Wo * C, dx + b * H * W * C, H, W, C, Ho, Wo, KH, KW, sh, sw, pT, pL);
   return undef(env);
 }
 

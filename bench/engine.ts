@@ -32,6 +32,7 @@ import { registerBatchNormTrainKernels } from '../src/engine/kernels/batch-norm-
 import { backbones } from '../src/models/index.ts';
 import { Rng } from '../src/util/rng.ts';
 import { setEngineFlags } from '../src/engine/flags.ts';
+import { chooseOpenMpPolicy } from '../src/engine/openmp-policy.ts';
 import { createOptimizer, type TrainOptimizer } from '../src/training/optimizers.ts';
 
 interface BenchCase {
@@ -456,15 +457,20 @@ async function sideBySide(engines: string[], peer: string | undefined, o: { step
   if (peer && !py) console.error("notice: python3 -c 'import torch' fails (apt-get install python3-torch); no peer.");
   const peerScript = fileURLToPath(new URL('./peer-torch.py', import.meta.url));
   const common = ['--steps', String(o.steps), '--warmup', String(o.warmup), '--threads', String(o.threads)];
+  // One OpenMP wait policy for every child, PyTorch's included, chosen once here as the engine
+  // would choose it (or the user's own settings): the engines then wait between kernels alike.
+  const omp = chooseOpenMpPolicy();
+  console.error(`openmp: ${omp.describe}`);
   const runners: { name: string; run: (c: BenchCase) => Record<string, unknown> | undefined }[] = engines.map((e) => ({
     name: e,
     run: (c) =>
       runChild(process.execPath, [...process.execArgv, process.argv[1], 'engine', '--case', c.name, '--phase', c.phase, ...common], {
+        ...omp.env,
         BEN_NATIVE: e === 'native' ? '1' : '0',
         BEN_BACKEND: 'wasm',
       }),
   }));
-  if (py) runners.push({ name: 'torch', run: (c) => runChild(py, [peerScript, '--case', c.name, '--phase', c.phase, ...common], {}) });
+  if (py) runners.push({ name: 'torch', run: (c) => runChild(py, [peerScript, '--case', c.name, '--phase', c.phase, ...common], omp.env) });
   for (const c of o.cases) {
     const got: Record<string, number[]> = {};
     const cpu: Record<string, number[]> = {};
@@ -502,6 +508,7 @@ async function sideBySide(engines: string[], peer: string | undefined, o: { step
           ? Object.fromEntries(Object.entries(cpuMs).filter(([k]) => k !== 'torch').map(([k, v]) => [k, +(cpuMs.torch / v).toFixed(3)]))
           : undefined,
         load1: { min: Math.min(...loads), max: Math.max(...loads) },
+        openmp: omp.describe,
         rounds: o.rounds,
         steps: o.steps,
       }),

@@ -2,6 +2,7 @@ import { existsSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { fileURLToPath } from 'node:url';
 import { engineEnvironment } from './flags.ts';
+import { chooseOpenMpPolicy, type OpenMpPolicy } from './openmp-policy.ts';
 
 /**
  * The optional native CPU engine: an N-API addon (native/, built by `npm run build:native`
@@ -46,6 +47,8 @@ export interface NativeInfo {
   /** Instruction set oneDNN dispatches to (AVX-512, AVX2...). */
   isa: string;
   threads: number;
+  /** How its OpenMP threads wait between kernels (see openmp-policy.ts). */
+  waitPolicy: string;
   path: string;
 }
 
@@ -54,6 +57,7 @@ export const NATIVE_ADDON_PATH = fileURLToPath(new URL('../../native/build/Relea
 
 let addon: NativeAddon | undefined;
 let loadError: string | undefined;
+let waitPolicy: OpenMpPolicy | undefined;
 
 /**
  * Loads the addon once; undefined (with {@link nativeUnavailableReason}) when it is not built,
@@ -69,10 +73,9 @@ export function loadNative(): NativeAddon | undefined {
     loadError = 'not built (apt-get install libdnnl-dev, then npm run build:native)';
     return undefined;
   }
-  // OpenMP threads that spin between ops (libgomp's default) steal the cores from everything else
-  // on a shared machine and wait on descheduled peers at every barrier: sleep instead. Read by
-  // libgomp when the addon loads it, so it must be set before; a user's own setting wins.
-  process.env.OMP_WAIT_POLICY ??= 'PASSIVE';
+  // libgomp reads its wait policy when the addon loads it: choose it first (a user's own wins).
+  waitPolicy = chooseOpenMpPolicy();
+  Object.assign(process.env, waitPolicy.env);
   try {
     addon = createRequire(import.meta.url)(NATIVE_ADDON_PATH) as NativeAddon;
     if (engineEnvironment().nativeVerbose) addon.setVerbose(true);
@@ -90,5 +93,5 @@ export function nativeUnavailableReason(): string | undefined {
 /** Library, version, ISA and threads of the loaded addon. */
 export function nativeInfo(a: NativeAddon): NativeInfo {
   const i = a.info();
-  return { library: 'oneDNN', version: i.version, isa: i.isa, threads: i.threads, path: NATIVE_ADDON_PATH };
+  return { library: 'oneDNN', version: i.version, isa: i.isa, threads: i.threads, waitPolicy: waitPolicy?.describe ?? 'unknown', path: NATIVE_ADDON_PATH };
 }

@@ -26,6 +26,7 @@ export const infoCommand: CommandModule<{ backend?: string }, { backend?: string
     if (info.native) {
       const n = info.native;
       console.log(`native engine: ${n.library} ${n.version}, ISA ${n.isa}, ${n.threads} thread(s) (wasm: ${info.wasm?.threaded ? 'multi' : 'single'}-threaded); kernels: ${n.kernels.join(', ')}`);
+      console.log(`native threads: ${n.waitPolicy}`);
     }
     for (const [name, state] of Object.entries(info.optional)) console.log(`optional ${name}: ${state}`);
     for (const n of info.notices) console.log(`notice: ${n}`);

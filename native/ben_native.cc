@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.hpp"
+#include "signals.h"
 
 using dnnl::memory;
 using tag = dnnl::memory::format_tag;
@@ -415,10 +416,13 @@ NAPI_MODULE_INIT() {
   } fns[] = {{"convForward", ConvForward},   {"convBackwardData", ConvBackwardData}, {"convBackwardWeights", ConvBackwardWeights},
              {"matMul", MatMul},             {"info", Info},                         {"setThreads", SetThreads},
              {"setVerbose", SetVerbose}};
-  for (auto &f : fns) {
-    napi_value fn;
-    if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return nullptr;
-    if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return nullptr;
+  for (auto &f : fns)
+    if (!ben::exportGuarded(env, exports, f.name, f.cb)) return nullptr;
+  {
+    // Start the OpenMP pool now, with signals blocked, so that its threads never take one.
+    ben::SignalGuard guard;
+#pragma omp parallel
+    { (void)omp_get_thread_num(); }
   }
   if (!benRegisterKnn(env, exports) || !benRegisterTraining(env, exports)) return nullptr;
   return exports;

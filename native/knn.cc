@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.h"
+#include "signals.h"
 
 #if defined(__SSE2__)
 #include <emmintrin.h>
@@ -257,7 +258,5 @@ napi_value KnnSearch(napi_env env, napi_callback_info info) {
 
 // Called from the addon's module init.
 bool benRegisterKnn(napi_env env, napi_value exports) {
-  napi_value fn;
-  if (napi_create_function(env, "knnSearch", NAPI_AUTO_LENGTH, KnnSearch, nullptr, &fn) != napi_ok) return false;
-  return napi_set_named_property(env, exports, "knnSearch", fn) == napi_ok;
+  return ben::exportGuarded(env, exports, "knnSearch", KnnSearch);
 }

@@ -13,6 +13,8 @@
 #include <limits>
 #include <vector>
 
+#include "signals.h"
+
 namespace {
 
 // Below this many values a loop runs on the calling thread (waking the pool costs more).
@@ -254,10 +256,7 @@ bool benRegisterTraining(napi_env env, napi_value exports) {
     const char *name;
     napi_callback cb;
   } fns[] = {{"bnTrain", BnTrain}, {"bnTrainGrad", BnTrainGrad}, {"adamUpdate", AdamUpdate}, {"reluGrad", ReluGrad}, {"maxPoolGrad", MaxPoolGrad}};
-  for (auto &f : fns) {
-    napi_value fn;
-    if (napi_create_function(env, f.name, NAPI_AUTO_LENGTH, f.cb, nullptr, &fn) != napi_ok) return false;
-    if (napi_set_named_property(env, exports, f.name, fn) != napi_ok) return false;
-  }
+  for (auto &f : fns)
+    if (!ben::exportGuarded(env, exports, f.name, f.cb)) return false;
   return true;
 }

@@ -408,6 +408,7 @@ napi_value SetVerbose(napi_env env, napi_callback_info info) {
 
 bool benRegisterKnn(napi_env env, napi_value exports);       // knn.cc
 bool benRegisterTraining(napi_env env, napi_value exports);  // train.cc
+bool benRegisterProbe(napi_env env, napi_value exports);     // probe.cc
 
 NAPI_MODULE_INIT() {
   struct {
@@ -424,6 +425,6 @@ NAPI_MODULE_INIT() {
 #pragma omp parallel
     { (void)omp_get_thread_num(); }
   }
-  if (!benRegisterKnn(env, exports) || !benRegisterTraining(env, exports)) return nullptr;
+  if (!benRegisterKnn(env, exports) || !benRegisterTraining(env, exports) || !benRegisterProbe(env, exports)) return nullptr;
   return exports;
 }

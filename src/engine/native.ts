@@ -35,6 +35,11 @@ export interface NativeAddon {
   adamUpdate(p: Float32Array, g: Float32Array, m: Float32Array, v: Float32Array, po: Float32Array, mo: Float32Array, vo: Float32Array, q: Float64Array): void;
   reluGrad(dy: Float32Array, x: Float32Array, dx: Float32Array, q: Float64Array): void;
   maxPoolGrad(x: Float32Array, dy: Float32Array, dx: Float32Array, q: Float64Array): void;
+  /**
+   * Mean softmax cross-entropy + l2/2 |W|^2 of weights w [C, d + 1] on rows z [n, d] (probe.cc);
+   * writes the gradient into `grad`; params [n, d, C, l2]. Absent in addons built before it.
+   */
+  logisticLoss?(w: Float64Array, z: Float64Array, y: Int32Array, grad: Float64Array, params: Float64Array): number;
   info(): { version: string; isa: string; threads: number };
   setThreads(n: number): void;
   setVerbose(on: boolean): void;

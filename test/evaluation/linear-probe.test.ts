@@ -4,9 +4,11 @@ import {
   computeLinearProbe,
   fitLogisticRegression,
   logisticLossAndGradient,
+  logisticObjective,
   splitRows,
 } from '../../src/evaluation/linear-probe.ts';
 import { Rng } from '../../src/util/rng.ts';
+import { loadNative } from '../../src/engine/native.ts';
 
 function blobs(seed: number, perClass: number, C: number, d: number, sep: number) {
   const rng = new Rng(seed);
@@ -104,5 +106,31 @@ describe('linear probe against scikit-learn', () => {
     expect(maxErr).toBeLessThan(1e-4);
     const r = computeLinearProbe(x, ref.d, labels, train, test, { C: C as number });
     expect(r.testAccuracy).toBeCloseTo(f.testAccuracy, 12);
+  });
+});
+
+describe.skipIf(!loadNative()?.logisticLoss)('linear probe objective on the native engine', () => {
+  it('equals the JS objective and gradient to rounding, on one thread and on several', () => {
+    const rng = new Rng(11);
+    for (const [n, d, C] of [
+      [7, 3, 2],
+      [5000, 128, 10],
+    ] as const) {
+      const z = Float64Array.from({ length: n * d }, () => rng.normal());
+      const y = Int32Array.from({ length: n }, () => rng.int(C));
+      const w = Float64Array.from({ length: C * (d + 1) }, () => 0.1 * rng.normal());
+      const gJs = new Float64Array(w.length);
+      const gNative = new Float64Array(w.length);
+      const fJs = logisticLossAndGradient(w, z, y, n, d, C, 0.01, gJs);
+      const fNative = logisticObjective(z, y, n, d, C, 0.01)(w, gNative);
+      expect(Math.abs(fNative - fJs)).toBeLessThan(1e-12 * Math.abs(fJs));
+      let gmax = 0;
+      let dmax = 0;
+      for (let k = 0; k < w.length; k++) {
+        gmax = Math.max(gmax, Math.abs(gJs[k]));
+        dmax = Math.max(dmax, Math.abs(gNative[k] - gJs[k]));
+      }
+      expect(dmax).toBeLessThan(1e-12 * gmax);
+    }
   });
 });

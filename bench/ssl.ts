@@ -297,7 +297,8 @@ export async function run(args: string[]): Promise<void> {
     a === 'ben' ? 'BEN: plate batches, `plate` inference' : a === 'baseline' ? 'baseline: random batches, running stats' : a === 'random-plate' ? 'random batches, `plate` inference' : a === 'lever:untrained' ? 'untrained network, `plate` inference' : `BEN + ${a.slice(6)}`;
   const diff = (d: ReturnType<typeof pairedDifference>, m: MetricKey) => {
     const f = (x: number) => (m === 'mapReplicate' ? x.toFixed(3) : (100 * x).toFixed(1));
-    return `${d.mean >= 0 ? '+' : ''}${f(d.mean)} [${f(d.lo)}, ${f(d.hi)}]`;
+    // One seed has no interval.
+    return `${d.mean >= 0 ? '+' : ''}${f(d.mean)} ${d.n >= 2 ? `[${f(d.lo)}, ${f(d.hi)}]` : '(1 seed)'}`;
   };
   const md = [
     `Self-supervised pretraining on synthetic preset \`${preset}\`${values.set?.length ? ` (${values.set.map((s) => `\`${s}\``).join(', ')})` : ''}, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s) (${seeds.join(', ')}), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,

@@ -18,6 +18,7 @@
 #include <vector>
 
 #include "oneapi/dnnl/dnnl.h"
+#include "napi-typed.h"
 #include "signals.h"
 
 #if defined(__SSE2__)
@@ -176,15 +177,6 @@ std::pair<int64_t, int64_t> search(const Search &s, int64_t bq, int64_t br, int 
   return {fallbacks, nCand};
 }
 
-template <typename T>
-T *typed(napi_env env, napi_value v, napi_typedarray_type want, size_t *len) {
-  napi_typedarray_type tt;
-  void *data;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &tt, len, &data, &ab, &off) != napi_ok || tt != want) return nullptr;
-  return static_cast<T *>(data);
-}
 
 // knnSearch(queries Float32Array [nq, d], refs Float32Array [nr, d], params Float64Array
 // [d, k, K, blockQueries, blockRefs, threads, refNormMax], excludeQuery Int32Array[], excludeRef
@@ -199,11 +191,11 @@ napi_value KnnSearch(napi_env env, napi_callback_info info) {
   const char *usage = "knnSearch(queries, refs, params, excludeQuery[], excludeRef[], outIdx, outSim)";
   if (napi_get_cb_info(env, info, &argc, v, nullptr, nullptr) != napi_ok || argc < 7) return fail(usage);
   size_t lq, lr, lp, li, ls;
-  const float *Q = typed<float>(env, v[0], napi_float32_array, &lq);
-  const float *R = typed<float>(env, v[1], napi_float32_array, &lr);
-  const double *p = typed<double>(env, v[2], napi_float64_array, &lp);
-  int32_t *outIdx = typed<int32_t>(env, v[5], napi_int32_array, &li);
-  float *outSim = typed<float>(env, v[6], napi_float32_array, &ls);
+  const float *Q = ben::typedArg<float>(env, v[0], napi_float32_array, &lq);
+  const float *R = ben::typedArg<float>(env, v[1], napi_float32_array, &lr);
+  const double *p = ben::typedArg<double>(env, v[2], napi_float64_array, &lp);
+  int32_t *outIdx = ben::typedArg<int32_t>(env, v[5], napi_int32_array, &li);
+  float *outSim = ben::typedArg<float>(env, v[6], napi_float32_array, &ls);
   if (!Q || !R || !p || lp < 7 || !outIdx || !outSim) return fail(usage);
   Search s;
   s.d = static_cast<int64_t>(p[0]);
@@ -229,8 +221,8 @@ napi_value KnnSearch(napi_env env, napi_callback_info info) {
     napi_get_element(env, v[3], e, &a);
     napi_get_element(env, v[4], e, &b);
     size_t la, lb;
-    const int32_t *qa = typed<int32_t>(env, a, napi_int32_array, &la);
-    const int32_t *rb = typed<int32_t>(env, b, napi_int32_array, &lb);
+    const int32_t *qa = ben::typedArg<int32_t>(env, a, napi_int32_array, &la);
+    const int32_t *rb = ben::typedArg<int32_t>(env, b, napi_int32_array, &lb);
     if (!qa || !rb || la < size_t(s.nq) || lb < size_t(s.nr)) return fail("knnSearch: exclusion codes must be Int32Arrays of nq / nr");
     s.ex.push_back({qa, rb});
   }

@@ -12,19 +12,11 @@
 #include <cstring>
 #include <vector>
 
+#include "napi-typed.h"
 #include "signals.h"
 
 namespace {
 
-template <typename T>
-T *typedArg(napi_env env, napi_value v, napi_typedarray_type want, size_t *len) {
-  napi_typedarray_type tt;
-  void *data;
-  napi_value ab;
-  size_t off;
-  if (napi_get_typedarray_info(env, v, &tt, len, &data, &ab, &off) != napi_ok || tt != want) return nullptr;
-  return static_cast<T *>(data);
-}
 
 __attribute__((target_clones("avx512f", "avx2", "default"))) void lossRows(const double *w, const double *z, const int32_t *y,
                                                                           int64_t i0, int64_t i1, int64_t d, int64_t C, double invN,
@@ -67,11 +59,11 @@ napi_value LogisticLoss(napi_env env, napi_callback_info info) {
     return nullptr;
   }
   size_t lw, lz, ly, lg, lp;
-  const double *w = typedArg<double>(env, v[0], napi_float64_array, &lw);
-  const double *z = typedArg<double>(env, v[1], napi_float64_array, &lz);
-  const int32_t *y = typedArg<int32_t>(env, v[2], napi_int32_array, &ly);
-  double *grad = typedArg<double>(env, v[3], napi_float64_array, &lg);
-  const double *p = typedArg<double>(env, v[4], napi_float64_array, &lp);
+  const double *w = ben::typedArg<double>(env, v[0], napi_float64_array, &lw);
+  const double *z = ben::typedArg<double>(env, v[1], napi_float64_array, &lz);
+  const int32_t *y = ben::typedArg<int32_t>(env, v[2], napi_int32_array, &ly);
+  double *grad = ben::typedArg<double>(env, v[3], napi_float64_array, &lg);
+  const double *p = ben::typedArg<double>(env, v[4], napi_float64_array, &lp);
   if (!w || !z || !y || !grad || !p || lp < 4) {
     napi_throw_type_error(env, nullptr, "logisticLoss(w, z, y, grad, params [n, d, C, l2])");
     return nullptr;

@@ -177,7 +177,6 @@ std::pair<int64_t, int64_t> search(const Search &s, int64_t bq, int64_t br, int 
   return {fallbacks, nCand};
 }
 
-
 // knnSearch(queries Float32Array [nq, d], refs Float32Array [nr, d], params Float64Array
 // [d, k, K, blockQueries, blockRefs, threads, refNormMax], excludeQuery Int32Array[], excludeRef
 // Int32Array[], outIdx Int32Array [nq, k], outSim Float32Array [nq, k]) -> [fallbacks, candidates]

@@ -89,9 +89,8 @@ napi_value LogisticLoss(napi_env env, napi_callback_info info) {
     const int64_t i0 = n * t / T, i1 = n * (t + 1) / T;
     lossRows(w, z, y, i0, i1, d, C, 1.0 / n, part.data() + static_cast<size_t>(t) * C * D, &partLoss[t], logits.data() + static_cast<size_t>(t) * C);
   }
-  double loss = 0;
   std::memcpy(grad, part.data(), sizeof(double) * C * D);
-  loss = partLoss[0];
+  double loss = partLoss[0];
   for (int t = 1; t < nt; t++) {
     const double *pt = part.data() + static_cast<size_t>(t) * C * D;
     for (int64_t k = 0; k < C * D; k++) grad[k] += pt[k];

@@ -198,8 +198,23 @@ describe('BYOL loss', () => {
     }
   });
 
+  it('builds the predictor without BatchNorm when predictorNorm is none', () => {
+    const layers = (o: BYOL) => (o as unknown as { online: { predictor: { layers: { getClassName(): string }[] } } }).online.predictor.layers.map((l) => l.getClassName());
+    expect(layers(built())).toEqual(['Dense', 'BatchNormalization', 'ReLU', 'Dense']);
+    const obj = built({ predictorNorm: 'none' });
+    expect(layers(obj)).toEqual(['Dense', 'ReLU', 'Dense']);
+    // Linear kernel + bias twice; the hidden Linear has its bias back when no BN follows.
+    expect(obj.lrScales().length - 8).toBe(4);
+    const batch = viewBatch(11, 6, 2);
+    const { value, grads } = tf.variableGrads(() => obj.loss(batch).loss, obj.trainableVariables());
+    expect(Number.isFinite(value.dataSync()[0])).toBe(true);
+    for (const v of obj.trainableVariables().slice(8)) expect(Math.max(...values(grads[v.name]).map(Math.abs))).toBeGreaterThan(0);
+    tf.dispose([value, ...Object.values(grads)]);
+  });
+
   it('validates options', () => {
-    expect(createByol({}).options).toEqual({ views: 2, hiddenDim: 4096, projectionDim: 256, baseMomentum: 0.99, finalMomentum: 1, predictorLrScale: 1 });
+    expect(createByol({}).options).toEqual({ views: 2, hiddenDim: 4096, projectionDim: 256, baseMomentum: 0.99, finalMomentum: 1, predictorLrScale: 1, predictorNorm: 'batch' });
+    expect(() => createByol({ predictorNorm: 'layer' })).toThrow(/predictorNorm/);
     expect(() => createByol({ predictorLrScale: 0 })).toThrow(/predictorLrScale/);
     expect(() => createByol({ baseMomentum: 1.2 })).toThrow(/objective.options.baseMomentum/);
     expect(() => createByol({ baseMomentum: 0.9, finalMomentum: 0.8 })).toThrow(/baseMomentum must be <= finalMomentum/);

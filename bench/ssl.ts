@@ -1,7 +1,8 @@
 /**
  * `npm run bench -- ssl [--preset bench] [--seeds 3] [--first-seed 0] [--steps 1000] [--batch 64] [--crop 32]
  * [--objectives simclr,byol] [--arms ben,baseline,random-plate] [--levers name,...] [--no-correct]
- * [--probe-splits train,id_test] [--tag T] [--out runs/bench-ssl] [--reuse] [--set field.path=value ...]`:
+ * [--probe-splits train,id_test] [--tag T] [--out runs/bench-ssl] [--reuse] [--set field.path=value ...]`
+ * (or `--merge a.json,b.json [--out D] [--tag T]`: one set of tables from earlier outputs, e.g. seeds run apart):
  * self-supervised BEN measured as Lin & Lu (MLCB 2022) measure it.
  *
  * Arms, per objective, with the same batch size and steps (the recipes `recipes/<objective>-{ben,random}.yaml`):
@@ -111,6 +112,112 @@ const LABELS: Record<MetricKey, string> = {
 };
 
 type Scores = Record<MetricKey, number> & { probeConverged: boolean; probeIterations: number; probeTrainWells: number; probeTestWells: number };
+/** One scored arm of one seed (a JSON line of the benchmark carries these fields and more). */
+type Row = { objective: string; arm: ArmName; corrected: boolean; seed: number } & Scores;
+type Difference = { objective: string; corrected: boolean; a: string; b: string } & Record<MetricKey, ReturnType<typeof pairedDifference>>;
+
+/**
+ * Summary per (objective, arm, correction) over seeds, the paired differences (BEN - baseline,
+ * BEN - random-plate, random-plate - baseline, and every lever against both) on the seeds both
+ * arms have, and the Markdown tables of both.
+ */
+export function tables(rows: readonly Row[], opts: { title: string; reused?: boolean }): { summary: Array<Record<string, unknown>>; differences: Difference[]; md: string } {
+  const key = (r: { objective: string; arm: string; corrected: boolean }) => `${r.objective}|${r.arm}|${r.corrected}`;
+  const groups = [...new Set(rows.map(key))];
+  const summary = groups.map((g) => {
+    const rs = rows.filter((r) => key(r) === g);
+    const stats = Object.fromEntries(METRICS.map((m) => [m, { mean: mean(rs.map((r) => r[m])), sd: sd(rs.map((r) => r[m])) }])) as Record<MetricKey, { mean: number; sd: number }>;
+    const seeds = rs.map((r) => r.seed).sort((a, b) => a - b);
+    return { objective: rs[0].objective, arm: rs[0].arm, corrected: rs[0].corrected, seeds: rs.length, seedList: seeds, probeConverged: rs.filter((r) => r.probeConverged).length, probeIterations: Math.max(...rs.map((r) => r.probeIterations)), ...stats };
+  });
+  const levers = [...new Set(rows.map((r) => r.arm).filter((a) => a.startsWith('lever:')))];
+  // Paired differences over seeds (same seed = same data order and initialisation).
+  const pairsWanted: [string, string][] = [
+    ['ben', 'baseline'],
+    ['ben', 'random-plate'],
+    ['random-plate', 'baseline'],
+    ...levers.flatMap((l): [string, string][] => [
+      [l, 'ben'],
+      [l, 'random-plate'],
+    ]),
+  ];
+  const objectiveNames = [...new Set(rows.map((r) => r.objective))];
+  const corrections = [...new Set(rows.map((r) => r.corrected))];
+  const differences: Difference[] = [];
+  for (const objName of objectiveNames)
+    for (const corrected of corrections)
+      for (const [a, b] of pairsWanted) {
+        const ra = rows.filter((r) => r.objective === objName && r.arm === a && r.corrected === corrected);
+        const rb = rows.filter((r) => r.objective === objName && r.arm === b && r.corrected === corrected);
+        const common = ra.map((r) => r.seed).filter((s) => rb.some((q) => q.seed === s));
+        if (!common.length) continue;
+        const pick = (rs: readonly Row[], m: MetricKey) => common.map((s) => rs.find((r) => r.seed === s)![m]);
+        differences.push({ objective: objName, corrected, a, b, ...(Object.fromEntries(METRICS.map((m) => [m, pairedDifference(pick(ra, m), pick(rb, m))])) as Record<MetricKey, ReturnType<typeof pairedDifference>>) });
+      }
+
+  // One seed has no spread.
+  const pct = (x: { mean: number; sd: number }, m: MetricKey, n: number) =>
+    m === 'mapReplicate' ? `${x.mean.toFixed(3)}${n > 1 ? ` ± ${x.sd.toFixed(3)}` : ''}` : `${(100 * x.mean).toFixed(1)}${n > 1 ? ` ± ${(100 * x.sd).toFixed(1)}` : ''}`;
+  const armLabel = (a: string) =>
+    a === 'ben' ? 'BEN: plate batches, `plate` inference' : a === 'baseline' ? 'baseline: random batches, running stats' : a === 'random-plate' ? 'random batches, `plate` inference' : a === 'lever:untrained' ? 'untrained network, `plate` inference' : `BEN + ${a.slice(6)}`;
+  const diff = (d: ReturnType<typeof pairedDifference>, m: MetricKey) => {
+    const f = (x: number) => (m === 'mapReplicate' ? x.toFixed(3) : (100 * x).toFixed(1));
+    // One seed has no interval.
+    return `${d.mean >= 0 ? '+' : ''}${f(d.mean)} ${d.n >= 2 ? `[${f(d.lo)}, ${f(d.hi)}]` : '(1 seed)'}`;
+  };
+  const md = [
+    opts.title,
+    '',
+    `| objective | arm | post-hoc correction | ${METRICS.map((m) => LABELS[m]).join(' | ')} | seeds | probe converged |`,
+    `|---|---|---|${METRICS.map(() => '---').join('|')}|---|---|`,
+    ...summary.map((s) => `| ${s.objective} | ${armLabel(s.arm)} | ${s.corrected ? 'per plate on controls' : '-'} | ${METRICS.map((m) => pct(s[m], m, s.seeds)).join(' | ')} | ${s.seedList.join(', ')} | ${s.probeConverged}/${s.seeds} (≤ ${s.probeIterations} it.) |`),
+    '',
+    'Paired differences over seeds, mean [95 % t interval]:',
+    '',
+    `| objective | post-hoc correction | difference | ${METRICS.map((m) => LABELS[m].replace(' ↓', '')).join(' | ')} | seeds |`,
+    `|---|---|---|${METRICS.map(() => '---').join('|')}|---|`,
+    ...differences.map((d) => `| ${d.objective} | ${d.corrected ? 'per plate on controls' : '-'} | ${d.a} − ${d.b} | ${METRICS.map((m) => diff(d[m], m)).join(' | ')} | ${d.probeWell.n} |`),
+    '',
+    `Mean ± sample SD over seeds. Chance: treatment 10 %, plate within an experiment 25 %, plate among all OOD plates 6.3 %.${opts.reused ? ' Trained models reused (--reuse): the time excludes their training.' : ''}`,
+    '',
+  ].join('\n');
+  return { summary, differences, md };
+}
+
+/**
+ * `--merge a.json,b.json`: one set of tables from the runs of several earlier outputs of this
+ * benchmark (e.g. seeds run in different sittings). A (objective, arm, correction, seed) given
+ * twice is an error: which one counts would be arbitrary.
+ */
+async function mergeRuns(files: string[], out: string, tag: string | undefined): Promise<void> {
+  if (!files.length) throw new Error('--merge: name the JSON outputs to merge (comma-separated)');
+  const rows: Row[] = [];
+  const seen = new Map<string, string>();
+  const sources: Array<{ file: string; preset: string; steps: number; crop: number; set: string[] }> = [];
+  for (const file of files) {
+    const j = JSON.parse(readFileSync(file, 'utf8')) as { preset: string; steps: number; crop: number; set?: string[]; runs: Array<Row & Record<string, unknown>> };
+    if (!Array.isArray(j.runs)) throw new Error(`--merge: ${file} has no "runs" list; give the ssl-<tag>.json this benchmark wrote`);
+    sources.push({ file, preset: j.preset, steps: j.steps, crop: j.crop, set: j.set ?? [] });
+    for (const r of j.runs) {
+      const k = `${r.objective}|${r.arm}|${r.corrected}|${r.seed}`;
+      if (seen.has(k)) throw new Error(`--merge: ${r.objective} ${r.arm}${r.corrected ? ' (corrected)' : ''} seed ${r.seed} is in both ${seen.get(k)} and ${file}`);
+      seen.set(k, file);
+      rows.push(Object.fromEntries(['objective', 'arm', 'corrected', 'seed', ...METRICS, 'probeConverged', 'probeIterations', 'probeTrainWells', 'probeTestWells'].map((f) => [f, r[f as keyof Row]])) as Row);
+    }
+  }
+  const differ = (f: 'preset' | 'steps' | 'crop') => new Set(sources.map((s) => s[f])).size > 1;
+  for (const f of ['preset', 'steps', 'crop'] as const) if (differ(f)) throw new Error(`--merge: the files differ in ${f} (${sources.map((s) => `${s.file}: ${s[f]}`).join(', ')}); merge runs of one protocol`);
+  if (new Set(sources.map((s) => JSON.stringify(s.set))).size > 1) throw new Error(`--merge: the files differ in --set (${sources.map((s) => `${s.file}: ${s.set.join(' ') || 'none'}`).join('; ')})`);
+  const seeds = [...new Set(rows.map((r) => r.seed))].sort((a, b) => a - b);
+  const title = `Self-supervised pretraining on synthetic preset \`${sources[0].preset}\`, ${sources[0].steps} steps, ${sources[0].crop}px crops, seeds ${seeds.join(', ')}, merged from ${files.map((f) => `\`${f}\``).join(', ')}`;
+  const { summary, differences, md } = tables(rows, { title });
+  await mkdir(out, { recursive: true });
+  const name = `ssl-${sources[0].preset}${tag ? `-${tag}` : ''}`;
+  await writeFileAtomic(join(out, `${name}.md`), md);
+  await writeFileAtomic(join(out, `${name}.json`), JSON.stringify({ preset: sources[0].preset, set: sources[0].set, steps: sources[0].steps, crop: sources[0].crop, seeds, merged: files, summary, differences, runs: rows }, null, 2));
+  process.stderr.write(md + '\n');
+  console.log(JSON.stringify({ suite: 'ssl', summary: true, merged: files, configs: summary, differences }));
+}
 
 /** Per-plate standardisation on the negative-control images (pycytominer `normalize(method="standardize", samples=controls)`). */
 function correct(t: ProfileTable, e: Recipe['evaluation']): ProfileTable {
@@ -161,8 +268,13 @@ export async function run(args: string[]): Promise<void> {
       backend: { type: 'string' },
       reuse: { type: 'boolean', default: false },
       set: { type: 'string', multiple: true },
+      merge: { type: 'string' },
     },
   });
+  if (values.merge) {
+    await mergeRuns(values.merge.split(',').filter(Boolean), values.out!, values.tag);
+    return;
+  }
   const levers = values.levers!.split(',').filter(Boolean);
   for (const l of levers) if (!LEVERS[l]) throw new Error(`--levers: unknown lever "${l}"; choose from ${Object.keys(LEVERS).join(', ')}`);
   const baseArms = values.arms!.split(',').filter(Boolean);
@@ -183,7 +295,6 @@ export async function run(args: string[]): Promise<void> {
   const crop = Number(values.crop);
   const steps = Number(values.steps);
   const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => Number(values['first-seed']) + i);
-  type Row = { objective: string; arm: ArmName; corrected: boolean; seed: number } & Scores;
   const rows: Row[] = [];
   const runsInfo: Record<string, unknown>[] = [];
 
@@ -263,59 +374,8 @@ export async function run(args: string[]): Promise<void> {
   }
 
   const minutes = (performance.now() - t0) / 60000;
-  const key = (r: { objective: string; arm: string; corrected: boolean }) => `${r.objective}|${r.arm}|${r.corrected}`;
-  const groups = [...new Set(rows.map(key))];
-  const summary = groups.map((g) => {
-    const rs = rows.filter((r) => key(r) === g);
-    const stats = Object.fromEntries(METRICS.map((m) => [m, { mean: mean(rs.map((r) => r[m])), sd: sd(rs.map((r) => r[m])) }])) as Record<MetricKey, { mean: number; sd: number }>;
-    return { objective: rs[0].objective, arm: rs[0].arm, corrected: rs[0].corrected, seeds: rs.length, probeConverged: rs.filter((r) => r.probeConverged).length, probeIterations: Math.max(...rs.map((r) => r.probeIterations)), ...stats };
-  });
-  // Paired differences over seeds (same seed = same data order and initialisation).
-  const pairsWanted: [string, string][] = [
-    ['ben', 'baseline'],
-    ['ben', 'random-plate'],
-    ['random-plate', 'baseline'],
-    ...levers.flatMap((l): [string, string][] => [
-      [`lever:${l}`, 'ben'],
-      [`lever:${l}`, 'random-plate'],
-    ]),
-  ];
-  const differences: Array<{ objective: string; corrected: boolean; a: string; b: string } & Record<MetricKey, ReturnType<typeof pairedDifference>>> = [];
-  for (const objName of objectiveNames)
-    for (const corrected of corrections)
-      for (const [a, b] of pairsWanted) {
-        const ra = rows.filter((r) => r.objective === objName && r.arm === a && r.corrected === corrected);
-        const rb = rows.filter((r) => r.objective === objName && r.arm === b && r.corrected === corrected);
-        const common = ra.map((r) => r.seed).filter((s) => rb.some((q) => q.seed === s));
-        if (!common.length) continue;
-        const pick = (rs: Row[], m: MetricKey) => common.map((s) => rs.find((r) => r.seed === s)![m]);
-        differences.push({ objective: objName, corrected, a, b, ...(Object.fromEntries(METRICS.map((m) => [m, pairedDifference(pick(ra, m), pick(rb, m))])) as Record<MetricKey, ReturnType<typeof pairedDifference>>) });
-      }
-
-  const pct = (x: { mean: number; sd: number }, m: MetricKey) => (m === 'mapReplicate' ? `${x.mean.toFixed(3)} ± ${x.sd.toFixed(3)}` : `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`);
-  const armLabel = (a: string) =>
-    a === 'ben' ? 'BEN: plate batches, `plate` inference' : a === 'baseline' ? 'baseline: random batches, running stats' : a === 'random-plate' ? 'random batches, `plate` inference' : a === 'lever:untrained' ? 'untrained network, `plate` inference' : `BEN + ${a.slice(6)}`;
-  const diff = (d: ReturnType<typeof pairedDifference>, m: MetricKey) => {
-    const f = (x: number) => (m === 'mapReplicate' ? x.toFixed(3) : (100 * x).toFixed(1));
-    // One seed has no interval.
-    return `${d.mean >= 0 ? '+' : ''}${f(d.mean)} ${d.n >= 2 ? `[${f(d.lo)}, ${f(d.hi)}]` : '(1 seed)'}`;
-  };
-  const md = [
-    `Self-supervised pretraining on synthetic preset \`${preset}\`${values.set?.length ? ` (${values.set.map((s) => `\`${s}\``).join(', ')})` : ''}, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s) (${seeds.join(', ')}), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`,
-    '',
-    `| objective | arm | post-hoc correction | ${METRICS.map((m) => LABELS[m]).join(' | ')} | probe converged |`,
-    `|---|---|---|${METRICS.map(() => '---').join('|')}|---|`,
-    ...summary.map((s) => `| ${s.objective} | ${armLabel(s.arm)} | ${s.corrected ? 'per plate on controls' : '-'} | ${METRICS.map((m) => pct(s[m], m)).join(' | ')} | ${s.probeConverged}/${s.seeds} (≤ ${s.probeIterations} it.) |`),
-    '',
-    'Paired differences over seeds, mean [95 % t interval]:',
-    '',
-    `| objective | post-hoc correction | difference | ${METRICS.map((m) => LABELS[m].replace(' ↓', '')).join(' | ')} |`,
-    `|---|---|---|${METRICS.map(() => '---').join('|')}|`,
-    ...differences.map((d) => `| ${d.objective} | ${d.corrected ? 'per plate on controls' : '-'} | ${d.a} − ${d.b} | ${METRICS.map((m) => diff(d[m], m)).join(' | ')} |`),
-    '',
-    `Mean ± sample SD over seeds. Chance: treatment 10 %, plate within an experiment 25 %, plate among all OOD plates 6.3 %.${values.reuse ? ' Trained models reused (--reuse): the time excludes their training.' : ''}`,
-    '',
-  ].join('\n');
+  const title = `Self-supervised pretraining on synthetic preset \`${preset}\`${values.set?.length ? ` (${values.set.map((s) => `\`${s}\``).join(', ')})` : ''}, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s) (${seeds.join(', ')}), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`;
+  const { summary, differences, md } = tables(rows, { title, reused: values.reuse! });
   await mkdir(values.out!, { recursive: true });
   const tag = `${preset}${values.tag ? `-${values.tag}` : ''}`;
   await writeFileAtomic(join(values.out!, `ssl-${tag}.md`), md);

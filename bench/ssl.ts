@@ -205,9 +205,11 @@ async function mergeRuns(files: string[], out: string, tag: string | undefined):
       rows.push(Object.fromEntries(['objective', 'arm', 'corrected', 'seed', ...METRICS, 'probeConverged', 'probeIterations', 'probeTrainWells', 'probeTestWells'].map((f) => [f, r[f as keyof Row]])) as Row);
     }
   }
-  const differ = (f: 'preset' | 'steps' | 'crop') => new Set(sources.map((s) => s[f])).size > 1;
-  for (const f of ['preset', 'steps', 'crop'] as const) if (differ(f)) throw new Error(`--merge: the files differ in ${f} (${sources.map((s) => `${s.file}: ${s[f]}`).join(', ')}); merge runs of one protocol`);
-  if (new Set(sources.map((s) => JSON.stringify(s.set))).size > 1) throw new Error(`--merge: the files differ in --set (${sources.map((s) => `${s.file}: ${s.set.join(' ') || 'none'}`).join('; ')})`);
+  for (const f of ['preset', 'steps', 'crop', 'set'] as const) {
+    if (new Set(sources.map((s) => JSON.stringify(s[f]))).size > 1) {
+      throw new Error(`--merge: the files differ in ${f} (${sources.map((s) => `${s.file}: ${JSON.stringify(s[f])}`).join('; ')}); merge runs of one protocol`);
+    }
+  }
   const seeds = [...new Set(rows.map((r) => r.seed))].sort((a, b) => a - b);
   const title = `Self-supervised pretraining on synthetic preset \`${sources[0].preset}\`, ${sources[0].steps} steps, ${sources[0].crop}px crops, seeds ${seeds.join(', ')}, merged from ${files.map((f) => `\`${f}\``).join(', ')}`;
   const { summary, differences, md } = tables(rows, { title });

@@ -29,10 +29,7 @@ export const byolOptionsSchema = z
      * target). 1: one learning rate for all, as in the paper.
      */
     predictorLrScale: z.number().positive().default(1),
-    /**
-     * Normalisation of the predictor's hidden layer: `batch` (the paper's BatchNorm) or `none`
-     * (Linear - ReLU - Linear; Richemond et al. 2020 show BYOL does not need BN to avoid collapse).
-     */
+    /** Normalisation of the predictor's hidden layer: `batch` (the paper's BatchNorm) or `none` (Linear - ReLU - Linear). */
     predictorNorm: z.enum(['batch', 'none']).default('batch'),
   })
   .strict()
@@ -85,8 +82,7 @@ export class BYOL implements Objective {
     const projectorBlocks = byolProjector(ctx.embeddingDim, hiddenDim, projectionDim);
     const backbone = ctx.backbone;
     const projector = buildHead(projectorBlocks, { seed: ctx.seed, name: 'byol_projector' });
-    const predictorBlocks = byolPredictor(projectionDim, hiddenDim).map((b, i) => (i === 0 ? { ...b, norm: this.options.predictorNorm } : b));
-    const predictor = buildHead(predictorBlocks, { seed: ctx.seed + 1, name: 'byol_predictor' });
+    const predictor = buildHead(byolPredictor(projectionDim, hiddenDim, this.options.predictorNorm), { seed: ctx.seed + 1, name: 'byol_predictor' });
     const targetBackbone = ctx.buildBackbone ? ctx.buildBackbone() : cloneArchitecture(backbone);
     const targetProjector = buildHead(projectorBlocks, { seed: ctx.seed, name: 'byol_target_projector' });
     for (const [src, dst] of [

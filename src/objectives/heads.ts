@@ -86,10 +86,14 @@ export function byolProjector(inDim: number, hiddenDim = 4096, outDim = 256): He
 
 /**
  * BYOL's predictor q (Grill et al. 2020, section 3.3): "The predictor q_theta uses the same
- * architecture as g_theta", i.e. Linear(dim, 4096) - BN - ReLU - Linear(4096, dim).
+ * architecture as g_theta", i.e. Linear(dim, 4096) - BN - ReLU - Linear(4096, dim). `hiddenNorm:
+ * 'none'` drops the BN (Richemond et al. 2020: BYOL does not need it to avoid collapse).
  */
-export function byolPredictor(dim = 256, hiddenDim = 4096): HeadBlock[] {
-  return byolProjector(dim, hiddenDim, dim);
+export function byolPredictor(dim = 256, hiddenDim = 4096, hiddenNorm: HeadBlock['norm'] = 'batch'): HeadBlock[] {
+  return [
+    { in: dim, out: hiddenDim, norm: hiddenNorm, act: 'relu' },
+    { in: hiddenDim, out: dim, norm: 'none', act: 'none' },
+  ];
 }
 
 /** Named head presets (lightly's `SimCLRProjectionHead`, `BYOLProjectionHead`, `BYOLPredictionHead`). */

@@ -47,7 +47,7 @@ export interface BenConfig {
   mode: NormalizationMode;
 }
 
-/** The five configurations of issue 5. */
+/** The five configurations: BN and BEN, training and inference statistics. */
 export const CONFIGS: BenConfig[] = [
   { id: 1, name: 'BN, random batches, running', batching: 'random', mode: 'running' },
   { id: 2, name: 'BN, experiment batches, running', batching: 'experiment', mode: 'running' },

@@ -1,5 +1,5 @@
 /**
- * Benchmark suite `export` (issue 4): Parquet writers for embedding tables.
+ * Benchmark suite `export`: Parquet writers for embedding tables.
  *
  * `npm run bench -- export [--cases write,embed] [--rows 100000] [--dim 512] [--writers a,b] [--reps 1]`
  *

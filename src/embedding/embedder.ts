@@ -1,6 +1,6 @@
 /**
- * The embedder (issue 4): runs a model (images [B, H, W, C] -> embeddings [B, D]) over a data set
- * PLATE BY PLATE with a chosen BEN BatchNorm normalization mode (issue 5; Lin & Lu, MLCB 2022),
+ * The embedder: runs a model (images [B, H, W, C] -> embeddings [B, D]) over a data set
+ * PLATE BY PLATE with a chosen BEN BatchNorm normalization mode (Lin & Lu, MLCB 2022),
  * producing one profile per image with the `Metadata_*` columns users expect.
  *
  * Modes (see models/ben-batchnorm.ts):
@@ -25,7 +25,7 @@ import { standardizeBatch } from '../data/preprocess.ts';
 import { UserError } from '../util/errors.ts';
 import { embeddingColumnNames } from '../data/tables/parquet.ts';
 
-/** The metadata columns of every embedding table, in file order (issue 4). */
+/** The metadata columns of every embedding table, in file order. */
 export const EMBEDDING_META_COLUMNS = [
   'Metadata_Experiment',
   'Metadata_Plate',

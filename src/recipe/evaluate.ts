@@ -1,5 +1,5 @@
 /**
- * The recipe's `evaluate` stage over embeddings (Lin & Lu 2022's and issue 6's numbers), computed
+ * The recipe's `evaluate` stage over embeddings (Lin & Lu 2022's numbers and ours), computed
  * with the evaluation library:
  * - `knn`: kNN treatment accuracy with neighbours restricted to OTHER plates (and, separately, other
  *   experiments), treatment wells only: a batch effect that clusters a plate cannot help;

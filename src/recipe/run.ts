@@ -1,5 +1,5 @@
 /**
- * `runRecipe(recipe)`: the library function behind `ben run <recipe>` (issue 7). Executes the
+ * `runRecipe(recipe)`: the library function behind `ben run <recipe>`. Executes the
  * recipe's stages in order:
  * - `data`: the synthetic preset generated once into `data/synthetic/<preset>` (cached), or the
  *   real copy at `data.path`;

@@ -1,5 +1,5 @@
 /**
- * What every run records next to its outputs (issue 7): the resolved recipe (`resolved-recipe.yaml`)
+ * What every run records next to its outputs: the resolved recipe (`resolved-recipe.yaml`)
  * and `run.json` with the git revision, the compute backend, Node version and timings, so a result
  * can be traced to the code and machine that produced it.
  */
@@ -36,6 +36,8 @@ export function gitRevision(cwd = process.cwd()): { revision: string; dirty: boo
 export interface RunEnvironment {
   git: { revision: string; dirty: boolean | null };
   backend: { name: string; provider: string; threads: number; wasm?: { simd: boolean; threaded: boolean } };
+  /** The native engine when it ran the kernels (library, ISA, threads and how they waited: speed depends on it). */
+  native?: { library: string; version: string; isa: string; threads: number; waitPolicy: string };
   node: string;
   platform: string;
   cpus: number;
@@ -49,6 +51,7 @@ export async function runEnvironment(backend: BackendInfo): Promise<RunEnvironme
   return {
     git: gitRevision(),
     backend: { name: backend.backend, provider: backend.provider, threads: backend.threads, wasm: backend.wasm },
+    ...(backend.native ? { native: { library: backend.native.library, version: backend.native.version, isa: backend.native.isa, threads: backend.native.threads, waitPolicy: backend.native.waitPolicy } } : {}),
     node: process.version,
     platform: `${process.platform}-${process.arch}`,
     cpus: os.cpus().length,

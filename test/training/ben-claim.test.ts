@@ -10,7 +10,7 @@ import type { Dataset } from '../../src/data/dataset.ts';
 import { trainSupervised } from '../../src/training/supervised.ts';
 
 /**
- * The quick variant of `npm run bench -- ben` (issue 5): on the tiny preset, a few steps, BEN
+ * The quick variant of `npm run bench -- ben`: on the tiny preset, a few steps, BEN
  * (plate batches, plate statistics at inference) has a lower OOD-test loss than the usual
  * baseline (random batches, running statistics), averaged over 3 seeds (one seed of a 72-image
  * OOD set is too noisy to call: at HEAD 5588940 the per-seed BEN/baseline losses were 1.66/1.79, 1.68/1.99, 1.88/1.77).

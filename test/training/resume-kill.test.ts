@@ -1,5 +1,5 @@
 /**
- * Resume after a real kill (issue 6): `ben pretrain` on the `small` synthetic preset is killed
+ * Resume after a real kill: `ben pretrain` on the `small` synthetic preset is killed
  * with SIGKILL right after its first checkpoint, then continued with `--resume`; every step after
  * the checkpoint has bit-identical losses to an uninterrupted run of the same recipe. (The
  * in-process variant with `stopAfter` lives in pretrain.test.ts.)

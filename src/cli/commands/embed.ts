@@ -33,7 +33,7 @@ interface EmbedArgs {
   json?: boolean;
 }
 
-/** `ben embed`: a saved model over a data set, plate by plate, to Parquet (issue 4). */
+/** `ben embed`: a saved model over a data set, plate by plate, to Parquet. */
 export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
   command: 'embed',
   describe: 'Embed every image of a data set with a saved model, plate by plate, and write Parquet profiles (+ well aggregates)',

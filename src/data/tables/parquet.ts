@@ -8,7 +8,7 @@ import { tempPathFor, trackTemp, untrackTemp } from '../../util/atomic.ts';
 import { UserError } from '../../util/errors.ts';
 
 /**
- * Parquet output of profile tables (issue 4): one row per profile, the `Metadata_*` columns as
+ * Parquet output of profile tables: one row per profile, the `Metadata_*` columns as
  * UTF8 strings, then the float32 feature columns (`emb_0000 ...`), plus key-value metadata. The
  * layout pycytominer, copairs, DuckDB, pandas/pyarrow read directly.
  *

@@ -11,6 +11,7 @@ const suites: Record<string, () => Promise<{ run(args: string[]): Promise<void> 
   ssl: () => import('./ssl.ts'),
   calibrate: () => import('./calibrate.ts'),
   scale: () => import('./scale.ts'),
+  quickstart: () => import('./quickstart.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -54,6 +54,10 @@ describe('pretrain', () => {
     expect(meta).toMatchObject({ inputSize: 16, preprocess: 'standardize', objective: r.objective.name, normalization: r.embedding.normalization });
     const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8'));
     expect(info).toMatchObject({ status: 'finished', result: { steps: 5 } });
+    // Which engine ran the kernels, and how its threads waited: speed depends on both.
+    const be = await initBackend('wasm');
+    if (be.native) expect(info.native).toEqual({ library: 'oneDNN', version: be.native.version, isa: be.native.isa, threads: be.native.threads, waitPolicy: be.native.waitPolicy });
+    else expect(info.native).toBeUndefined();
   }, 120_000);
 
   it('simclr with every training lever on (2 plates per batch, detached cross-plate and previous-batch negatives, split-view BN groups): resume is exact', async () => {

@@ -15,7 +15,7 @@ import { parseArgs } from 'node:util';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadavg } from 'node:os';
-import { initBackend } from '../src/engine/backend.ts';
+import { engineLabel, initBackend } from '../src/engine/backend.ts';
 import type { SynthConfig } from '../src/data/synth/config.ts';
 import { ensureRecipeData } from '../src/recipe/data.ts';
 import { readDataset } from '../src/data/readers/index.ts';
@@ -128,7 +128,7 @@ export async function run(args: string[]): Promise<void> {
   });
   const pct = (x: { mean: number; sd: number }) => `${(100 * x.mean).toFixed(1)} ± ${(100 * x.sd).toFixed(1)}`;
   const md = [
-    `BEN vs BN, supervised, synthetic preset \`${values.preset}\`${values.alt ? ' (alt batch effects)' : ''}, ${values.backbone}, ${steps} steps x ${batchSize}, ${seeds.length} seed(s), ${Number(values['eval-plates']) || 'all'} eval plates per split, backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min (load average ${la(loadStart)} at start, ${la(loadEnd)} at end); mean ± sample SD over seeds`,
+    `BEN vs BN, supervised, synthetic preset \`${values.preset}\`${values.alt ? ' (alt batch effects)' : ''}, ${values.backbone}, ${steps} steps x ${batchSize}, ${seeds.length} seed(s), ${Number(values['eval-plates']) || 'all'} eval plates per split, engine ${engineLabel(info)}, ${minutes.toFixed(1)} min (load average ${la(loadStart)} at start, ${la(loadEnd)} at end); mean ± sample SD over seeds`,
     '',
     '| # | configuration | ID-test acc (%) | OOD-test acc (%) | OOD-test loss |',
     '|---|---|---|---|---|',
@@ -138,7 +138,7 @@ export async function run(args: string[]): Promise<void> {
   await mkdir(values.out!, { recursive: true });
   const tag = `${values.preset}${values.alt ? '-alt' : ''}`;
   await writeFileAtomic(join(values.out!, `ben-${tag}.md`), md);
-  await writeFileAtomic(join(values.out!, `ben-${tag}.json`), JSON.stringify({ preset: values.preset, alt: values.alt, steps, batchSize, seeds, backend: info.backend, minutes, loadavgStart: loadStart, loadavgEnd: loadEnd, evalPlates: Number(values['eval-plates']), summary, runs: results }, null, 2));
+  await writeFileAtomic(join(values.out!, `ben-${tag}.json`), JSON.stringify({ preset: values.preset, alt: values.alt, steps, batchSize, seeds, backend: info.backend, engine: engineLabel(info), minutes, loadavgStart: loadStart, loadavgEnd: loadEnd, evalPlates: Number(values['eval-plates']), summary, runs: results }, null, 2));
   process.stderr.write(md + '\n');
   console.log(JSON.stringify({ suite: 'ben', summary: true, preset: values.preset, alt: values.alt, minutes, configs: summary }));
 }

@@ -39,7 +39,7 @@ import { join } from 'node:path';
 import { isDeepStrictEqual, parseArgs } from 'node:util';
 import { parse as parseYaml } from 'yaml';
 import { embedDataset } from '../src/embedding/embedder.ts';
-import { initBackend } from '../src/engine/backend.ts';
+import { engineLabel, initBackend } from '../src/engine/backend.ts';
 import type { NormalizationMode } from '../src/models/ben-batchnorm.ts';
 import { aggregateProfiles, WELL_COLUMNS } from '../src/profiles/aggregate.ts';
 import { correctProfiles } from '../src/profiles/correct.ts';
@@ -376,12 +376,12 @@ export async function run(args: string[]): Promise<void> {
   }
 
   const minutes = (performance.now() - t0) / 60000;
-  const title = `Self-supervised pretraining on synthetic preset \`${preset}\`${values.set?.length ? ` (${values.set.map((s) => `\`${s}\``).join(', ')})` : ''}, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s) (${seeds.join(', ')}), backend ${info.backend} (${info.threads} threads), ${minutes.toFixed(1)} min`;
+  const title = `Self-supervised pretraining on synthetic preset \`${preset}\`${values.set?.length ? ` (${values.set.map((s) => `\`${s}\``).join(', ')})` : ''}, ${steps} steps, ${crop}px crops, ${seeds.length} seed(s) (${seeds.join(', ')}), engine ${engineLabel(info)}, ${minutes.toFixed(1)} min`;
   const { summary, differences, md } = tables(rows, { title, reused: values.reuse! });
   await mkdir(values.out!, { recursive: true });
   const tag = `${preset}${values.tag ? `-${values.tag}` : ''}`;
   await writeFileAtomic(join(values.out!, `ssl-${tag}.md`), md);
-  await writeFileAtomic(join(values.out!, `ssl-${tag}.json`), JSON.stringify({ preset, set: values.set ?? [], steps, crop, seeds, arms, backend: info.backend, minutes, summary, differences, runs: runsInfo }, null, 2));
+  await writeFileAtomic(join(values.out!, `ssl-${tag}.json`), JSON.stringify({ preset, set: values.set ?? [], steps, crop, seeds, arms, backend: info.backend, engine: engineLabel(info), minutes, summary, differences, runs: runsInfo }, null, 2));
   process.stderr.write(md + '\n');
   console.log(JSON.stringify({ suite: 'ssl', summary: true, preset, tag: values.tag, minutes, configs: summary, differences }));
 }

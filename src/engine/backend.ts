@@ -31,6 +31,16 @@ export interface BackendInfo {
   notices: string[];
 }
 
+/**
+ * What computes, in a few words for logs and benchmark titles: `native oneDNN 2.6.3 (AVX2, 2
+ * threads)` when the native engine runs the kernels (the tfjs backend is then still `wasm`), else
+ * the backend and its threads.
+ */
+export function engineLabel(info: BackendInfo): string {
+  if (info.native) return `native ${info.native.library} ${info.native.version} (${info.native.isa}, ${info.native.threads} threads)`;
+  return `${info.backend} (${info.threads} threads)`;
+}
+
 let current: BackendInfo | undefined;
 
 const require = createRequire(import.meta.url);

@@ -21,7 +21,7 @@ import { exportCellProfiles, withCellColumns } from '../embedding/cells.ts';
 import { exportProfiles } from '../embedding/export.ts';
 import { embedDataset } from '../embedding/embedder.ts';
 import { loadEmbeddingModel } from '../embedding/saved-model.ts';
-import { initBackend } from '../engine/backend.ts';
+import { engineLabel, initBackend } from '../engine/backend.ts';
 import { readProfileTable } from '../data/tables/read.ts';
 import type { ProfileTable } from '../data/tables/profile-table.ts';
 import { writeReport, type WriteReportOptions } from '../report/report.ts';
@@ -140,7 +140,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   const startedAt = new Date().toISOString();
   const load0 = loadavg();
   await writeRunJson(runDir, { recipe: recipe.name, status: 'running', stages: recipe.stages, startedAt, loadAverage: load0, ...env });
-  log(`ben run ${recipe.name}: stages ${recipe.stages.join(' -> ')}, run directory ${runDir}, backend ${backend.backend} (${backend.threads} threads)`);
+  log(`ben run ${recipe.name}: stages ${recipe.stages.join(' -> ')}, run directory ${runDir}, engine ${engineLabel(backend)}`);
 
   const needsData = stages.has('data') || stages.has('train') || stages.has('embed');
   let dataPath: string | undefined;

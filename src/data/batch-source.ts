@@ -65,6 +65,8 @@ export interface BatchSourceOptions {
   views: number;
   /** Augmentation chain (a preset, specs, or a built chain); default `wilds` for 1 view, `ssl` for more. */
   augment?: AugmentPreset | readonly AugmentationSpec[] | Augmentation;
+  /** One chain per view, replacing `augment` (see PipelineOptions.viewAugment). */
+  viewAugment?: readonly (readonly AugmentationSpec[])[];
   seed: number;
 }
 
@@ -84,6 +86,6 @@ export function createBatchSource(data: Dataset, o: BatchSourceOptions): Sampled
     );
   }
   const sampler = createSampler(data, o.sampler, hashSeed(o.seed, 0x5a3), anchors ? Array.from(anchors, (i) => data.rows[i]) : data.rows);
-  const pipeline = new BatchPipeline(data, { seed: hashSeed(o.seed, 0xa09), views: o.views, augment: o.augment, positives: unit });
+  const pipeline = new BatchPipeline(data, { seed: hashSeed(o.seed, 0xa09), views: o.views, augment: o.augment, viewAugment: o.viewAugment, positives: unit });
   return new SampledBatchSource(sampler, pipeline, o.sampler.perGroupStatistics ?? false, anchors);
 }

@@ -19,6 +19,11 @@ export interface PipelineOptions {
    * `'wilds'` for one view, `'ssl'` for several.
    */
   augment?: AugmentPreset | readonly AugmentationSpec[] | Augmentation;
+  /**
+   * One chain per view (asymmetric views, e.g. BYOL's blur always on the first view and rarely on
+   * the second); replaces `augment`. Its length must equal `views`.
+   */
+  viewAugment?: readonly (AugmentPreset | readonly AugmentationSpec[] | Augmentation)[];
   /** Class id per data set row; default `dataset.classIds()`. */
   classIds?: Int32Array;
   /**
@@ -49,7 +54,8 @@ export interface AssembledBatch {
  */
 export class BatchPipeline {
   readonly views: number;
-  readonly augment: Augmentation;
+  /** The augmentation chain of each view (the same chain for every view unless `viewAugment`). */
+  readonly augments: readonly Augmentation[];
   private rng: Rng;
   private readonly classIds: Int32Array;
   private readonly maxValue: number;
@@ -62,8 +68,15 @@ export class BatchPipeline {
   ) {
     this.views = opts.views ?? 1;
     if (!(Number.isInteger(this.views) && this.views >= 1)) throw new Error(`views must be a positive integer, got ${opts.views}`);
-    const aug = opts.augment ?? (this.views > 1 ? 'ssl' : 'wilds');
-    this.augment = typeof aug === 'object' && 'apply' in aug ? aug : buildAugmentation(aug as AugmentPreset | AugmentationSpec[]);
+    const build = (aug: AugmentPreset | readonly AugmentationSpec[] | Augmentation): Augmentation =>
+      typeof aug === 'object' && 'apply' in aug ? aug : buildAugmentation(aug as AugmentPreset | AugmentationSpec[]);
+    if (opts.viewAugment) {
+      if (opts.viewAugment.length !== this.views) throw new Error(`viewAugment has ${opts.viewAugment.length} chains for ${this.views} views; give one per view`);
+      this.augments = opts.viewAugment.map(build);
+    } else {
+      const one = build(opts.augment ?? (this.views > 1 ? 'ssl' : 'wilds'));
+      this.augments = Array.from({ length: this.views }, () => one);
+    }
     this.rng = new Rng(hashSeed(opts.seed, 0xa06));
     this.classIds = opts.classIds ?? dataset.classIds();
     this.maxValue = dataset.dtype === 'uint16' ? 65535 : 255;
@@ -111,7 +124,7 @@ export class BatchPipeline {
     const outs: Image32[][] = Array.from({ length: this.views }, () => []);
     // Images in batch order, views in order: the random stream is consumed deterministically.
     for (let b = 0; b < B; b++) {
-      for (let v = 0; v < this.views; v++) outs[v].push(this.augment.apply(toFloat(pixels(rows[v][b]), H, W, C, this.maxValue), this.rng));
+      for (let v = 0; v < this.views; v++) outs[v].push(this.augments[v].apply(toFloat(pixels(rows[v][b]), H, W, C, this.maxValue), this.rng));
     }
     for (let v = 0; v < this.views; v++) {
       const first = outs[v][0];

@@ -150,6 +150,27 @@ export const AugmentSchema = z
     intensityJitter: z.number().min(0).default(0.2),
     /** Per-image per-channel standardisation (as in BEN and WILDS). */
     standardize: z.boolean().default(true),
+    /**
+     * Asymmetric views: one entry per view, each overriding the settings above for that view
+     * (BYOL's recipe: `[{ blurProb: 1 }, { blurProb: 0.1 }]`). Crop size and standardisation stay
+     * shared (the views are stacked, and inference standardises as training did). Absent = every
+     * view alike.
+     */
+    perView: z
+      .array(
+        z
+          .object({
+            cropScale: z.tuple([z.number().positive(), z.number().positive()]),
+            flip: z.boolean(),
+            rot90: z.boolean(),
+            blurProb: z.number().min(0).max(1),
+            intensityJitter: z.number().min(0),
+          })
+          .partial()
+          .strict(),
+      )
+      .min(1)
+      .optional(),
   })
   .strict();
 

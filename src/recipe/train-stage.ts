@@ -19,7 +19,7 @@ import { modelInputMetadata } from '../models/io.ts';
 import type { EvalResult, Objective } from '../objectives/objective.ts';
 import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
 import type { Recipe } from './schema.ts';
-import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig } from './wire.ts';
+import { augmentSpecs, optimizerConfig, samplerSpec, scheduleConfig, viewAugmentSpecs } from './wire.ts';
 import { sweepDeadWriters, writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { evalPlates } from '../training/eval-plates.ts';
@@ -150,6 +150,7 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
     views: recipe.augment.views,
     sampler: samplerSpec(recipe.sampler),
     augment: augmentSpecs(recipe.augment, train.height),
+    viewAugment: viewAugmentSpecs(recipe.augment, train.height),
     inputSize: size,
     optimizer: optimizerConfig(recipe.optimizer),
     schedule: (totalSteps) => scheduleConfig(recipe, totalSteps),

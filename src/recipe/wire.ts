@@ -28,6 +28,11 @@ export function augmentSpecs(a: Recipe['augment'], imageSize: number): Augmentat
   return out;
 }
 
+/** One chain per view when the recipe's `augment.perView` asks for asymmetric views, else undefined. */
+export function viewAugmentSpecs(a: Recipe['augment'], imageSize: number): AugmentationSpec[][] | undefined {
+  return a.perView?.map((o) => augmentSpecs({ ...a, ...o }, imageSize));
+}
+
 /** The sampler spec of the recipe's `sampler` section. */
 export function samplerSpec(s: Recipe['sampler']): SamplerSpec {
   return { type: s.type, groupBy: s.groupBy, batchSize: s.batchSize, groupsPerBatch: s.groupsPerBatch, perGroupStatistics: s.perGroupStatistics, unit: s.unit, dropLast: s.dropLast, shuffle: s.shuffle };

@@ -32,6 +32,8 @@ export interface TrainBackboneOptions {
   sampler: SamplerSpec;
   /** Training augmentation (preset or specs); default per views (data layer). */
   augment?: AugmentPreset | readonly AugmentationSpec[];
+  /** One augmentation chain per view, replacing `augment` (the recipe's `augment.perView`). */
+  viewAugment?: readonly (readonly AugmentationSpec[])[];
   /** Square model input in pixels (the crop size). */
   inputSize: number;
   optimizer: OptimizerConfig;
@@ -81,6 +83,9 @@ export async function trainBackbone(o: TrainBackboneOptions): Promise<TrainedBac
   if (o.views !== undefined && o.views !== objective.views) {
     throw new UserError(`augment.views is ${o.views} but objective "${objective.name}" uses ${objective.views} view(s); make them equal (or leave augment.views out).`);
   }
+  if (o.viewAugment && o.viewAugment.length !== objective.views) {
+    throw new UserError(`augment.perView has ${o.viewAugment.length} entries but objective "${objective.name}" uses ${objective.views} view(s); give one entry per view ({} keeps the shared settings).`);
+  }
   if (o.data.height !== o.data.width) throw new UserError(`training expects square images; ${o.data.root} has ${o.data.height}x${o.data.width}. Set augment.cropSize to crop square views.`);
   const spec = backbones.get(o.backbone);
   const channels = o.data.images.channels;
@@ -101,7 +106,7 @@ export async function trainBackbone(o: TrainBackboneOptions): Promise<TrainedBac
     objective.dispose?.();
   };
   try {
-    const source = createBatchSource(o.data, { sampler: o.sampler, views: objective.views, augment: o.augment, seed: o.seed });
+    const source = createBatchSource(o.data, { sampler: o.sampler, views: objective.views, augment: o.augment, viewAugment: o.viewAugment, seed: o.seed });
     const totalSteps = typeof o.steps === 'number' ? o.steps : Math.max(1, Math.ceil(o.steps.epochs * source.sampler.batchesPerEpoch));
     // Zero steps keep the network as initialised: the untrained baseline of a comparison.
     const trainer = totalSteps === 0 ? undefined : new Trainer({

@@ -40,6 +40,20 @@ describe('BatchPipeline', () => {
     }
   });
 
+  it('viewAugment: each view gets its own chain, drawn from the one seeded stream', () => {
+    const flipOnly = [{ name: 'flip', vertical: false, p: 1 }, { name: 'standardize' }];
+    const p = new BatchPipeline(ds, { seed: 6, views: 2, viewAugment: ['none', flipOnly] });
+    const a = p.assembleSync([4, 11]);
+    const none = new BatchPipeline(ds, { seed: 6, augment: 'none' }).assembleSync([4, 11]).views[0];
+    // View 0 is the standardised image, view 1 its mirror (column x <-> W-1-x), image by image.
+    expect(a.views[0]).toEqual(none);
+    const [, H, W, C] = a.shape;
+    for (let b = 0; b < 2; b++)
+      for (const [y, x, c] of [[0, 0, 0], [5, 3, 1], [H - 1, 7, 2]])
+        expect(a.views[1][((b * H + y) * W + x) * C + c]).toBeCloseTo(none[((b * H + y) * W + (W - 1 - x)) * C + c], 6);
+    expect(() => new BatchPipeline(ds, { seed: 6, views: 2, viewAugment: ['none'] })).toThrow(/1 chains for 2 views/);
+  });
+
   it('decoding on demand gives the same batch as in memory', async () => {
     const lazy = await readDataset(dir, { load: false });
     const a = await new BatchPipeline(lazy, { seed: 4, views: 2 }).assemble([1, 2, 50]);

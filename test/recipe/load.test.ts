@@ -3,6 +3,7 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { loadRecipe, resolveVariant, validateRecipe } from '../../src/recipe/load.ts';
+import { augmentSpecs, viewAugmentSpecs } from '../../src/recipe/wire.ts';
 
 function writeTmp(text: string): string {
   const dir = mkdtempSync(join(tmpdir(), 'recipe-'));
@@ -40,6 +41,22 @@ describe('recipes', () => {
     expect(loadRecipe(p).objective.options).toEqual({ crossGroupNegatives: 'excluded', splitViewGroups: true });
     expect(() => loadRecipe('recipes/simclr-ben.yaml', ['objective.options.crossGroupNegatives=stop'])).toThrow(/objective\.options.*crossGroupNegatives/s);
     expect(() => loadRecipe('recipes/simclr-ben.yaml', ['objective.options.previousBatchNegatives=7'])).toThrow(/previousBatchNegatives/);
+  });
+
+  it('augment.perView: one chain per view, each the shared settings with its overrides', () => {
+    const p = writeTmp('name: t\naugment:\n  views: 2\n  cropSize: 32\n  blurProb: 0.5\n');
+    const r = loadRecipe(p, ['augment.perView=[{blurProb: 1}, {blurProb: 0.1, intensityJitter: 0}]']);
+    const chains = viewAugmentSpecs(r.augment, 64)!;
+    expect(chains).toHaveLength(2);
+    expect(chains[0].find((s) => s.name === 'gaussian-blur')).toMatchObject({ p: 1 });
+    expect(chains[1].find((s) => s.name === 'gaussian-blur')).toMatchObject({ p: 0.1 });
+    expect(chains[0].some((s) => s.name === 'intensity-jitter')).toBe(true);
+    expect(chains[1].some((s) => s.name === 'intensity-jitter')).toBe(false);
+    // Everything not overridden is the shared chain.
+    expect(chains[0].filter((s) => s.name !== 'gaussian-blur')).toEqual(augmentSpecs(r.augment, 64).filter((s) => s.name !== 'gaussian-blur'));
+    expect(viewAugmentSpecs(loadRecipe(p).augment, 64)).toBeUndefined();
+    // Crop size is shared (views are stacked): a per-view one names the field.
+    expect(() => loadRecipe(p, ['augment.perView=[{cropSize: 16}, {}]'])).toThrow(/augment\.perView/);
   });
 
   it('names the bad field and the allowed values', () => {

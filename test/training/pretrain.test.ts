@@ -89,6 +89,18 @@ describe('pretrain', () => {
     expect((err as Error).message).toMatch(/differs .* in: sampler/);
   }, 120_000);
 
+  it('augment.perView: asymmetric views train (and differ from symmetric ones); one entry per view or one clear error', async () => {
+    const small = ['objective.options.hiddenDim=16', 'objective.options.projectionDim=8'];
+    const sym = await pretrain(recipe('byol-ben', small), { runDir: join(root, 'sym'), data, progress: false });
+    const asym = await pretrain(recipe('byol-ben', [...small, 'augment.perView=[{blurProb: 1}, {blurProb: 0, intensityJitter: 0}]']), { runDir: join(root, 'asym'), data, progress: false });
+    expect(asym.losses).toHaveLength(5);
+    expect(asym.losses.every(Number.isFinite)).toBe(true);
+    expect(asym.losses[0]).not.toBe(sym.losses[0]);
+    const err = await pretrain(recipe('byol-ben', [...small, 'augment.perView=[{blurProb: 1}]']), { runDir: join(root, 'asym-bad'), data, progress: false }).catch((e: unknown) => e);
+    expect(isUserError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/augment\.perView has 1 entries .* 2 view/);
+  }, 120_000);
+
   it('logs the online kNN monitor to metrics.jsonl', async () => {
     const dir = join(root, 'monitor');
     const r = await pretrain(recipe('simclr-ben', ['objective.options.projectorHiddenDim=16', 'training.knnMonitorEvery=2']), { runDir: dir, data, progress: false });

@@ -24,7 +24,7 @@ import { availableParallelism, loadavg } from 'node:os';
 import { spawnSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { fileURLToPath } from 'node:url';
-import { initBackend, type BackendInfo } from '../src/engine/backend.ts';
+import { engineLabel, initBackend, type BackendInfo } from '../src/engine/backend.ts';
 import { createThreadedWasmBackend } from '../src/engine/wasm-threads.ts';
 import { batchNormTrain } from '../src/engine/ops/batch-norm-train.ts';
 import { registerAdamUpdateKernels } from '../src/engine/kernels/adam-update.ts';
@@ -550,7 +550,7 @@ export async function run(args: string[]): Promise<void> {
   }
   const info = await initBackend({ backend: values.backend, threads: values.threads ? Number(values.threads) : undefined });
   for (const n of info.notices) console.error(`notice: ${n}`);
-  console.error(`engine bench on ${info.backend} (${info.threads} thread(s))`);
+  console.error(`engine bench on ${engineLabel(info)}`);
   const steps = Number(values.steps);
   if (values['conv-ops']) {
     convOps(Math.max(3, steps), info);

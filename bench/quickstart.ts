@@ -14,6 +14,7 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
+import { median } from '../src/util/stats.ts';
 
 const ENGINE_ENV: Record<string, Record<string, string>> = { native: { BEN_NATIVE: '1' }, wasm: { BEN_NATIVE: '0' } };
 
@@ -35,11 +36,6 @@ function runOnce(recipe: string, dir: string, engine: string, sets: string[]): T
   if (r.status !== 0) throw new Error(`quickstart on ${engine} failed (exit ${r.status}); see ${dir}.log`);
   const [wall, user, sys] = r.stderr.trim().split('\n').at(-1)!.split(' ').map(Number);
   return { wall, user, sys };
-}
-
-function median(xs: number[]): number {
-  const s = [...xs].sort((a, b) => a - b);
-  return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -73,7 +69,7 @@ export async function run(args: string[]): Promise<void> {
       const t = runOnce(values.recipe!, dir, engine, sets);
       const info = JSON.parse(readFileSync(join(dir, 'run.json'), 'utf8')) as {
         native?: { waitPolicy: string; isa: string };
-        variants: { name: string; train?: { seconds: number }; evaluation?: { linearProbe?: { accuracy: number } } }[];
+        variants: { name: string; evaluation?: { linearProbe?: { accuracy: number } } }[];
       };
       // The paper's metric per variant: enough to see that both engines learned the same thing.
       const probe = Object.fromEntries(info.variants.map((v) => [v.name, v.evaluation?.linearProbe ? +(100 * v.evaluation.linearProbe.accuracy).toFixed(1) : null]));

@@ -12,7 +12,7 @@
  */
 import { join } from 'node:path';
 import { parseArgs } from 'node:util';
-import { loadBbbc021Gallery } from '../src/data/tables/bbbc021.ts';
+import { loadBbbc021Gallery } from '../src/datasets/bbbc021.ts';
 import { cellProfilerFeatureKind, medianRatios, varianceComponents } from '../src/evaluation/variance-components.ts';
 import { resolveSynthConfig } from '../src/data/synth/config.ts';
 

@@ -12,7 +12,7 @@ import { ensureRecipeData, readRecipeData } from '../src/recipe/data.ts';
 import { evaluateEmbeddings } from '../src/recipe/evaluate.ts';
 import { EvaluationSchema } from '../src/recipe/schema.ts';
 import { loadEmbeddingModel } from '../src/embedding/saved-model.ts';
-import type { ProfileTable } from '../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../src/tables/profile-table.ts';
 await initBackend();
 const d = { source: 'synthetic' as const, preset: 'bench', params: {}, trainSplits: ['train'], evalSplits: ['test'], skipBad: false };
 const all = await readRecipeData(d as never, await ensureRecipeData(d as never, { dataRoot: 'data/synthetic' }));

@@ -159,9 +159,9 @@ function arrowWasmWriter(compression: 'SNAPPY' | 'UNCOMPRESSED'): Writer {
   };
 }
 
-/** Our exporter (src/data/tables/parquet.ts) on the same input, zero-copy from the row-major table. */
+/** Our exporter (src/tables/parquet.ts) on the same input, zero-copy from the row-major table. */
 const benWriter: Writer = async (inp, path) => {
-  const { writeProfilesParquet } = await import('../src/data/tables/parquet.ts');
+  const { writeProfilesParquet } = await import('../src/tables/parquet.ts');
   const meta = Object.fromEntries(META.map((m, c) => [m, inp.meta[c]]));
   await writeProfilesParquet(path, { n: inp.n, d: inp.d, meta, featureNames: inp.names, features: inp.features, keyValue: KV }, { rowGroupSize: ROW_GROUP });
 };
@@ -298,7 +298,7 @@ async function runEmbedCase(args: string[]): Promise<void> {
   const { initBackend } = await import('../src/engine/backend.ts');
   const info = await initBackend(opt(args, 'backend'));
   const { backbones } = await import('../src/models/index.ts');
-  const { Dataset } = await import('../src/data/dataset.ts');
+  const { Dataset } = await import('../src/data/image-dataset.ts');
   const { MemoryImageStore } = await import('../src/data/image-store.ts');
   const { embedDataset } = await import('../src/embedding/embedder.ts');
   const { Rng } = await import('../src/util/rng.ts');

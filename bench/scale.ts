@@ -20,10 +20,10 @@ import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Rng } from '../src/util/rng.ts';
-import { embeddingColumnNames, writeProfilesParquet } from '../src/data/tables/parquet.ts';
+import { embeddingColumnNames, writeProfilesParquet } from '../src/tables/parquet.ts';
 import { openDataset, partPath } from '../src/embedding/dataset-output.ts';
-import type { ProfileTable } from '../src/data/tables/profile-table.ts';
-import { readProfileDataset } from '../src/data/tables/dataset.ts';
+import type { ProfileTable } from '../src/tables/profile-table.ts';
+import { readProfileDataset } from '../src/tables/partitioned-dataset.ts';
 import { computeAveragePrecisionGrouped } from '../src/evaluation/map-grouped.ts';
 import { applyRowFilters, withReferenceIndex } from '../src/evaluation/map-presets.ts';
 

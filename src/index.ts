@@ -6,13 +6,14 @@ export { initBackend, type BackendInfo } from './engine/backend.ts';
 export { engineFlags, setEngineFlags, withEngineFlags, type EngineFlags } from './engine/flags.ts';
 
 export { readDataset } from './data/readers/index.ts';
-export type { Dataset } from './data/dataset.ts';
+export type { Dataset } from './data/image-dataset.ts';
 export { generateSynthetic } from './data/synth/generate.ts';
 export { resolveSynthConfig, type SynthConfig } from './data/synth/config.ts';
 export { samplers } from './data/samplers/index.ts';
-export { readProfileTable } from './data/tables/read.ts';
-export { loadProfiles } from './data/tables/load.ts';
-export type { ProfileTable } from './data/tables/profile-table.ts';
+export { readProfileTable } from './tables/read.ts';
+export { loadProfiles, tableSources, type TableSource } from './tables/load.ts';
+export { loadBbbc021Gallery } from './datasets/index.ts';
+export type { ProfileTable } from './tables/profile-table.ts';
 
 export { backbones } from './models/index.ts';
 export { setNormalization, NORMALIZATION_MODES, type NormalizationMode } from './models/ben-batchnorm.ts';

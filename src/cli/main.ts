@@ -1,6 +1,7 @@
 import yargs from 'yargs';
 import { hideBin } from 'yargs/helpers';
 import { commands } from './commands/index.ts';
+import '../datasets/index.ts';
 import { describeSystemError, EXIT_CODES, isUserError } from '../util/errors.ts';
 
 /** Entry point of the `ben` CLI: parses, validates and calls into the library. */

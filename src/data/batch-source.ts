@@ -4,7 +4,7 @@
  * or more views), wrapped as the trainer's {@link BatchSource} ({@link SampledBatchSource}), whose
  * state (sampler position + augmentation RNG) is checkpointed for exact resume.
  */
-import { groupRows, WELL_KEYS, type Dataset } from './dataset.ts';
+import { groupRows, WELL_KEYS, type Dataset } from './image-dataset.ts';
 import type { GroupKey, SiteRecord } from './types.ts';
 import { BatchPipeline, SampledBatchSource } from './pipeline.ts';
 import { samplers, type Sampler } from './samplers/index.ts';

@@ -1,5 +1,5 @@
 import { isUserError } from '../util/errors.ts';
-import type { Dataset } from './dataset.ts';
+import type { Dataset } from './image-dataset.ts';
 import { decodeSite } from './image-store.ts';
 import type { SkippedSite } from './types.ts';
 

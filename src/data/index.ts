@@ -3,7 +3,7 @@
  * augmentations and the batch pipeline.
  */
 export * from './types.ts';
-export { Dataset, assembleDataset, classIds, groupKey, groupRows, labelVocabulary, listPlates, type DatasetInit, type DatasetSummary, type ReadOptions } from './dataset.ts';
+export { Dataset, assembleDataset, classIds, groupKey, groupRows, labelVocabulary, listPlates, type DatasetInit, type DatasetSummary, type ReadOptions } from './image-dataset.ts';
 export { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
 export { decodeImage, encodePng, encodeTiff, type DecodedImage } from './decode.ts';
 export { readDataset, readers, type DatasetReader } from './readers/index.ts';

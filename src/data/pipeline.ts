@@ -1,7 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { Rng } from '../util/rng.ts';
 import type { ObjectiveBatch } from './batch.ts';
-import { groupRows, WELL_KEYS, type Dataset } from './dataset.ts';
+import { groupRows, WELL_KEYS, type Dataset } from './image-dataset.ts';
 import type { Pixels } from './types.ts';
 import { buildAugmentation, type Augmentation, type AugmentationSpec, type AugmentPreset } from './augment/augment.ts';
 import { toFloat, type Image32 } from './augment/ops.ts';

@@ -11,7 +11,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.ts';
-import { Dataset } from './dataset.ts';
+import { Dataset } from './image-dataset.ts';
 import type { ImageShape, ImageStore } from './image-store.ts';
 import { plateKey, type Pixels } from './types.ts';
 import { cropResize, standardize, toFloat } from './augment/ops.ts';

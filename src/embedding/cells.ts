@@ -4,11 +4,11 @@
  * normalised embeddings, with the number of cells (`Metadata_Count`). Writes the three files of a
  * cell embedding run: cells, sites and wells.
  */
-import type { Dataset } from '../data/dataset.ts';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { Dataset } from '../data/image-dataset.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import { aggregateProfiles, WELL_COLUMNS } from '../profiles/aggregate.ts';
 import { wellPathFor } from './export.ts';
-import { writeProfilesParquet, type ProfileParquetSummary } from '../data/tables/parquet.ts';
+import { writeProfilesParquet, type ProfileParquetSummary } from '../tables/parquet.ts';
 
 /** The columns that identify a site. */
 export const SITE_KEYS = [...WELL_COLUMNS, 'Metadata_Site'];

@@ -10,14 +10,14 @@
  * Intensities are the stored samples scaled to [0, 1] by the dtype's maximum (no background
  * subtraction), as CellProfiler's MeasureObjectIntensity reports them.
  */
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import type { ImageShape } from '../data/image-store.ts';
 import { dnaChannelIndex } from '../data/cells/crops.ts';
 import { channelPlane, detectNuclei, spreadTo8, type NucleiOptions, type NucleiResult } from '../data/cells/nuclei.ts';
 import type { Pixels } from '../data/types.ts';
 import { maxSampleValue } from '../data/preprocess.ts';
 import { siteMetadata } from './embedder.ts';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 
 /** Quantiles of each channel's field intensities. */

@@ -15,15 +15,15 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import type { ImageShape } from '../data/image-store.ts';
 import { plateKey, type Pixels, type SiteRecord } from '../data/types.ts';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import { benLayers, isNormalizationMode, NORMALIZATION_MODES, type NormalizationMode } from '../models/ben-batchnorm.ts';
 import { inferPlateByPlate } from '../models/plate-inference.ts';
 import { standardizeBatch } from '../data/preprocess.ts';
 import { UserError } from '../util/errors.ts';
-import { embeddingColumnNames } from '../data/tables/parquet.ts';
+import { embeddingColumnNames } from '../tables/parquet.ts';
 
 /** The metadata columns of every embedding table, in file order. */
 export const EMBEDDING_META_COLUMNS = [

@@ -1,8 +1,8 @@
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import { aggregateProfiles, WELL_COLUMNS, type AggregateMethod } from '../profiles/aggregate.ts';
 import { rm } from 'node:fs/promises';
 import { checkReplaceable, publish, recoverOutput, untrackTemp, withPath } from '../util/atomic.ts';
-import { isBenParquet, writeProfilesParquet, type ProfileParquetOptions, type ProfileParquetSummary } from '../data/tables/parquet.ts';
+import { isBenParquet, writeProfilesParquet, type ProfileParquetOptions, type ProfileParquetSummary } from '../tables/parquet.ts';
 
 /** Options of {@link exportProfiles}. */
 export interface ExportOptions extends ProfileParquetOptions {

@@ -3,7 +3,7 @@
  * BEN normalization mode, write the per-image Parquet file and its well-level aggregate.
  */
 import { readDataset } from '../data/readers/index.ts';
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { UserError } from '../util/errors.ts';
 import type { AggregateMethod } from '../profiles/aggregate.ts';
@@ -13,7 +13,7 @@ import type { ResizeMode } from './input.ts';
 import { loadEmbeddingModel } from './saved-model.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
 import { cellPathFor, exportCellProfiles, withCellColumns } from './cells.ts';
-import type { ProfileParquetSummary } from '../data/tables/parquet.ts';
+import type { ProfileParquetSummary } from '../tables/parquet.ts';
 import { plateKey } from '../data/types.ts';
 import { selectPlates, type ShardSpec } from './shard.ts';
 import { checkDatasetFlags, checkDatasetOutput, datasetDir, exportProfileDataset, isDatasetPath, openDataset, siblingDataset, writeShardLog } from './dataset-output.ts';

@@ -3,7 +3,7 @@
  * on one plate, replicate metrics without replicates, a metric that found no pairs or queries.
  */
 import type { EvalColumns, MetricParams, MetricResult } from './metric.ts';
-import { metaColumn, type ProfileTable } from '../data/tables/profile-table.ts';
+import { metaColumn, type ProfileTable } from '../tables/profile-table.ts';
 
 /** Metrics that compare profiles across plates (positives or queries on other plates). */
 const CROSS_PLATE = new Set(['map', 'batch-predictability']);

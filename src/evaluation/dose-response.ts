@@ -10,7 +10,7 @@
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from './map.ts';
 import { mapPresets, withReferenceIndex } from './map-presets.ts';
 import type { Metric, RowFilter } from './metric.ts';
-import { filterRows, groupCodes, metaColumn, metaName, selectRows, type ProfileTable } from '../data/tables/profile-table.ts';
+import { filterRows, groupCodes, metaColumn, metaName, selectRows, type ProfileTable } from '../tables/profile-table.ts';
 import { spearmanCorrelation } from '../util/stats.ts';
 import { Rng } from '../util/rng.ts';
 import { UserError } from '../util/errors.ts';

@@ -3,10 +3,10 @@
  * (per-plate standardisation on controls, robust MAD, TVN), run the chosen metrics and collect a
  * JSON summary plus per-profile / per-group tables.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { metaColumn, metaName, withGroupKey } from '../data/tables/profile-table.ts';
-import type { ReadProfileReport } from '../data/tables/read.ts';
-import { loadProfiles } from '../data/tables/load.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { metaColumn, metaName, withGroupKey } from '../tables/profile-table.ts';
+import type { ReadProfileReport } from '../tables/read.ts';
+import { loadProfiles } from '../tables/load.ts';
 import { correctProfiles, type CorrectionStep } from '../profiles/correct.ts';
 import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
 import './metrics.ts';

@@ -2,10 +2,9 @@
  * Public API of the evaluation stage (DESIGN.md: evaluation/): read a profile table, correct it
  * post hoc, and score it. `ben evaluate` is a thin call into {@link evaluateProfiles}.
  */
-export type { ProfileTable } from '../data/tables/profile-table.ts';
-export { rowOf, metaColumn, metaName, selectRows, filterRows, groupCodes, withGroupKey, parseColumnList } from '../data/tables/profile-table.ts';
-export { readProfileTable, type ReadProfileOptions, type ReadProfileReport } from '../data/tables/read.ts';
-export { loadBbbc021Gallery, isBbbc021GalleryDir, BBBC021_FILES } from '../data/tables/bbbc021.ts';
+export type { ProfileTable } from '../tables/profile-table.ts';
+export { rowOf, metaColumn, metaName, selectRows, filterRows, groupCodes, withGroupKey, parseColumnList } from '../tables/profile-table.ts';
+export { readProfileTable, type ReadProfileOptions, type ReadProfileReport } from '../tables/read.ts';
 export { varianceComponents, medianRatios, cellProfilerFeatureKind, type FeatureComponents, type VarianceComponentsOptions } from './variance-components.ts';
 export { similarities, computeCosine, computePearson, computeSpearman, computeKendall, type SimilarityFn } from './similarity.ts';
 export { findPairs, computePairSimilarities, type PairRule } from './pairs.ts';
@@ -30,6 +29,6 @@ export { adjustBenjaminiHochberg, quantile, median, wilsonInterval } from '../ut
 export { metrics, defaultMetricParams, type Metric, type MetricContext, type MetricResult, type EvalColumns, type MetricParams, type PairLists, type RowFilter } from './metric.ts';
 export { mapPresets, resolveMapConfig, applyRowFilters, withReferenceIndex, parseRowFilter, REFERENCE_INDEX, type MapConfig, type MapPreset } from './map-presets.ts';
 import './metrics.ts';
-export { loadProfiles } from '../data/tables/load.ts';
+export { loadProfiles } from '../tables/load.ts';
 export { evaluateProfiles, GROUPING_COLUMNS, type EvaluateOptions, type EvalColumnsInput, type EvaluationResult, type Normalization } from './evaluate.ts';
 export { summarizeEvaluation, formatMarkdown, writeEvaluation, toCsv } from './report.ts';

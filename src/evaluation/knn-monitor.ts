@@ -6,7 +6,7 @@
  * to metrics.jsonl as `monitor/knn_accuracy`.
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import { embedDataset } from '../embedding/embedder.ts';
 import { computeKnnAccuracy } from './knn.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';

@@ -3,8 +3,8 @@
  * each query takes the label of its nearest references under exclusions: same well, same plate,
  * same compound (NSC, "not same compound"), same compound or batch (NSCB).
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { groupCodes, metaColumn } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { groupCodes, metaColumn } from '../tables/profile-table.ts';
 import { searchNearest, unitRows, type ExclusionCodes, type Neighbors } from './topk.ts';
 import { wilsonInterval } from '../util/stats.ts';
 

@@ -17,8 +17,8 @@
  * Similarities are those of similarity.ts (rows centred for pearson, scaled to unit norm in float64,
  * dot products summed in feature order), computed on the fly from the float32 features.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { groupCodes } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { groupCodes } from '../tables/profile-table.ts';
 import { computeNullAveragePrecision, countAbove, type AveragePrecisionOptions, type AveragePrecisionResult, type AveragePrecisionRow } from './map.ts';
 
 /** Similarities the grouped path computes (row-normalised dot products). */

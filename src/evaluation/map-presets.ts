@@ -4,8 +4,8 @@
  * `assign_reference_index` for activity against controls. The built-in analyses are named presets
  * of those lists, so a summary can print exactly what was computed.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { filterRows, metaColumn, metaName, selectRows } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { filterRows, metaColumn, metaName, selectRows } from '../tables/profile-table.ts';
 import type { EvalColumns, MetricContext, PairLists, RowFilter } from './metric.ts';
 import { Registry } from '../util/registry.ts';
 import { UserError } from '../util/errors.ts';

@@ -4,8 +4,8 @@
  * findPairs -> computePairSimilarities -> buildRankLists -> computeAveragePrecision ->
  * computeMeanAveragePrecision (null distributions, p-values, Benjamini-Hochberg).
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { groupCodes } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { groupCodes } from '../tables/profile-table.ts';
 import { findPairs, computePairSimilarities, type PairRule } from './pairs.ts';
 import { similarities } from './similarity.ts';
 import { adjustBenjaminiHochberg } from '../util/stats.ts';

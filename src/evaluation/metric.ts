@@ -3,7 +3,7 @@
  * returning summary numbers and per-profile / per-group rows; the CLI formats, the metric computes.
  * Metrics are registered by name in {@link metrics}.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import type { ControlSpec } from '../profiles/correct.ts';
 import { Registry } from '../util/registry.ts';
 

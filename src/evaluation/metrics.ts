@@ -4,8 +4,8 @@
  * replicate_reproducibility and precision/recall@k, kNN accuracy (NSC / NSCB...), linear probe and
  * plate / batch predictability.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { filterRows, metaColumn, metaName, selectRows } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { filterRows, metaColumn, metaName, selectRows } from '../tables/profile-table.ts';
 import { metrics, type Metric, type MetricContext, type MetricResult } from './metric.ts';
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from './map.ts';
 import { computeAveragePrecisionGrouped, GROUPED_SIMILARITIES } from './map-grouped.ts';

@@ -1,5 +1,5 @@
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { groupCodes } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { groupCodes } from '../tables/profile-table.ts';
 
 /** A pair rule over metadata (copairs `Matcher.get_all_pairs`). */
 export interface PairRule {

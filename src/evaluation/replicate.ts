@@ -2,8 +2,8 @@
  * Replicate consistency metrics of cytominer-eval (Way et al.) and the percent-replicating score of
  * the JUMP / copairs notebooks, over a precomputed [n, n] similarity matrix.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { groupCodes } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { groupCodes } from '../tables/profile-table.ts';
 import { median, quantile } from '../util/stats.ts';
 import { findPairs } from './pairs.ts';
 import { UserError } from '../util/errors.ts';

@@ -13,7 +13,7 @@
  *   control mean, less the noise that the mean of its replicates carries.
  * Variances that the noise correction makes negative are reported as 0 (method-of-moments).
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import { mean as avg, median } from '../util/stats.ts';
 
 /** Options of {@link varianceComponents}. */

@@ -13,7 +13,7 @@
  * its positives 1: folds then share one scale, and 1 is "as far as a positive control".
  */
 import { solveCholesky } from '../util/linalg.ts';
-import { metaColumn, type ProfileTable } from '../data/tables/profile-table.ts';
+import { metaColumn, type ProfileTable } from '../tables/profile-table.ts';
 import type { Metric, RowFilter } from './metric.ts';
 import { Rng } from '../util/rng.ts';
 import { UserError } from '../util/errors.ts';

@@ -3,7 +3,7 @@
  * implementation behind `ben embed`'s well file, `ben profiles` and the per-treatment kNN of
  * `ben evaluate`.
  */
-import { groupCodes, metaName, WELL_COLUMNS, type ProfileTable } from '../data/tables/profile-table.ts';
+import { groupCodes, metaName, WELL_COLUMNS, type ProfileTable } from '../tables/profile-table.ts';
 
 export { WELL_COLUMNS };
 import { UserError } from '../util/errors.ts';

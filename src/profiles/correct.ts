@@ -11,8 +11,8 @@
  *   all fit rows pooled (identity covariance on the controls), then per batch the CORAL-style
  *   alignment x <- x (C_b + 0.5 I)^(-1/2), C_b the batch's control covariance.
  */
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { groupCodes, metaColumn, metaName } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { groupCodes, metaColumn, metaName } from '../tables/profile-table.ts';
 import { symmetricEigen } from '../util/linalg.ts';
 import { median } from '../util/stats.ts';
 import { UserError } from '../util/errors.ts';

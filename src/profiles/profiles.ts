@@ -6,8 +6,8 @@
  */
 import { readFileSync } from 'node:fs';
 import { parquetMetadata } from 'hyparquet';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { isBenParquet, writeProfilesParquet, type ProfileParquetSummary } from '../data/tables/parquet.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { isBenParquet, writeProfilesParquet, type ProfileParquetSummary } from '../tables/parquet.ts';
 import { checkReplaceable } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { aggregateProfiles, type AggregateMethod } from './aggregate.ts';

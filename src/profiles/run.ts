@@ -1,6 +1,6 @@
 /** `ben profiles` as one library call: read a table, build the profiles, write Parquet. */
-import { loadProfiles } from '../data/tables/load.ts';
-import { metaName, type ProfileTable } from '../data/tables/profile-table.ts';
+import { loadProfiles } from '../tables/load.ts';
+import { metaName, type ProfileTable } from '../tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import { WELL_COLUMNS } from './aggregate.ts';
 import { buildProfiles, checkProfilesOutput, writeProfiles, type ProfilesOptions, type ProfileStep } from './profiles.ts';

@@ -6,7 +6,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
 import { readDataset } from '../data/readers/index.ts';
 import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';

@@ -17,7 +17,7 @@ import { evaluateProfiles } from '../evaluation/evaluate.ts';
 import '../evaluation/metrics.ts';
 import type { MetricParams } from '../evaluation/metric.ts';
 import { parseRowFilter } from '../evaluation/map-presets.ts';
-import { metaColumn, type ProfileTable } from '../data/tables/profile-table.ts';
+import { metaColumn, type ProfileTable } from '../tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import { aggregateProfiles, WELL_COLUMNS } from '../profiles/aggregate.ts';
 import type { Recipe } from './schema.ts';

@@ -3,7 +3,7 @@
  * negative and a positive control where the plate map has them), drawn to a PNG that the run's
  * report shows, with the count per field.
  */
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import { surveyNuclei } from '../data/cells/crops.ts';
 import type { NucleiOptions } from '../data/cells/nuclei.ts';
 import { writeNucleiFigure } from '../report/nuclei-figure.ts';

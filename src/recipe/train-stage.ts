@@ -11,7 +11,7 @@ import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import { parse as parseYaml } from 'yaml';
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import { initBackend } from '../engine/backend.ts';
 import { setNormalization } from '../models/ben-batchnorm.ts';
 import { saveModel } from '../models/io.ts';

@@ -2,7 +2,7 @@ import sharp from 'sharp';
 import { readFileSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import { withAtomicOutput } from '../util/atomic.ts';
 import { createProgress } from '../util/progress.ts';
 import { UserError } from '../util/errors.ts';

@@ -1,8 +1,8 @@
 import { readFile, readdir, stat } from 'node:fs/promises';
 import { existsSync } from 'node:fs';
 import { isAbsolute, join } from 'node:path';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
-import { readProfileTable } from '../data/tables/read.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
+import { readProfileTable } from '../tables/read.ts';
 import { UserError } from '../util/errors.ts';
 import type { ExampleImage } from './images.ts';
 import { RUN_LAYOUT } from '../training/run-layout.ts';

@@ -1,5 +1,5 @@
 import { UMAP } from 'umap-js';
-import type { ProfileTable } from '../data/tables/profile-table.ts';
+import type { ProfileTable } from '../tables/profile-table.ts';
 import { Rng } from '../util/rng.ts';
 
 /** Options of {@link umapProfiles}. */

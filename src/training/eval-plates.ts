@@ -3,7 +3,7 @@
  * (experiment, plate), its images turned into model input by the data layer's deterministic
  * preprocessing (the training pipeline without its random parts, data/preprocess.ts).
  */
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import { standardizeBatch } from '../data/preprocess.ts';
 import type { EvalPlate } from '../objectives/objective.ts';
 

@@ -8,7 +8,7 @@
 import { join } from 'node:path';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
-import { Dataset } from '../data/dataset.ts';
+import { Dataset } from '../data/image-dataset.ts';
 import { readDataset } from '../data/readers/index.ts';
 import { backbones } from '../models/index.ts';
 import { trainBackbone } from './train-backbone.ts';

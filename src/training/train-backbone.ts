@@ -6,7 +6,7 @@
  */
 import type * as tfl from '@tensorflow/tfjs-layers';
 import type { AugmentationSpec, AugmentPreset } from '../data/augment/augment.ts';
-import type { Dataset } from '../data/dataset.ts';
+import type { Dataset } from '../data/image-dataset.ts';
 import { hashSeed } from '../data/seed.ts';
 import { backbones } from '../models/index.ts';
 import type { Backbone } from '../models/backbone.ts';

@@ -11,7 +11,7 @@ import { cellCrops, cropAt, cropStart, dnaChannelIndex, sampleCells, surveyNucle
 import { writeNucleiFigure } from '../../src/report/nuclei-figure.ts';
 import { decodeImage } from '../../src/data/decode.ts';
 import { channelPlane, detectNuclei } from '../../src/data/cells/nuclei.ts';
-import { Dataset } from '../../src/data/dataset.ts';
+import { Dataset } from '../../src/data/image-dataset.ts';
 import { MemoryImageStore } from '../../src/data/image-store.ts';
 import type { SiteRecord } from '../../src/data/types.ts';
 import { Rng } from '../../src/util/rng.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { existsSync } from 'node:fs';
-import { Dataset } from '../../src/data/dataset.ts';
+import { Dataset } from '../../src/data/image-dataset.ts';
 import { MemoryImageStore } from '../../src/data/image-store.ts';
 import { channelPercentiles, fitIntensity, scaleIntensity } from '../../src/data/preprocess.ts';
 import { readDataset } from '../../src/data/readers/index.ts';

@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generateSynthetic } from '../../src/data/synth/generate.ts';
 import { resolveSynthConfig } from '../../src/data/synth/config.ts';
 import { readDataset } from '../../src/data/readers/index.ts';
-import type { Dataset } from '../../src/data/dataset.ts';
+import type { Dataset } from '../../src/data/image-dataset.ts';
 import { BatchPipeline, SampledBatchSource } from '../../src/data/pipeline.ts';
 import { PlateBatchSampler } from '../../src/data/samplers/index.ts';
 import { createBatchSource } from '../../src/data/batch-source.ts';

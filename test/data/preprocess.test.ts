@@ -7,7 +7,7 @@ import { join } from 'node:path';
 import { generateSynthetic } from '../../src/data/synth/generate.ts';
 import { resolveSynthConfig } from '../../src/data/synth/config.ts';
 import { readDataset } from '../../src/data/readers/index.ts';
-import type { Dataset } from '../../src/data/dataset.ts';
+import type { Dataset } from '../../src/data/image-dataset.ts';
 import { BatchPipeline } from '../../src/data/pipeline.ts';
 import { modelInputBatch, standardizeBatch } from '../../src/data/preprocess.ts';
 import { standardizeImages } from '../../src/embedding/embedder.ts';

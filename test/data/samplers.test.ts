@@ -5,7 +5,7 @@ import { join } from 'node:path';
 import { generateSynthetic } from '../../src/data/synth/generate.ts';
 import { resolveSynthConfig } from '../../src/data/synth/config.ts';
 import { readDataset } from '../../src/data/readers/index.ts';
-import { groupKey } from '../../src/data/dataset.ts';
+import { groupKey } from '../../src/data/image-dataset.ts';
 import { PlateBatchSampler, RandomBatchSampler, samplers, type Batch } from '../../src/data/samplers/index.ts';
 import type { SiteRecord } from '../../src/data/types.ts';
 

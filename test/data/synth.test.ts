@@ -8,7 +8,7 @@ import { resolveSynthConfig, synthImageCount } from '../../src/data/synth/config
 import { matchRecordedMoments, recordedMoments } from '../../src/data/synth/match.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { readDataset } from '../../src/data/readers/index.ts';
-import type { Dataset } from '../../src/data/dataset.ts';
+import type { Dataset } from '../../src/data/image-dataset.ts';
 import { accuracy, fitLogistic, meanStd, richFeatures, standardise } from './helpers.ts';
 
 const tmp = mkdtempSync(join(tmpdir(), 'ben-synth-'));

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { aggregateProfiles } from '../../src/profiles/aggregate.ts';
 import { exportProfiles, wellPathFor } from '../../src/embedding/export.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { makeTable, readWithDuckDB } from './helpers.ts';
 
 /** Naive reference: for each well (in first-appearance order), filter its rows and reduce each feature. */

@@ -7,7 +7,7 @@
 import { describe, expect, it } from 'vitest';
 import { channelIntensityStats, classicalCollector, classicalFeatureNames, classicalFeatures, compartmentIntensity, cytoplasmRings, siteClassicalFeatures } from '../../src/embedding/classical.ts';
 import { channelPlane, detectNuclei } from '../../src/data/cells/nuclei.ts';
-import { Dataset } from '../../src/data/dataset.ts';
+import { Dataset } from '../../src/data/image-dataset.ts';
 import { MemoryImageStore } from '../../src/data/image-store.ts';
 import type { SiteRecord } from '../../src/data/types.ts';
 import { quantile } from '../../src/util/stats.ts';

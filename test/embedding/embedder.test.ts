@@ -5,7 +5,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Dataset } from '../../src/data/dataset.ts';
+import { Dataset } from '../../src/data/image-dataset.ts';
 import { MemoryImageStore } from '../../src/data/image-store.ts';
 import type { SiteRecord, WellType } from '../../src/data/types.ts';
 import { embedDataset, evenBatches, standardizeImages, EMBEDDING_META_COLUMNS } from '../../src/embedding/embedder.ts';

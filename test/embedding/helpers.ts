@@ -1,6 +1,6 @@
 import { DuckDBInstance } from '@duckdb/node-api';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
-import { embeddingColumnNames } from '../../src/data/tables/parquet.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
+import { embeddingColumnNames } from '../../src/tables/parquet.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** A small screen-like profile table: `plates` plates x `wells` wells x 2 sites, seeded normal features. */

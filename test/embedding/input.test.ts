@@ -11,7 +11,7 @@ import '@tensorflow/tfjs-backend-cpu';
 import { mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { Dataset } from '../../src/data/dataset.ts';
+import { Dataset } from '../../src/data/image-dataset.ts';
 import { MemoryImageStore } from '../../src/data/image-store.ts';
 import type { SiteRecord } from '../../src/data/types.ts';
 import { embedDataset } from '../../src/embedding/embedder.ts';

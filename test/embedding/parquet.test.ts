@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { mkdtempSync, readdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ProfileParquetWriter, sliceRows, writeProfilesParquet } from '../../src/data/tables/parquet.ts';
+import { ProfileParquetWriter, sliceRows, writeProfilesParquet } from '../../src/tables/parquet.ts';
 import { makeTable, readWithDuckDB } from './helpers.ts';
 
 const META = [
@@ -45,7 +45,7 @@ describe('writeProfilesParquet', () => {
   });
 
   it('round-trips through the evaluation reader (readProfileTable, hyparquet)', async () => {
-    const { readProfileTable } = await import('../../src/data/tables/read.ts');
+    const { readProfileTable } = await import('../../src/tables/read.ts');
     const dir = mkdtempSync(join(tmpdir(), 'ben-pq-'));
     const t = makeTable({ plates: 2, wells: 9, d: 7, seed: 9 });
     const path = join(dir, 'emb.parquet');

@@ -9,7 +9,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readdirSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Dataset } from '../../src/data/dataset.ts';
+import type { Dataset } from '../../src/data/image-dataset.ts';
 import { embedToParquet } from '../../src/embedding/run.ts';
 import { initBackend } from '../../src/engine/backend.ts';
 import { readModelMetadata } from '../../src/models/io.ts';

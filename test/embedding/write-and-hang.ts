@@ -1,5 +1,5 @@
 /** Child of the kill test: starts an export, reports the first row group on disk, then hangs. */
-import { writeProfilesParquet } from '../../src/data/tables/parquet.ts';
+import { writeProfilesParquet } from '../../src/tables/parquet.ts';
 import { makeTable } from './helpers.ts';
 
 const t = makeTable({ plates: 2, wells: 10, d: 4, seed: 2 });

@@ -4,11 +4,11 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateProfiles } from '../../src/evaluation/evaluate.ts';
-import { loadProfiles } from '../../src/data/tables/load.ts';
+import { loadProfiles } from '../../src/tables/load.ts';
 import { summarizeEvaluation } from '../../src/evaluation/report.ts';
-import { writeProfilesParquet } from '../../src/data/tables/parquet.ts';
+import { writeProfilesParquet } from '../../src/tables/parquet.ts';
 import { openDataset, partPath, splitByPlate, writeShardLog } from '../../src/embedding/dataset-output.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ben-dataset-io-'));

@@ -9,7 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { computeDoseResponse, permuteWithin } from '../../src/evaluation/dose-response.ts';
 import { defaultMetricParams, metrics } from '../../src/evaluation/metric.ts';
 import '../../src/evaluation/metrics.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { spearmanCorrelation } from '../../src/util/stats.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { COPAIRS_MAP, lincsPlate } from './fixtures.ts';

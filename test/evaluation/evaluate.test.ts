@@ -3,7 +3,7 @@ import { mkdtempSync, readFileSync, readdirSync, existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { evaluateProfiles } from '../../src/evaluation/evaluate.ts';
-import { loadProfiles } from '../../src/data/tables/load.ts';
+import { loadProfiles } from '../../src/tables/load.ts';
 import { formatMarkdown, toCsv, writeEvaluation } from '../../src/evaluation/report.ts';
 import { metrics } from '../../src/evaluation/metric.ts';
 import { MORPHEUS } from './fixtures.ts';

@@ -1,8 +1,8 @@
 /** Shared readers of the reference data in /work/shared/data used by the evaluation tests. */
 import { fileURLToPath } from 'node:url';
 import { resolve } from 'node:path';
-import { readProfileTable } from '../../src/data/tables/read.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import { readProfileTable } from '../../src/tables/read.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 
 const here = fileURLToPath(new URL('.', import.meta.url));
 /** Root of the shared data folder (env BEN_SHARED_DATA overrides). */

@@ -4,9 +4,9 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { parquetWriteBuffer } from 'hyparquet-writer';
-import { readProfileTable } from '../../src/data/tables/read.ts';
-import { metaColumn, type ProfileTable } from '../../src/data/tables/profile-table.ts';
-import { writeProfilesParquet } from '../../src/data/tables/parquet.ts';
+import { readProfileTable } from '../../src/tables/read.ts';
+import { metaColumn, type ProfileTable } from '../../src/tables/profile-table.ts';
+import { writeProfilesParquet } from '../../src/tables/parquet.ts';
 
 const dir = mkdtempSync(join(tmpdir(), 'ben-io-'));
 const CSV = 'Metadata_Plate,Metadata_Well,f1,f2,const,gap\nP1,A01,1.5,2,7,1\nP1,A02,-3,0.25,7,\nP2,A01,4e-1,8,7,3\n';

@@ -1,11 +1,11 @@
 import { describe, expect, it } from 'vitest';
 import { GALLERY } from './fixtures.ts';
-import { loadBbbc021Gallery } from '../../src/data/tables/bbbc021.ts';
+import { loadBbbc021Gallery } from '../../src/datasets/bbbc021.ts';
 import { correctProfiles } from '../../src/profiles/correct.ts';
 import { aggregateProfiles } from '../../src/profiles/aggregate.ts';
 import { computeKnnAccuracy, voteLabel } from '../../src/evaluation/knn.ts';
 import { searchNearestJs, unitRows } from '../../src/evaluation/topk.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** Brute force: all scores in float64, sorted descending, ties by lower index. */

@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from '../../src/evaluation/map.ts';
 import { computeAveragePrecisionGrouped } from '../../src/evaluation/map-grouped.ts';
 import { withReferenceIndex } from '../../src/evaluation/map-presets.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** A plate map: `plates` plates, `ctl` DMSO wells each, treatments with replicates across plates; features with a treatment effect, a plate effect and (when `ties`) coarse values so that similarities tie. */

@@ -3,7 +3,7 @@ import { applyRowFilters, resolveMapConfig, withReferenceIndex } from '../../src
 import { defaultMetricParams, metrics, type MetricContext } from '../../src/evaluation/metric.ts';
 import '../../src/evaluation/metrics.ts';
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from '../../src/evaluation/map.ts';
-import { selectRows, type ProfileTable } from '../../src/data/tables/profile-table.ts';
+import { selectRows, type ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 const rng = new Rng(21);

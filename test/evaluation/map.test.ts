@@ -12,7 +12,7 @@ import {
 } from '../../src/evaluation/map.ts';
 import { findPairs, computePairSimilarities } from '../../src/evaluation/pairs.ts';
 import { computeCosine } from '../../src/evaluation/similarity.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 function readCsv(path: string): Record<string, string>[] {

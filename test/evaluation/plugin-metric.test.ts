@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import yargs from 'yargs';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { evaluateProfiles } from '../../src/evaluation/evaluate.ts';
 import { metrics, type Metric } from '../../src/evaluation/metric.ts';
 import { evaluateCommand } from '../../src/cli/commands/evaluate.ts';

@@ -6,7 +6,7 @@ import {
   computePrecisionRecall,
   computeReplicateReproducibility,
 } from '../../src/evaluation/replicate.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 const DOSE = ['Metadata_broad_sample', 'Metadata_mg_per_ml'];

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
-import { loadBbbc021Gallery } from '../../src/data/tables/bbbc021.ts';
+import { loadBbbc021Gallery } from '../../src/datasets/bbbc021.ts';
 import { cellProfilerFeatureKind, medianRatios, varianceComponents } from '../../src/evaluation/variance-components.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { GALLERY } from './fixtures.ts';
 

@@ -8,7 +8,7 @@ import { describe, expect, it } from 'vitest';
 import { crossValidatedZPrime, fitControlProjection, ledoitWolfCovariance, projectRow, stratifiedFolds, zPrimeFactor } from '../../src/evaluation/z-prime.ts';
 import { defaultMetricParams, metrics } from '../../src/evaluation/metric.ts';
 import '../../src/evaluation/metrics.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** Ledoit & Wolf (2004), Lemma 3.2-3.4, in their normalised Frobenius norm ||A||^2 = tr(A A^T) / d. */

@@ -8,7 +8,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { dirname, join, normalize, relative } from 'node:path';
 
 const SRC = join(import.meta.dirname, '../../src');
-const ORDER = ['util', 'engine', 'data', 'profiles', 'models', 'objectives', 'training', 'embedding', 'evaluation', 'report', 'recipe', 'cli'];
+const ORDER = ['util', 'tables', 'engine', 'data', 'profiles', 'models', 'objectives', 'training', 'embedding', 'evaluation', 'report', 'datasets', 'recipe', 'cli'];
 
 function files(dir: string): string[] {
   return readdirSync(dir).flatMap((f) => {

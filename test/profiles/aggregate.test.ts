@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { aggregateProfiles } from '../../src/profiles/aggregate.ts';
 import { buildProfiles, profileSteps } from '../../src/profiles/profiles.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 
 /** Two wells of plate 1: A01 (sites [3, 4], [0, 2]) and B01 (site [1, 0]); treatment x in both. */
 const sites: ProfileTable = {

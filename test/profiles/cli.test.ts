@@ -6,11 +6,12 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '../../src/datasets/index.ts';
 import { GALLERY, LINCS_PLATE, MORPHEUS } from '../evaluation/fixtures.ts';
 import { readWithDuckDB } from '../embedding/helpers.ts';
 import { evaluateProfiles } from '../../src/evaluation/evaluate.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
-import { writeProfilesParquet } from '../../src/data/tables/parquet.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
+import { writeProfilesParquet } from '../../src/tables/parquet.ts';
 import { quickstartLike } from './helpers.ts';
 import { PROFILE_STEPS_KEY } from '../../src/profiles/profiles.ts';
 

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { correctProfiles } from '../../src/profiles/correct.ts';
 import { symmetricEigen } from '../../src/util/linalg.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** 2 experiments x plates "1", "2" (plate numbers repeat), correlated features, a per-plate offset and scale. */

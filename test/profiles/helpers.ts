@@ -1,5 +1,5 @@
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
-import { embeddingColumnNames } from '../../src/data/tables/parquet.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
+import { embeddingColumnNames } from '../../src/tables/parquet.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** Quickstart-like embeddings: 2 experiments x plates "1".."3" (numbers repeat per experiment), 8 wells x 2 sites. */

@@ -11,7 +11,7 @@ import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { readProfileTable } from '../../src/data/tables/read.ts';
+import { readProfileTable } from '../../src/tables/read.ts';
 
 const BBBC013 = '../shared/data/real/images/bbbc013';
 const have = existsSync(BBBC013);

@@ -6,7 +6,7 @@
 import { describe, expect, it } from 'vitest';
 import { doseResponseMarkdown, scoreArm, wellRow } from '../../src/recipe/dose-response.ts';
 import { DoseResponseSchema } from '../../src/recipe/schema.ts';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /** BBBC013's layout; the response to dose rises as a sigmoid (EC50 at dose 5) along feature 0. */

@@ -5,7 +5,7 @@
  * predictability against tables with and without a plate signal.
  */
 import { describe, expect, it } from 'vitest';
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { evaluateEmbeddings } from '../../src/recipe/evaluate.ts';
 import { EvaluationSchema } from '../../src/recipe/schema.ts';
 import { Rng } from '../../src/util/rng.ts';

@@ -9,7 +9,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/engine/backend.ts';
-import { readProfileTable } from '../../src/data/tables/read.ts';
+import { readProfileTable } from '../../src/tables/read.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';
 import { ensureRecipeData, readRecipeData } from '../../src/recipe/data.ts';
 import { recipeVariants, runRecipe } from '../../src/recipe/run.ts';

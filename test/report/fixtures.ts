@@ -1,4 +1,4 @@
-import type { ProfileTable } from '../../src/data/tables/profile-table.ts';
+import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
 /**
@@ -51,7 +51,7 @@ export function syntheticCellImage(size: number, plate: number, seed: number): U
  * (plates mixed vs separated), metrics.jsonl and eval.json, plus examples.json and its images.
  */
 export async function makeRunDir(dir: string, opts: { perCell?: number; d?: number } = {}): Promise<void> {
-  const { writeProfilesParquet } = await import('../../src/data/tables/parquet.ts');
+  const { writeProfilesParquet } = await import('../../src/tables/parquet.ts');
   const { mkdir, writeFile } = await import('node:fs/promises');
   const sharp = (await import('sharp')).default;
   const { join } = await import('node:path');

@@ -6,7 +6,7 @@ import { initBackend } from '../../src/engine/backend.ts';
 import { generateSynthetic } from '../../src/data/synth/generate.ts';
 import { resolveSynthConfig } from '../../src/data/synth/config.ts';
 import { readDataset } from '../../src/data/readers/index.ts';
-import type { Dataset } from '../../src/data/dataset.ts';
+import type { Dataset } from '../../src/data/image-dataset.ts';
 import { trainSupervised } from '../../src/training/supervised.ts';
 
 /**

@@ -9,7 +9,7 @@ import { mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { initBackend } from '../../src/engine/backend.ts';
-import type { Dataset } from '../../src/data/dataset.ts';
+import type { Dataset } from '../../src/data/image-dataset.ts';
 import { readModelMetadata } from '../../src/models/io.ts';
 import { ensureRecipeData, readRecipeData } from '../../src/recipe/data.ts';
 import { loadRecipe } from '../../src/recipe/load.ts';

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { evaluateProfiles, type Normalization } from '../../evaluation/evaluate.ts';
-import { loadProfiles } from '../../data/tables/load.ts';
+import { loadProfiles } from '../../tables/load.ts';
 import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
 import { metrics, type EvalColumns } from '../../evaluation/metric.ts';
 import '../../evaluation/metrics.ts';
@@ -10,7 +10,7 @@ import { TEXT_ENCODINGS } from '../../util/text.ts';
 import { similarities } from '../../evaluation/similarity.ts';
 import { mapPresets, parseRowFilter } from '../../evaluation/map-presets.ts';
 import type { PairLists } from '../../evaluation/metric.ts';
-import { parseColumnList } from '../../data/tables/profile-table.ts';
+import { parseColumnList } from '../../tables/profile-table.ts';
 import { parsePlateList } from '../../embedding/shard.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 

@@ -1,6 +1,6 @@
 import type { CommandModule } from 'yargs';
 import { parseRowFilter } from '../../evaluation/map-presets.ts';
-import { parseColumnList } from '../../data/tables/profile-table.ts';
+import { parseColumnList } from '../../tables/profile-table.ts';
 import { AGGREGATE_METHODS, WELL_COLUMNS, type AggregateMethod } from '../../profiles/aggregate.ts';
 import { CORRECTION_METHODS, type CorrectionMethod } from '../../profiles/correct.ts';
 import { parsePlateList } from '../../embedding/shard.ts';

@@ -6,7 +6,7 @@
  * cell's index and centroid in `extra` (`Cell`, `CellX`, `CellY`), pixels in memory, plates
  * contiguous in the order of the source data set.
  */
-import { Dataset } from '../dataset.ts';
+import { Dataset } from '../image-dataset.ts';
 import { MemoryImageStore, type ImageShape } from '../image-store.ts';
 import { hashSeed } from '../seed.ts';
 import type { Pixels, SiteRecord } from '../types.ts';

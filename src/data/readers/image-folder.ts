@@ -3,7 +3,7 @@ import { basename, isAbsolute, join, resolve } from 'node:path';
 import { DataError, UserError } from '../../util/errors.ts';
 import { SKIP_BAD_HINT } from '../decode.ts';
 import { readCsv, type CsvTable } from '../csv.ts';
-import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
+import { assembleDataset, type Dataset, type ReadOptions } from '../image-dataset.ts';
 import { NO_SPLIT, type SiteRecord } from '../types.ts';
 import type { DatasetReader } from './reader.ts';
 import { findColumn, requireColumn, resolveSiteFields, type SiteFieldOptions } from './site-fields.ts';

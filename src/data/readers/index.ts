@@ -1,6 +1,6 @@
 import { readdir, stat } from 'node:fs/promises';
 import { UserError } from '../../util/errors.ts';
-import type { Dataset, ReadOptions } from '../dataset.ts';
+import type { Dataset, ReadOptions } from '../image-dataset.ts';
 import { fitIntensity, type IntensityOptions } from '../preprocess.ts';
 import { imageFolderReader } from './image-folder.ts';
 import { loadDataReader } from './loaddata.ts';

@@ -3,7 +3,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { DataError, UserError } from '../../util/errors.ts';
 import { SKIP_BAD_HINT } from '../decode.ts';
 import { readCsv, requireColumns, type CsvTable } from '../csv.ts';
-import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
+import { assembleDataset, type Dataset, type ReadOptions } from '../image-dataset.ts';
 import { NO_SPLIT, type SiteRecord } from '../types.ts';
 import type { DatasetReader } from './reader.ts';
 import { resolveSiteFields, type SiteFieldOptions } from './site-fields.ts';

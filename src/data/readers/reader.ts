@@ -1,5 +1,5 @@
 import { Registry } from '../../util/registry.ts';
-import type { Dataset, ReadOptions } from '../dataset.ts';
+import type { Dataset, ReadOptions } from '../image-dataset.ts';
 
 /** A reader for one on-disk layout of microscopy images and metadata. */
 export interface DatasetReader {

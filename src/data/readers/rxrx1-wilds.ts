@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { DataError, UserError } from '../../util/errors.ts';
 import { readCsv, requireColumns, type CsvTable } from '../csv.ts';
-import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
+import { assembleDataset, type Dataset, type ReadOptions } from '../image-dataset.ts';
 import { WELL_TYPES, type SiteRecord, type WellType } from '../types.ts';
 import type { DatasetReader } from './reader.ts';
 

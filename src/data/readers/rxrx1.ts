@@ -2,7 +2,7 @@ import { join } from 'node:path';
 import { stat } from 'node:fs/promises';
 import { DataError, UserError } from '../../util/errors.ts';
 import { readCsv } from '../csv.ts';
-import { assembleDataset, type Dataset, type ReadOptions } from '../dataset.ts';
+import { assembleDataset, type Dataset, type ReadOptions } from '../image-dataset.ts';
 import type { DatasetReader } from './reader.ts';
 import { readRxrx1Rows, sirnaOrder } from './rxrx1-wilds.ts';
 

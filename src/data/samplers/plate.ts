@@ -1,7 +1,7 @@
 import { UserError } from '../../util/errors.ts';
 import { Rng } from '../../util/rng.ts';
 import { hashSeed } from '../seed.ts';
-import { groupRows } from '../dataset.ts';
+import { groupRows } from '../image-dataset.ts';
 import type { GroupKey, SiteRecord } from '../types.ts';
 import { PlannedSampler, type Batch, type SamplerOptions } from './sampler.ts';
 

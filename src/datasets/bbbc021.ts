@@ -10,9 +10,9 @@ import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { join } from 'node:path';
 import { parse } from 'csv-parse/sync';
-import { readProfileTable, type ReadProfileReport } from './read.ts';
-import { selectRows, type ProfileTable } from './profile-table.ts';
-import { UserError } from '../../util/errors.ts';
+import { readProfileTable, type ReadProfileReport } from '../tables/read.ts';
+import { selectRows, type ProfileTable } from '../tables/profile-table.ts';
+import { UserError } from '../util/errors.ts';
 
 /** File names of the cytominergallery BBBC021 extdata. */
 export const BBBC021_FILES = {

@@ -1,8 +1,8 @@
 import { readFile, stat } from 'node:fs/promises';
 import { gunzipSync } from 'node:zlib';
 import { parse } from 'csv-parse/sync';
-import { DataError, isUserError, UserError } from '../../util/errors.ts';
-import { decodeText, type TextEncoding } from '../../util/text.ts';
+import { DataError, isUserError, UserError } from '../util/errors.ts';
+import { decodeText, type TextEncoding } from '../util/text.ts';
 import type { ProfileTable } from './profile-table.ts';
 
 /** Options of {@link readProfileTable}. */

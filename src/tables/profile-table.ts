@@ -1,4 +1,4 @@
-import { UserError } from '../../util/errors.ts';
+import { UserError } from '../util/errors.ts';
 
 /**
  * A profile table as pycytominer and copairs read it: one row per profile (image, site or well),

@@ -4,8 +4,8 @@ import { dirname } from 'node:path';
 import { ParquetWriter, fileWriter } from 'hyparquet-writer';
 import { parquetMetadata } from 'hyparquet';
 import type { ProfileTable } from './profile-table.ts';
-import { tempPathFor, trackTemp, untrackTemp } from '../../util/atomic.ts';
-import { UserError } from '../../util/errors.ts';
+import { tempPathFor, trackTemp, untrackTemp } from '../util/atomic.ts';
+import { UserError } from '../util/errors.ts';
 
 /**
  * Parquet output of profile tables: one row per profile, the `Metadata_*` columns as

@@ -10,7 +10,7 @@
 import { existsSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBVector } from '@duckdb/node-api';
-import { UserError } from '../../util/errors.ts';
+import { UserError } from '../util/errors.ts';
 import type { ProfileTable } from './profile-table.ts';
 import type { ReadProfileOptions, ReadProfileReport } from './read.ts';
 import { DATASET_MARKER, unfinishedShards } from './dataset-layout.ts';

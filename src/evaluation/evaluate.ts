@@ -7,7 +7,7 @@ import type { ProfileTable } from '../tables/profile-table.ts';
 import { metaColumn, metaName, withGroupKey } from '../tables/profile-table.ts';
 import type { ReadProfileReport } from '../tables/read.ts';
 import { loadProfiles } from '../tables/load.ts';
-import { correctProfiles, type CorrectionStep } from '../profiles/correct.ts';
+import { correctProfiles, type CorrectionMethod, type CorrectionStep } from '../profiles/correct.ts';
 import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
 import './metrics.ts';
 import type { TextEncoding } from '../util/text.ts';
@@ -15,7 +15,7 @@ import { emptyResult, precondition } from './computable.ts';
 import { UserError } from '../util/errors.ts';
 
 /** Post-hoc correction applied before the metrics. */
-export type Normalization = 'none' | 'standardize' | 'mad_robustize' | 'tvn';
+export type Normalization = 'none' | CorrectionMethod;
 
 /** Grouping columns that may name several columns, whose tuple is the key (`[Experiment, Plate]`). */
 export const GROUPING_COLUMNS = ['label', 'plate', 'batch', 'well', 'compound'] as const;

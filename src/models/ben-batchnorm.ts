@@ -30,11 +30,11 @@ import * as tfl from '@tensorflow/tfjs-layers';
 import { batchNormTrain, batchNormTrainSupported } from '../engine/ops/batch-norm-train.ts';
 import { engineFlags } from '../engine/flags.ts';
 
-/** Which statistics BEN BatchNorm normalises with at inference. Training always uses the batch. */
-export type NormalizationMode = 'running' | 'batch' | 'plate' | 'controls';
+/** The inference modes: which statistics BEN BatchNorm normalises with (training always uses the batch). */
+export const NORMALIZATION_MODES = ['running', 'batch', 'plate', 'controls'] as const;
 
-/** The inference modes, for validation and help texts. */
-export const NORMALIZATION_MODES: readonly NormalizationMode[] = ['running', 'batch', 'plate', 'controls'];
+/** Which statistics BEN BatchNorm normalises with at inference. */
+export type NormalizationMode = (typeof NORMALIZATION_MODES)[number];
 
 /** Where fitted statistics came from: all images of the plate or its negative controls. */
 export type PlateStatsSource = 'plate' | 'controls';

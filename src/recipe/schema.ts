@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import { RESIZE_MODES } from '../data/preprocess.ts';
+import { INTENSITY_MODES, RESIZE_MODES } from '../data/preprocess.ts';
 import { samplers } from '../data/samplers/index.ts';
 import { metrics } from '../evaluation/metric.ts';
 import '../evaluation/metrics.ts';
@@ -8,6 +8,9 @@ import { objectives } from '../objectives/index.ts';
 import { optimizers } from '../training/optimizers.ts';
 import type { Registry } from '../util/registry.ts';
 import { PROJECTION_METHODS } from '../evaluation/z-prime.ts';
+import { NORMALIZATION_MODES } from '../models/ben-batchnorm.ts';
+import { AGGREGATE_METHODS } from '../profiles/aggregate.ts';
+import { CORRECTION_METHODS } from '../profiles/correct.ts';
 
 /**
  * The recipe: a YAML file that fully describes a run (data, sampler, augmentation, backbone,
@@ -87,7 +90,7 @@ export const DataSchema = z
      */
     intensity: z
       .object({
-        mode: z.enum(['raw', 'image', 'plate']).default('raw'),
+        mode: z.enum(INTENSITY_MODES).default('raw'),
         low: z.number().min(0).max(100).optional(),
         high: z.number().min(0).max(100).optional(),
         from: z.enum(['controls', 'all']).optional(),
@@ -217,13 +220,13 @@ export const TrainingSchema = z
   .strict();
 
 /** BN normalization at inference: running averages, the batch, the whole plate, or its controls. */
-export const NormalizationSchema = z.enum(['running', 'batch', 'plate', 'controls']);
+export const NormalizationSchema = z.enum(NORMALIZATION_MODES);
 
 export const EmbeddingSchema = z
   .object({
     normalization: NormalizationSchema.default('plate'),
     /** Well-level aggregation written beside the per-image file (`l2-mean`: mean of unit-length embeddings). */
-    aggregate: z.enum(['mean', 'median', 'l2-mean']).default('mean'),
+    aggregate: z.enum(AGGREGATE_METHODS).default('mean'),
     batchSize: z.number().int().positive().default(128),
     /**
      * Images of another size than the model input: `resize` (the whole field), `center-crop`, or
@@ -242,11 +245,11 @@ export const EmbeddingSchema = z
 export const ProfilesSchema = z
   .object({
     /** Sites -> wells: `mean`, `median`, `l2-mean`, or `none` (keep one row per image). */
-    aggregate: z.enum(['mean', 'median', 'l2-mean', 'none']).default('mean'),
+    aggregate: z.enum([...AGGREGATE_METHODS, 'none']).default('mean'),
     /** Columns of a well. */
     aggregateBy: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well']),
-    /** Correction fitted per `plate` group: `none`, `standardize`, `mad_robustize`, `tvn`. */
-    normalize: z.enum(['none', 'standardize', 'mad_robustize', 'tvn']).default('none'),
+    /** Correction fitted per `plate` group: `none` or a correction method (profiles/correct.ts). */
+    normalize: z.enum(['none', ...CORRECTION_METHODS]).default('none'),
     /** Columns whose tuple is the group a correction is fitted on (plate numbers repeat across experiments). */
     plate: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate']),
     /** TVN: columns of the batches whose control covariances are aligned (default `plate`). */
@@ -257,7 +260,7 @@ export const ProfilesSchema = z
     epsilon: z.number().min(0).default(1e-18),
     /** Columns of a treatment for a consensus profile after correction (absent: none). */
     consensus: z.array(z.string()).optional(),
-    consensusMethod: z.enum(['mean', 'median', 'l2-mean']).default('median'),
+    consensusMethod: z.enum(AGGREGATE_METHODS).default('median'),
   })
   .strict();
 
@@ -331,7 +334,7 @@ export const DoseResponseSchema = z
     /** Classical-features arm: the reporter channel (its nuclear / cytoplasmic ratio) and the cytoplasm ring width in px. */
     classical: z.object({ reporter: z.string(), ringWidth: z.number().int().positive().default(5) }).strict().optional(),
     /** Well profiles standardised per plate on the negative controls before scoring (the same for every arm). */
-    normalize: z.enum(['none', 'standardize', 'mad_robustize']).default('standardize'),
+    normalize: z.enum(['none', ...CORRECTION_METHODS.filter((m) => m !== 'tvn')]).default('standardize'),
     /** Z': the 1-D projection fitted on the other control wells (`lda`: Ledoit-Wolf shrinkage LDA). */
     projection: z.enum(PROJECTION_METHODS).default('lda'),
     /** Z': folds of control wells (absent: leave one well out). */

@@ -87,11 +87,14 @@ export async function trainSupervised(o: TrainSupervisedOptions): Promise<TrainS
   }
 }
 
+/** The normalization modes a supervised run is evaluated with unless told otherwise. */
+export const DEFAULT_EVAL_MODES: readonly NormalizationMode[] = ['running', 'batch', 'plate'];
+
 async function trainSupervisedIn(o: TrainSupervisedOptions): Promise<TrainSupervisedResult> {
   const all = typeof o.data === 'string' ? await readDataset(o.data) : o.data;
   const trainSplit = o.trainSplit ?? 'train';
   const evalSplits = o.evalSplits ?? ['id_test', 'test'];
-  const modes = o.evalModes ?? ['running', 'batch', 'plate'];
+  const modes = o.evalModes ?? DEFAULT_EVAL_MODES;
   const train = await all.split(trainSplit).load();
   const sampler = o.sampler ?? batchingSampler(o.batching, o.batchSize);
   const fit = await trainBackbone({

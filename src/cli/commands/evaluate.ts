@@ -1,6 +1,7 @@
 import type { CommandModule } from 'yargs';
 import { evaluateProfiles, type Normalization } from '../../evaluation/evaluate.ts';
 import { loadProfiles } from '../../tables/load.ts';
+import { CORRECTION_METHODS } from '../../profiles/correct.ts';
 import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
 import { metrics, type EvalColumns } from '../../evaluation/metric.ts';
 import '../../evaluation/metrics.ts';
@@ -88,7 +89,7 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       .option('dose', { type: 'string', describe: 'Numeric dose column (dose-response)' })
       .option('split', { type: 'string', describe: 'Train/test split column for the linear probe (values train/test)' })
       .option('metrics', { type: 'string', describe: `Comma-separated metrics (default: all whose columns are named). Known: ${metrics.names().join(', ')}` })
-      .option('normalize', { type: 'string', default: 'none', describe: 'Post-hoc correction first (the one of ben profiles): none | standardize | mad_robustize | tvn (per plate; TVN aligns per --batch)' })
+      .option('normalize', { type: 'string', default: 'none', describe: `Post-hoc correction first (the one of ben profiles): none | ${CORRECTION_METHODS.join(' | ')} (per plate; TVN aligns per --batch)` })
       .option('normalize-on', { type: 'string', default: 'controls', describe: 'Rows the correction is fitted on: controls | all' })
       .option('map-preset', { type: 'string', default: 'replicate', describe: `Pair lists of the map metric: ${mapPresets.names().join(' | ')}` })
       .option('pos-sameby', { type: 'string', describe: 'copairs pos_sameby for map (comma-separated; "" for none)' })
@@ -124,7 +125,7 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
     similarities.get(argv.similarity);
     similarities.get(argv.correlation);
     mapPresets.get(argv['map-preset']);
-    const normalize = choice(argv.normalize, ['none', 'standardize', 'mad_robustize', 'tvn'] as const, 'normalize') as Normalization;
+    const normalize = choice(argv.normalize, ['none', ...CORRECTION_METHODS] as const, 'normalize') as Normalization;
     const encoding = choice(argv.encoding, TEXT_ENCODINGS, 'encoding');
     if (argv.out) checkReplaceable(argv.out, { marker: markerFile('summary.json'), markerName: 'summary.json', inputs: [argv.table], flag: '--out' });
     const control: EvalColumns['control'] = argv.control ? parseRowFilter(argv.control, 'control') : undefined;

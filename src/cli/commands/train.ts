@@ -3,7 +3,7 @@ import { initBackend } from '../../engine/backend.ts';
 import { NORMALIZATION_MODES, type NormalizationMode } from '../../models/ben-batchnorm.ts';
 import { loadRecipe } from '../../recipe/load.ts';
 import { pretrain } from '../../recipe/train-stage.ts';
-import { trainSupervised } from '../../training/supervised.ts';
+import { DEFAULT_EVAL_MODES, trainSupervised } from '../../training/supervised.ts';
 import type { Batching } from '../../data/batch-source.ts';
 import { UserError } from '../../util/errors.ts';
 import { backbones } from '../../models/index.ts';
@@ -66,7 +66,7 @@ export const trainCommand: CommandModule<{ backend?: string }, TrainArgs> = {
       .option('overwrite', { type: 'boolean', describe: 'Replace an earlier run in --run-dir' })
       .conflicts('resume', 'overwrite')
       .option('eval-split', { type: 'string', array: true, default: ['id_test', 'test'], describe: 'Splits to report accuracy on' })
-      .option('eval-mode', { choices: NORMALIZATION_MODES, array: true, default: ['running', 'batch', 'plate'] as NormalizationMode[], describe: 'BN normalization modes to evaluate with' })
+      .option('eval-mode', { choices: NORMALIZATION_MODES, array: true, default: [...DEFAULT_EVAL_MODES], describe: 'BN normalization modes to evaluate with' })
       .option('eval-batch-size', { type: 'number', default: 0, describe: 'Evaluation batch size (0: one whole plate per batch)' })
       .option('quiet', { type: 'boolean', describe: 'No progress bar' })
       .option('json', { type: 'boolean', describe: 'Print the results as JSON' }) as never,

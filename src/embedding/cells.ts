@@ -9,6 +9,7 @@ import type { ProfileTable } from '../tables/profile-table.ts';
 import { aggregateProfiles, WELL_COLUMNS } from '../profiles/aggregate.ts';
 import { wellPathFor } from './export.ts';
 import { writeProfilesParquet, type ProfileParquetSummary } from '../tables/parquet.ts';
+import { unitRows } from '../util/unit-rows.ts';
 
 /** The columns that identify a site. */
 export const SITE_KEYS = [...WELL_COLUMNS, 'Metadata_Site'];
@@ -16,25 +17,13 @@ export const SITE_KEYS = [...WELL_COLUMNS, 'Metadata_Site'];
 /** The cell columns added to a cell embedding table (index in the site, centroid x and y). */
 export const CELL_COLUMNS = ['Metadata_Cell', 'Metadata_CellX', 'Metadata_CellY'] as const;
 
-/** `t` with every row scaled to unit L2 norm (a zero row stays zero). */
-export function l2NormalizeRows(t: ProfileTable): ProfileTable {
-  const { n, d } = t;
-  const out = new Float32Array(t.features.length);
-  for (let i = 0; i < n; i++) {
-    let s = 0;
-    for (let j = 0; j < d; j++) s += t.features[i * d + j] ** 2;
-    const inv = s > 0 ? 1 / Math.sqrt(s) : 0;
-    for (let j = 0; j < d; j++) out[i * d + j] = t.features[i * d + j] * inv;
-  }
-  return { ...t, features: out };
-}
 
 /**
  * Site and well profiles of a cell table: the mean of the L2-normalised cell embeddings per site
  * and per well, with `Metadata_Count` cells. Both record `pooling: mean-of-l2-normalized-cells`.
  */
 export function poolCells(cells: ProfileTable): { sites: ProfileTable; wells: ProfileTable } {
-  const unit = l2NormalizeRows(cells);
+  const unit = { ...cells, features: unitRows(cells.features, cells.d) };
   unit.keyValue = { ...cells.keyValue, pooling: 'mean-of-l2-normalized-cells', unit: 'cell' };
   const pool = (by: string[]) => {
     const t = aggregateProfiles(unit, { by, method: 'mean' });

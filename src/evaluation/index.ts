@@ -21,7 +21,8 @@ export {
   type MeanAveragePrecisionRow,
 } from './map.ts';
 export { computeReplicateReproducibility, computePrecisionRecall, computePercentReplicating } from './replicate.ts';
-export { searchNearest, searchNearestJs, mergeTopK, unitRows, type Neighbors, type ExclusionCodes, type SearchOptions } from './topk.ts';
+export { unitRows, unitRows64, rowNormalizers } from '../util/unit-rows.ts';
+export { searchNearest, searchNearestJs, mergeTopK, type Neighbors, type ExclusionCodes, type SearchOptions } from './topk.ts';
 export { searchNearestTfjs, type TfjsSearchOptions } from './topk-tfjs.ts';
 export { computeKnnAccuracy, voteLabel, type KnnAccuracyOptions, type KnnAccuracy } from './knn.ts';
 export { computeLinearProbe, fitLogisticRegression, predictLogistic, splitRows, type LinearProbeResult } from './linear-probe.ts';

@@ -5,7 +5,8 @@
  */
 import type { ProfileTable } from '../tables/profile-table.ts';
 import { groupCodes, metaColumn } from '../tables/profile-table.ts';
-import { searchNearest, unitRows, type ExclusionCodes, type Neighbors } from './topk.ts';
+import { searchNearest, type ExclusionCodes, type Neighbors } from './topk.ts';
+import { unitRows } from '../util/unit-rows.ts';
 import { wilsonInterval } from '../util/stats.ts';
 
 /** Options of {@link computeKnnAccuracy}. */

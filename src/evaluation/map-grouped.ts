@@ -20,6 +20,7 @@
 import type { ProfileTable } from '../tables/profile-table.ts';
 import { groupCodes } from '../tables/profile-table.ts';
 import { computeNullAveragePrecision, countAbove, type AveragePrecisionOptions, type AveragePrecisionResult, type AveragePrecisionRow } from './map.ts';
+import { rowNormalizers } from '../util/unit-rows.ts';
 
 /** Similarities the grouped path computes (row-normalised dot products). */
 export const GROUPED_SIMILARITIES = new Set(['cosine', 'pearson']);
@@ -78,28 +79,6 @@ function countDiffering(group: Int32Array, diff: Int32Array[]): Float64Array {
   return out;
 }
 
-/** Per-row float64 shift and scale so that z = (x - shift) * scale is similarity.ts's normalised row. */
-function rowNormalisers(t: ProfileTable, center: boolean): { shift: Float64Array; scale: Float64Array } {
-  const { n, d, features: x } = t;
-  const shift = new Float64Array(n);
-  const scale = new Float64Array(n);
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    let mean = 0;
-    if (center) {
-      for (let j = 0; j < d; j++) mean += x[o + j];
-      mean /= d;
-    }
-    let ss = 0;
-    for (let j = 0; j < d; j++) {
-      const v = x[o + j] - mean;
-      ss += v * v;
-    }
-    shift[i] = mean;
-    scale[i] = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-  }
-  return { shift, scale };
-}
 
 /**
  * Per-profile AP of `t` (copairs `average_precision`), identical to
@@ -121,7 +100,7 @@ export function computeAveragePrecisionGrouped(t: ProfileTable, opts: GroupedAve
   const nNegOf = countDiffering(negGroup, negDiff);
   const posMembers = membersOf(posGroup);
   const negMembers = membersOf(negGroup);
-  const { shift, scale } = rowNormalisers(t, similarity === 'pearson');
+  const { shift, scale } = rowNormalizers(t.features, t.d, similarity === 'pearson');
 
   const ap = new Float64Array(n).fill(NaN);
   // Queries (rows with positives), by negative group then positive group then row.

@@ -1,5 +1,6 @@
 import { Registry } from '../util/registry.ts';
 import { rankAverage } from '../util/stats.ts';
+import { unitRows64 } from '../util/unit-rows.ts';
 export { rankAverage };
 
 /**
@@ -10,28 +11,6 @@ export type SimilarityFn = (x: Float32Array, n: number, d: number) => Float64Arr
 
 /** Similarity functions by name (cosine, pearson, spearman, kendall), as copairs / cytominer-eval name them. */
 export const similarities = new Registry<SimilarityFn>('similarity');
-
-/** Rows scaled to unit L2 norm, in float64 (a zero row stays zero). */
-export function normalizeRows(x: ArrayLike<number>, n: number, d: number, center = false): Float64Array {
-  const out = new Float64Array(n * d);
-  for (let i = 0; i < n; i++) {
-    const o = i * d;
-    let mean = 0;
-    if (center) {
-      for (let j = 0; j < d; j++) mean += x[o + j];
-      mean /= d;
-    }
-    let ss = 0;
-    for (let j = 0; j < d; j++) {
-      const v = x[o + j] - mean;
-      out[o + j] = v;
-      ss += v * v;
-    }
-    const inv = ss > 0 ? 1 / Math.sqrt(ss) : 0;
-    for (let j = 0; j < d; j++) out[o + j] *= inv;
-  }
-  return out;
-}
 
 /** Gram matrix z z^T of a row-major [n, d] float64 matrix: [n, n]. */
 export function gram(z: Float64Array, n: number, d: number): Float64Array {
@@ -50,16 +29,16 @@ export function gram(z: Float64Array, n: number, d: number): Float64Array {
 }
 
 /** Cosine similarity: x_i . x_j / (|x_i| |x_j|) (copairs' default). */
-export const computeCosine: SimilarityFn = (x, n, d) => gram(normalizeRows(x, n, d), n, d);
+export const computeCosine: SimilarityFn = (x, n, d) => gram(unitRows64(x, d), n, d);
 
 /** Pearson correlation between rows over features (pandas `DataFrame.corr`, cytominer-eval). */
-export const computePearson: SimilarityFn = (x, n, d) => gram(normalizeRows(x, n, d, true), n, d);
+export const computePearson: SimilarityFn = (x, n, d) => gram(unitRows64(x, d, true), n, d);
 
 /** Spearman correlation: Pearson over per-row average ranks. */
 export const computeSpearman: SimilarityFn = (x, n, d) => {
   const ranks = new Float64Array(n * d);
   for (let i = 0; i < n; i++) ranks.set(rankAverage(x.subarray(i * d, (i + 1) * d)), i * d);
-  return gram(normalizeRows(ranks, n, d, true), n, d);
+  return gram(unitRows64(ranks, d, true), n, d);
 };
 
 /**

@@ -7,6 +7,7 @@ import { groupCodes, metaName, WELL_COLUMNS, type ProfileTable } from '../tables
 
 export { WELL_COLUMNS };
 import { UserError } from '../util/errors.ts';
+import { rowNormalizers } from '../util/unit-rows.ts';
 
 /**
  * How the profiles of one group are combined per feature: pycytominer `aggregate` operations
@@ -84,16 +85,12 @@ export function aggregateProfiles(t: ProfileTable, opts: AggregateOptions = {}):
   const out = new Float32Array(G * d);
   if (method === 'mean' || method === 'l2-mean') {
     const acc = new Float64Array(G * d);
+    // l2-mean: each profile weighted by 1 / its norm (a zero profile adds nothing rather than NaN).
+    const weight = method === 'l2-mean' ? rowNormalizers(t.features, d).scale : undefined;
     for (let i = 0; i < t.n; i++) {
       const g = groupOf[i] * d;
       const r = i * d;
-      let w = 1;
-      if (method === 'l2-mean') {
-        let s = 0;
-        for (let j = 0; j < d; j++) s += t.features[r + j] ** 2;
-        // A zero profile has no direction; it adds nothing rather than NaN.
-        w = s > 0 ? 1 / Math.sqrt(s) : 0;
-      }
+      const w = weight ? weight[i] : 1;
       for (let j = 0; j < d; j++) acc[g + j] += w * t.features[r + j];
     }
     for (let g = 0; g < G; g++) for (let j = 0; j < d; j++) out[g * d + j] = acc[g * d + j] / counts[g];

@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { searchNearestJs, unitRows } from '../../src/evaluation/topk.ts';
+import { searchNearestJs } from '../../src/evaluation/topk.ts';
+import { unitRows } from '../../src/util/unit-rows.ts';
 import { searchNearestInt16 } from '../../src/engine/knn/int16.ts';
 import { buildDotI16Module } from '../../src/engine/knn/wasm-dot-i16.ts';
 import { Rng } from '../../src/util/rng.ts';

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { searchNearestJs } from '../../src/engine/knn/exact.ts';
-import { unitRows } from '../../src/evaluation/topk.ts';
+import { unitRows } from '../../src/util/unit-rows.ts';
 import { knnKernelFor, searchTopKInnerProduct } from '../../src/engine/knn/index.ts';
 import { searchNearestNative } from '../../src/engine/knn/native.ts';
 import { loadNative } from '../../src/engine/native.ts';

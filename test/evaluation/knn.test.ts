@@ -4,7 +4,8 @@ import { loadBbbc021Gallery } from '../../src/datasets/bbbc021.ts';
 import { correctProfiles } from '../../src/profiles/correct.ts';
 import { aggregateProfiles } from '../../src/profiles/aggregate.ts';
 import { computeKnnAccuracy, voteLabel } from '../../src/evaluation/knn.ts';
-import { searchNearestJs, unitRows } from '../../src/evaluation/topk.ts';
+import { searchNearestJs } from '../../src/evaluation/topk.ts';
+import { unitRows } from '../../src/util/unit-rows.ts';
 import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 

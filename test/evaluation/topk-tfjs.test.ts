@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { searchNearestJs, unitRows } from '../../src/evaluation/topk.ts';
+import { searchNearestJs } from '../../src/evaluation/topk.ts';
+import { unitRows } from '../../src/util/unit-rows.ts';
 import { searchNearestTfjs } from '../../src/evaluation/topk-tfjs.ts';
 import { Rng } from '../../src/util/rng.ts';
 

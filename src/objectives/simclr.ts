@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
 import { UserError } from '../util/errors.ts';
+import { BackboneHeadObjective } from './backbone-head.ts';
 import { buildHead, simclrProjector } from './heads.ts';
 import { embeddingStd } from './losses/embedding-std.ts';
 import { groupedNtXentLoss, ntXentTop1 } from './losses/nt-xent.ts';
@@ -69,24 +70,22 @@ export type SimclrOptions = z.infer<typeof simclrOptionsSchema>;
  * (backbone and projector) normalizes with the statistics of the whole multi-view batch, which
  * under BEN is one plate (and mirrors the paper's global BN over both views).
  */
-export class SimCLR implements Objective {
+export class SimCLR extends BackboneHeadObjective<tfl.Sequential> implements Objective {
   readonly name = 'simclr';
   readonly views: number;
-  private backbone?: tfl.LayersModel;
-  private projector?: tfl.Sequential;
   /** Last optimizer step's projections [V*B, D] (previousBatchNegatives), and this step's until afterStep. */
   private previous?: tf.Tensor2D;
   private pending?: tf.Tensor2D;
 
   constructor(readonly options: SimclrOptions) {
+    super();
     this.views = options.views;
   }
 
-  /** Creates the projector on top of the backbone's embedding. */
-  build(ctx: ObjectiveContext): void {
-    this.backbone = ctx.backbone;
+  /** The projector on top of the backbone's embedding. */
+  protected createHead(ctx: ObjectiveContext): tfl.Sequential {
     const { projectorHiddenDim, projectorOutDim } = this.options;
-    this.projector = buildHead(simclrProjector(ctx.embeddingDim, projectorHiddenDim, projectorOutDim), {
+    return buildHead(simclrProjector(ctx.embeddingDim, projectorHiddenDim, projectorOutDim), {
       seed: ctx.seed,
       name: 'simclr_projector',
     });
@@ -97,14 +96,13 @@ export class SimCLR implements Objective {
    * projection is a view of the same image), `z_std` (collapse monitor of the projections).
    */
   loss(batch: ObjectiveBatch): ObjectiveOutput {
-    const { backbone, projector } = this.parts();
     if (batch.views.length !== this.views) {
       throw new Error(`simclr expects ${this.views} views per image, the batch has ${batch.views.length}`);
     }
     if (this.options.excludeSameLabelNegatives && !batch.labels) throw new UserError('objective.options.excludeSameLabelNegatives needs labelled batches; the batch has no labels.');
     const opt = this.options;
     return tf.tidy(() => {
-      const net = (x: tf.Tensor4D) => projector.apply(backbone.apply(x, { training: true }), { training: true }) as tf.Tensor2D;
+      const net = (x: tf.Tensor4D) => this.forward(x, true);
       const groups = batch.bnGroups;
       const B = batch.views[0].shape[0];
       let zs: tf.Tensor2D[];
@@ -159,20 +157,9 @@ export class SimCLR implements Objective {
     this.previous = this.pending = undefined;
   }
 
-  /** Backbone and projector variables. */
-  trainableVariables(): tf.Variable[] {
-    const { backbone, projector } = this.parts();
-    return [...backbone.trainableWeights, ...projector.trainableWeights].map((w) => w.read() as tf.Variable);
-  }
-
   /** The projector head (for inspection and tests). */
   get projectorModel(): tfl.Sequential {
-    return this.parts().projector;
-  }
-
-  private parts(): { backbone: tfl.LayersModel; projector: tfl.Sequential } {
-    if (!this.backbone || !this.projector) throw new Error('simclr: call build() before using the objective');
-    return { backbone: this.backbone, projector: this.projector };
+    return this.parts().head;
   }
 }
 

@@ -9,6 +9,7 @@ import { z } from 'zod';
 import { UserError } from '../util/errors.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { inferPlateByPlate } from '../models/plate-inference.ts';
+import { BackboneHeadObjective } from './backbone-head.ts';
 import { applyPerGroup } from './per-group.ts';
 import { parseObjectiveOptions, type EvalPlate, type EvalResult, type Objective, type ObjectiveBatch, type ObjectiveContext, type ObjectiveOutput } from './objective.ts';
 
@@ -29,33 +30,32 @@ export type SupervisedOptions = z.infer<typeof supervisedOptionsSchema>;
  * Cross-entropy of a linear classifier on the backbone's embedding. One view per image; the batch
  * must carry `labels` [B] int32 in [0, numClasses). Metrics: `loss`, `acc` (batch accuracy).
  */
-export class Supervised implements Objective {
+export class Supervised extends BackboneHeadObjective<tfl.layers.Layer> implements Objective {
   readonly name = 'supervised';
   readonly views = 1;
-  private backbone?: tfl.LayersModel;
-  private head?: tfl.layers.Layer;
   private numClasses = 0;
 
-  constructor(readonly options: SupervisedOptions = { labelSmoothing: 0 }) {}
+  constructor(readonly options: SupervisedOptions = { labelSmoothing: 0 }) {
+    super();
+  }
 
-  /** Creates the linear head [embeddingDim -> numClasses]. */
-  build(ctx: ObjectiveContext): void {
+  /** The linear head [embeddingDim -> numClasses]. */
+  protected createHead(ctx: ObjectiveContext): tfl.layers.Layer {
     if (!ctx.numClasses || ctx.numClasses < 2) throw new UserError(`objective "supervised" needs at least 2 classes in the label column, got ${ctx.numClasses ?? 0}`);
-    this.backbone = ctx.backbone;
     this.numClasses = ctx.numClasses;
-    this.head = tfl.layers.dense({
+    const head = tfl.layers.dense({
       units: ctx.numClasses,
       name: 'supervised_classifier',
       kernelInitializer: tfl.initializers.glorotUniform({ seed: ctx.seed }),
       inputShape: [ctx.embeddingDim],
     });
-    this.head.build([null, ctx.embeddingDim]);
+    head.build([null, ctx.embeddingDim]);
+    return head;
   }
 
   /** Class logits [B, numClasses] of images [B, H, W, C]; `training` selects batch statistics. */
   logits(x: tf.Tensor4D, training: boolean): tf.Tensor2D {
-    const { backbone, head } = this.parts();
-    return tf.tidy(() => head.apply(backbone.apply(x, { training }) as tf.Tensor, {}) as tf.Tensor2D);
+    return tf.tidy(() => this.forward(x, training));
   }
 
   loss(batch: ObjectiveBatch): ObjectiveOutput {
@@ -71,11 +71,6 @@ export class Supervised implements Objective {
     });
   }
 
-  trainableVariables(): tf.Variable[] {
-    const { backbone, head } = this.parts();
-    return [...backbone.trainableWeights, ...head.trainableWeights].map((w) => w.read() as tf.Variable);
-  }
-
   /** The classifier head's weights [kernel [D, K], bias [K]] (for saving next to the backbone). */
   headWeights(): tf.Tensor[] {
     return this.parts().head.getWeights();
@@ -84,12 +79,6 @@ export class Supervised implements Objective {
   /** Restores {@link headWeights}. */
   setHeadWeights(w: tf.Tensor[]): void {
     this.parts().head.setWeights(w);
-  }
-
-  /** Head weights are trainable variables, so checkpoints hold them already; nothing extra. */
-  private parts(): { backbone: tfl.LayersModel; head: tfl.layers.Layer } {
-    if (!this.backbone || !this.head) throw new Error('supervised: call build() before using the objective');
-    return { backbone: this.backbone, head: this.head };
   }
 
   /** The backbone the head sits on. */

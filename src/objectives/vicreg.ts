@@ -1,6 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type * as tfl from '@tensorflow/tfjs-layers';
 import { z } from 'zod';
+import { BackboneHeadObjective } from './backbone-head.ts';
 import { buildHead } from './heads.ts';
 import { embeddingStd } from './losses/embedding-std.ts';
 import { applyPerGroup, deinterleaveViews, interleaveViews } from './per-group.ts';
@@ -80,18 +81,17 @@ export type VicregOptions = z.infer<typeof vicregOptionsSchema>;
  * negatives and no target network. Both views go through the networks together, so under BEN every
  * BatchNorm (backbone and expander) normalizes with one plate's statistics.
  */
-export class VICReg implements Objective {
+export class VICReg extends BackboneHeadObjective<tfl.Sequential> implements Objective {
   readonly name = 'vicreg';
   readonly views = 2;
-  private backbone?: tfl.LayersModel;
-  private expander?: tfl.Sequential;
 
-  constructor(readonly options: VicregOptions) {}
+  constructor(readonly options: VicregOptions) {
+    super();
+  }
 
-  build(ctx: ObjectiveContext): void {
-    this.backbone = ctx.backbone;
+  protected createHead(ctx: ObjectiveContext): tfl.Sequential {
     const e = this.options.expanderDim;
-    this.expander = buildHead(
+    return buildHead(
       [
         { in: ctx.embeddingDim, out: e, norm: 'batch', act: 'relu' },
         { in: e, out: e, norm: 'batch', act: 'relu' },
@@ -103,10 +103,9 @@ export class VICReg implements Objective {
 
   /** Metrics: `loss` and its three terms, `z_std` (collapse monitor of the expander output). */
   loss(batch: ObjectiveBatch): ObjectiveOutput {
-    const { backbone, expander } = this.parts();
     if (batch.views.length !== 2) throw new Error(`vicreg expects 2 views per image, the batch has ${batch.views.length}`);
     return tf.tidy(() => {
-      const net = (x: tf.Tensor4D) => expander.apply(backbone.apply(x, { training: true }), { training: true }) as tf.Tensor2D;
+      const net = (x: tf.Tensor4D) => this.forward(x, true);
       const groups = batch.bnGroups;
       const [za, zb] =
         groups && groups.length > 1
@@ -118,19 +117,9 @@ export class VICReg implements Objective {
     });
   }
 
-  trainableVariables(): tf.Variable[] {
-    const { backbone, expander } = this.parts();
-    return [...backbone.trainableWeights, ...expander.trainableWeights].map((w) => w.read() as tf.Variable);
-  }
-
   /** The expander head (for inspection and tests). */
   get expanderModel(): tfl.Sequential {
-    return this.parts().expander;
-  }
-
-  private parts(): { backbone: tfl.LayersModel; expander: tfl.Sequential } {
-    if (!this.backbone || !this.expander) throw new Error('vicreg: call build() before using the objective');
-    return { backbone: this.backbone, expander: this.expander };
+    return this.parts().head;
   }
 }
 

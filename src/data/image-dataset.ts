@@ -3,6 +3,7 @@ import { dirname } from 'node:path';
 import { UserError, isUserError } from '../util/errors.ts';
 import { SKIP_BAD_HINT } from './decode.ts';
 import { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
+import { channelIndices, withChannelOrder } from './channel-order.ts';
 import { NO_SPLIT, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
 
 /** Key string of `row` over `keys`, e.g. `HEPG2-01/2` for [experiment, plate]. */
@@ -173,6 +174,18 @@ export class Dataset {
       if (!known.has(n)) throw new UserError(`Split "${n}" has no rows in ${this.root}. Known splits: ${[...known].sort().join(', ')}.`);
     }
     return this.filter((r) => want.has(r.split));
+  }
+
+  /**
+   * The channels `names` in that order (loose names: `OrigDNA` is `DNA`), sharing the rows. A
+   * name the data set lacks is a UserError listing its channels.
+   */
+  selectChannels(names: readonly string[]): Dataset {
+    const order = channelIndices(names, this.channels);
+    const missing = names.filter((_, k) => order[k] < 0);
+    if (missing.length) throw new UserError(`Channel${missing.length > 1 ? 's' : ''} ${missing.join(', ')} not in the data set ${this.root}, whose channels are [${this.channels.join(', ')}].`);
+    if (order.length === this.channels.length && order.every((c, k) => c === k)) return this;
+    return new Dataset({ ...this, channels: order.map((c) => this.channels[c]), images: withChannelOrder(this.images, order), labels: this.labels });
   }
 
   /** Row indices by group (see {@link groupRows}). */

@@ -7,16 +7,18 @@ import type { Dataset } from '../data/image-dataset.ts';
 import type { NormalizationMode } from '../models/ben-batchnorm.ts';
 import { UserError } from '../util/errors.ts';
 import type { AggregateMethod } from '../profiles/aggregate.ts';
-import { embedDataset, type EmbedStats, type PreprocessName } from './embedder.ts';
-import { checkProfileOutputs, exportProfiles, wellPathFor, type ExportSummary } from './export.ts';
+import type { EmbedStats, PreprocessName } from './embedder.ts';
+import { embedAndWrite, type EmbedAndWriteResult } from './embed-and-write.ts';
+import { matchModelChannels } from './model-channels.ts';
+import { checkProfileOutputs, wellPathFor, type ExportSummary } from './export.ts';
 import type { ResizeMode } from './input.ts';
 import { loadEmbeddingModel } from './saved-model.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
-import { cellPathFor, exportCellProfiles, withCellColumns } from './cells.ts';
+import { cellPathFor } from './cells.ts';
 import type { ProfileParquetSummary } from '../tables/parquet.ts';
 import { plateKey } from '../data/types.ts';
 import { selectPlates, type ShardSpec } from './shard.ts';
-import { checkDatasetFlags, checkDatasetOutput, datasetDir, exportProfileDataset, isDatasetPath, openDataset, siblingDataset, writeShardLog } from './dataset-output.ts';
+import { checkDatasetFlags, checkDatasetOutput, datasetDir, isDatasetPath, openDataset, siblingDataset, writeShardLog } from './dataset-output.ts';
 
 /** Options of {@link embedToParquet}. */
 export interface EmbedToParquetOptions {
@@ -113,12 +115,15 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   // The model first: a bad model directory fails before the data set is read.
   const em = await loadEmbeddingModel(opts.modelDir, { preprocess: opts.preprocess, resizeMode: opts.resizeMode });
   log?.(`reading ${opts.dataPath}...`);
-  let table, stats, data: Dataset;
+  let data: Dataset;
+  let result: EmbedAndWriteResult;
   let plateKeys: string[] = [];
   const started = new Date().toISOString();
   const t00 = performance.now();
   try {
     data = await readDataset(opts.dataPath, { ...opts.read, layout: opts.layout, skipBad: opts.skipBad });
+    // Channels by name first: a channel the model needs and the data set lacks fails before any pixel work.
+    data = matchModelChannels(em.metadata.channels, data, opts.modelDir, log);
     if (opts.splits?.length) data = data.split(opts.splits);
     // Plates are chosen on the sites, identically on every node. A seeded cell sample is drawn
     // before the selection (its seeds follow the site's row), as a single run draws it.
@@ -148,26 +153,25 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     const info = data.summary();
     log?.(`${info.images} images, ${info.plates} plates, ${info.height}x${info.width}x${info.channels.length} ${info.dtype}${info.inMemory ? '' : ' (decoded on the fly)'}`);
     if (info.height !== em.inputSize || info.width !== em.inputSize) log?.(`model input ${em.inputSize}x${em.inputSize}: --resize-mode ${em.resizeMode}`);
-    const notice = channelNotice(em.metadata.channels, data.channels);
-    if (notice) log?.(notice);
     opts.progress?.start(data.size);
-    ({ table, stats } = await embedDataset(em.model, data, {
+    result = await embedAndWrite({
+      model: em,
+      modelDir: opts.modelDir,
+      data,
+      dataPath: opts.dataPath,
+      splits: opts.splits,
       normalization: opts.normalization,
       batchSize: opts.batchSize,
-      preprocess: em.preprocess,
-      inputSize: em.inputSize,
-      inputsPerImage: em.inputsPerImage(data.images),
+      out: dataset ? { dir, shard, wellDir, cellDir } : opts.out,
+      aggregate: opts.aggregate ?? 'mean',
+      wellOut: opts.wellOut,
+      cells: !!opts.cells,
+      inputs,
+      provenance: opts.shard ? { shard: `${shard.index}/${shard.count}` } : undefined,
       onImages: opts.progress ? (n) => opts.progress!.tick(n) : undefined,
-      keyValue: {
-        model: opts.modelDir,
-        model_metadata: JSON.stringify(em.metadata),
-        data: opts.dataPath,
-        data_layout: data.layout,
-        splits: (opts.splits ?? []).join(','),
-        ...(opts.shard ? { shard: `${shard.index}/${shard.count}` } : {}),
-        ...em.keyValue,
-      },
-    }));
+      onEmbedded: () => opts.progress?.stop(),
+      log,
+    });
   } catch (e) {
     if (dataset) await writeShardLog(dir, shard, { status: 'failed', started, finished: new Date().toISOString(), plates: plateKeys, error: (e as Error).message ?? String(e) }).catch(() => {});
     throw e;
@@ -175,30 +179,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     opts.progress?.stop();
     em.dispose();
   }
-  const t0 = performance.now();
-  let files: EmbedToParquetSummary['files'];
-  try {
-    if (dataset) {
-      files = await exportProfileDataset(dir, table, {
-        shard,
-        aggregate: opts.aggregate ?? 'mean',
-        wellDir,
-        cellDir: opts.cells ? cellDir : undefined,
-        cells: opts.cells ? data : undefined,
-        inputs,
-        log,
-      });
-    } else if (opts.cells) {
-      const c = await exportCellProfiles(opts.out, withCellColumns(table, data), { wellPath: opts.wellOut });
-      files = { profiles: c.sites, wells: c.wells, cells: c.cells };
-    } else {
-      files = await exportProfiles(opts.out, table, { aggregate: opts.aggregate ?? 'mean', wellPath: opts.wellOut, inputs });
-    }
-  } catch (e) {
-    if (dataset) await writeShardLog(dir, shard, { status: 'failed', started, finished: new Date().toISOString(), plates: plateKeys, error: (e as Error).message ?? String(e) }).catch(() => {});
-    throw e;
-  }
-  const writeSeconds = (performance.now() - t0) / 1000;
+  const { files, stats, writeSeconds } = result;
   if (dataset) {
     await writeShardLog(dir, shard, {
       status: 'done',
@@ -227,22 +208,4 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
 function summarizeCounts(v: number[]): string {
   const s = [...v].sort((a, b) => a - b);
   return `min ${s[0]}, median ${s[s.length >> 1]}, max ${s.at(-1)}`;
-}
-
-/** Channel names compared loosely (`OrigDNA` = `dna`). */
-const channelKey = (c: string) => c.replace(/^orig/i, '').toLowerCase();
-
-/**
- * A notice when the model's training channels (its metadata) and the data set's share names in a
- * different order, or differ: the embedder takes channels by position.
- */
-export function channelNotice(modelChannels: unknown, dataChannels: readonly string[]): string | undefined {
-  if (!Array.isArray(modelChannels) || !modelChannels.every((c) => typeof c === 'string')) return undefined;
-  const m = modelChannels.map(channelKey);
-  const d = dataChannels.map(channelKey);
-  if (m.join('\u0000') === d.join('\u0000')) return undefined;
-  const same = m.length === d.length && [...m].sort().join() === [...d].sort().join();
-  return same
-    ? `notice: the model was trained on channels [${modelChannels.join(', ')}] but the data set lists them as [${dataChannels.join(', ')}]; channels are taken by position, so order the data set's channels as the model's.`
-    : `notice: the model was trained on channels [${modelChannels.join(', ')}], the data set has [${dataChannels.join(', ')}]; channels are taken by position.`;
 }

@@ -17,9 +17,7 @@ import { mkdir } from 'node:fs/promises';
 import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import type { Dataset } from '../data/image-dataset.ts';
-import { exportCellProfiles, withCellColumns } from '../embedding/cells.ts';
-import { exportProfiles } from '../embedding/export.ts';
-import { embedDataset } from '../embedding/embedder.ts';
+import { embedAndWrite } from '../embedding/embed-and-write.ts';
 import { loadEmbeddingModel } from '../embedding/saved-model.ts';
 import { engineLabel, initBackend } from '../engine/backend.ts';
 import { readProfileTable } from '../tables/read.ts';
@@ -213,20 +211,24 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
         const embed = async (splits: string[], file: string, what: string) => {
           const ds = await loadIfSmall(data!.split(splits), { skipBad: vr.data.skipBad });
           const bar = createProgress({ label: `[embed] ${v.name} ${what} (${vr.embedding.normalization})`, total: ds.size, unit: 'img', quiet: opts.progress === false });
-          const { table: t } = await embedDataset(em.model, ds, {
+          // Cells: the cell file beside, the site profiles (mean of L2-normalised cells) evaluated.
+          const r = await embedAndWrite({
+            model: em,
+            modelDir: modelDir!,
+            data: ds,
+            dataPath: dataPath ?? '',
+            splits,
             normalization: vr.embedding.normalization,
             batchSize: vr.embedding.batchSize,
-            preprocess: em.preprocess,
-            inputSize: em.inputSize,
-            inputsPerImage: em.inputsPerImage(ds.images),
+            out: join(dir, file),
+            aggregate: file === RUN_LAYOUT.embeddings ? vr.embedding.aggregate : 'none',
+            cells: !!recipe.data.crops,
+            provenance: { recipe: recipe.name, variant: v.name },
             onImages: (n) => bar.tick(n),
-            keyValue: { model: modelDir!, recipe: recipe.name, variant: v.name, data: dataPath ?? '', splits: splits.join(','), ...em.keyValue },
+            onEmbedded: () => bar.stop(),
+            log: (l) => log(`[embed] ${v.name}: ${l}`),
           });
-          bar.stop();
-          // Cells: the cell file beside, the site profiles (mean of L2-normalised cells) evaluated.
-          if (recipe.data.crops) return (await exportCellProfiles(join(dir, file), withCellColumns(t, ds))).siteTable;
-          await exportProfiles(join(dir, file), t, { aggregate: file === RUN_LAYOUT.embeddings ? vr.embedding.aggregate : 'none' });
-          return t;
+          return r.table;
         };
         table = await embed(vr.data.evalSplits, RUN_LAYOUT.embeddings, vr.data.evalSplits.join('+'));
         res.embeddings = join(dir, RUN_LAYOUT.embeddings);

@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 import { existsSync, mkdtempSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { readWithDuckDB } from '../embedding/helpers.ts';
 
 const cli = (...args: string[]) => spawnSync('npx', ['tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, BEN_QUIET: '1' } });
 const root = mkdtempSync(join(tmpdir(), 'ben-cli-recipes-'));
@@ -54,7 +55,7 @@ describe('ben pretrain / train / run with recipes', () => {
     expect(existsSync(join(runDir, 'results.json'))).toBe(true);
   }, 120_000);
 
-  it('ben run <recipe> runs the stages and prints the headline numbers', () => {
+  it('ben run <recipe> runs the stages and prints the headline numbers; ben embed writes the same embeddings with the same metadata', async () => {
     const runDir = join(root, 'run');
     const r = cli('run', 'recipes/quickstart.yaml', ...tiny, 'stages=[data,train,embed,evaluate]', 'evaluation.mapNullSize=50', 'training.knnMonitorEvery=0', '--run-dir', runDir, '--quiet');
     expect(r.status, r.stderr).toBe(0);
@@ -63,5 +64,18 @@ describe('ben pretrain / train / run with recipes', () => {
     expect(r.stdout).toMatch(/baseline \(random batches, running inference\): linear probe \(well level\) [\d.]+%.*kNN cross-plate [\d.]+%/);
     expect(r.stdout).toMatch(/baseline-plate-stats \(random batches, plate inference\): linear probe \(well level\) [\d.]+%/);
     for (const v of ['ben', 'baseline']) for (const f of ['embeddings.parquet', 'metrics.jsonl', 'eval.json']) expect(existsSync(join(runDir, v, f)), `${v}/${f}`).toBe(true);
-  }, 180_000);
+
+    // One embed stage: `ben embed` on the same model and split writes what the recipe wrote, with the
+    // same key-value metadata; the recipe adds only its provenance (recipe, variant).
+    const out = join(root, 'embed', 'emb.parquet');
+    const e = cli('embed', '--model', join(runDir, 'ben', 'model'), '--data', join(root, 'tiny'), '--split', 'test', '--normalization', 'plate', '--out', out, '--quiet');
+    expect(e.status, e.stderr).toBe(0);
+    const [fromRun, fromEmbed] = await Promise.all([readWithDuckDB(join(runDir, 'ben', 'embeddings.parquet')), readWithDuckDB(out)]);
+    const keys = (kv: Record<string, string>) => Object.keys(kv).sort();
+    expect(keys(fromRun.kv)).toEqual([...keys(fromEmbed.kv), 'recipe', 'variant'].sort());
+    expect(keys(fromEmbed.kv)).toEqual(expect.arrayContaining(['model', 'model_metadata', 'data', 'data_layout', 'splits', 'normalization']));
+    expect(fromRun.rows).toEqual(fromEmbed.rows);
+    const [wellsRun, wellsEmbed] = await Promise.all([readWithDuckDB(join(runDir, 'ben', 'embeddings.wells.parquet')), readWithDuckDB(join(root, 'embed', 'emb.wells.parquet'))]);
+    expect(keys(wellsRun.kv)).toEqual([...keys(wellsEmbed.kv), 'recipe', 'variant'].sort());
+  }, 240_000);
 });

@@ -41,13 +41,13 @@ function ben(...args: string[]) {
  * A tiny BEN model with `c` channels (random weights: the plumbing is under test), declaring the
  * fields' own size as its input so embedding resizes nothing.
  */
-async function tinyModel(dir: string, c: number, inputSize: number): Promise<void> {
+async function tinyModel(dir: string, c: number, inputSize: number, channels?: string[]): Promise<void> {
   const input = tfl.input({ shape: [null, null, c] });
   let x = tfl.layers.conv2d({ filters: 4, kernelSize: 8, strides: 8, kernelInitializer: tfl.initializers.glorotNormal({ seed: 1 }) }).apply(input) as tfl.SymbolicTensor;
   x = new BenBatchNorm().apply(x) as tfl.SymbolicTensor;
   x = tfl.layers.activation({ activation: 'relu' }).apply(x) as tfl.SymbolicTensor;
   const out = tfl.layers.globalAveragePooling2d({}).apply(x) as tfl.SymbolicTensor;
-  await saveModel(tfl.model({ inputs: input, outputs: out }), dir, { backbone: 'tiny-test', embeddingDim: 4, inputSize });
+  await saveModel(tfl.model({ inputs: input, outputs: out }), dir, { backbone: 'tiny-test', embeddingDim: 4, inputSize, ...(channels ? { channels } : {}) });
 }
 
 async function geotiffPixels(path: string): Promise<number[]> {
@@ -66,6 +66,27 @@ describe.skipIf(!have)('bbbc013 through the image-folder reader', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
     await tinyModel(join(root, 'model2'), 2, 640);
+    await tinyModel(join(root, 'model-dna-gfp'), 2, 640, ['DNA', 'GFP']);
+    await tinyModel(join(root, 'model-dna-er'), 2, 640, ['DNA', 'ER']);
+  });
+
+  it('ben embed takes channels by name: the data set read as [GFP, DNA] embeds as read in the model order [DNA, GFP]; a missing channel is an error', async () => {
+    const flags = BBBC013_FLAGS.filter((_, k) => k < BBBC013_FLAGS.indexOf('--channels') || k > BBBC013_FLAGS.indexOf('--channels') + 2);
+    expect(flags).not.toContain('--channels'); // the reader's own order: ch 1 (GFP), then ch 2 (DNA)
+    const emb = (out: string, extra: string[]) => ben('embed', '--model', join(root, 'model-dna-gfp'), '--data', BBBC013, ...flags, ...extra, '--out', join(root, 'by-name', out), '--normalization', 'batch', '--plates', 'bbbc013', '--split', 'all', '--aggregate', 'none');
+    const ordered = emb('ordered.parquet', ['--channels', 'DNA', 'GFP']);
+    expect(ordered.status, ordered.stderr).toBe(0);
+    const swapped = emb('swapped.parquet', []);
+    expect(swapped.status, swapped.stderr).toBe(0);
+    expect(swapped.stderr).toMatch(/channels taken by name: the data set's \[GFP, DNA\] are fed as the model's \[DNA, GFP\]/);
+    const a = await readWithDuckDB(join(root, 'by-name', 'ordered.parquet'));
+    const b = await readWithDuckDB(join(root, 'by-name', 'swapped.parquet'));
+    expect(b.rows.length).toBe(96);
+    expect(b.rows).toEqual(a.rows);
+    const missing = ben('embed', '--model', join(root, 'model-dna-er'), '--data', BBBC013, ...flags, '--out', join(root, 'by-name', 'missing.parquet'), '--normalization', 'batch');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/trained on channels \[DNA, ER\] but the data set .* has \[GFP, DNA\]: ER is missing/);
+    expect(missing.stderr).not.toMatch(/at .*\.ts:/);
   });
 
   it("the recipe's data section reads the plate: 96 sites, 2 channels, doses and controls from the plate map", async () => {

@@ -18,7 +18,7 @@ import { embedDataset } from '../../src/embedding/embedder.ts';
 import { cropOrigins, modelInputFor, tileOrigins } from '../../src/embedding/input.ts';
 import { loadEmbeddingModel } from '../../src/embedding/saved-model.ts';
 import { saveModel } from '../../src/models/io.ts';
-import { channelNotice } from '../../src/embedding/run.ts';
+import { matchModelChannels } from '../../src/embedding/model-channels.ts';
 import { modelInputBatch } from '../../src/data/preprocess.ts';
 import { Rng } from '../../src/util/rng.ts';
 import { isUserError } from '../../src/util/errors.ts';
@@ -132,11 +132,44 @@ describe('embedding images of another size than the model input', () => {
   });
 });
 
-describe('channel notice', () => {
-  it('names a different channel order (OrigDNA = DNA) and is silent when they agree', () => {
-    expect(channelNotice(['DNA', 'ER'], ['OrigDNA', 'OrigER'])).toBeUndefined();
-    expect(channelNotice(undefined, ['a'])).toBeUndefined();
-    expect(channelNotice(['DNA', 'ER', 'RNA'], ['OrigER', 'OrigDNA', 'OrigRNA'])).toMatch(/order the data set's channels as the model's/);
-    expect(channelNotice(['nucleus', 'cytoplasm', 'texture'], ['DNA', 'GFP', 'x'])).toMatch(/taken by position/);
+describe('model channels by name', () => {
+  it('the same names (OrigDNA = DNA) keep the data set; a model without names takes channels by position, with a warning', () => {
+    const lines: string[] = [];
+    const d = makeData();
+    expect(matchModelChannels(['OrigDNA', 'gfp'], d, 'm', (l) => lines.push(l))).toBe(d);
+    expect(lines).toEqual([]);
+    expect(matchModelChannels(undefined, d, 'm', (l) => lines.push(l))).toBe(d);
+    expect(lines[0]).toMatch(/does not record the channels .* taken by position/);
+  });
+
+  it('reorders or picks channels by name, in memory and decoded on demand, and refuses a missing one naming both lists', async () => {
+    const d = makeData();
+    const lines: string[] = [];
+    const swapped = matchModelChannels(['GFP', 'DNA'], d, 'm', (l) => lines.push(l));
+    expect(swapped.channels).toEqual(['GFP', 'DNA']);
+    expect(lines[0]).toMatch(/\[DNA, GFP\] are fed as the model's \[GFP, DNA\]/);
+    const px = swapped.images.getSync(1);
+    const per = H * W * C;
+    for (const p of [0, 17, H * W - 1]) {
+      expect(px[p * 2]).toBe(pixels[per + p * 2 + 1]);
+      expect(px[p * 2 + 1]).toBe(pixels[per + p * 2]);
+    }
+    const gfp = matchModelChannels(['GFP'], d, 'm');
+    expect(gfp.images.channels).toBe(1);
+    expect(Array.from(gfp.images.getSync(2).subarray(0, 3))).toEqual([pixels[2 * per + 1], pixels[2 * per + 3], pixels[2 * per + 5]]);
+    // A store that decodes on demand reorders each image as it comes.
+    const mem = d.images;
+    const lazy = new Dataset({ ...d, images: { ...mem, inMemory: false, size: mem.size, height: H, width: W, channels: C, dtype: 'uint8', get: (i: number) => mem.get(i), getSync: () => { throw new Error('lazy'); }, subset: (ix: ArrayLike<number>) => mem.subset(ix) } });
+    const lazySwapped = matchModelChannels(['GFP', 'DNA'], lazy, 'm');
+    expect(lazySwapped.images.inMemory).toBe(false);
+    expect(Array.from(await lazySwapped.images.get(1))).toEqual(Array.from(px));
+    let err: unknown;
+    try {
+      matchModelChannels(['DNA', 'ER'], d, 'runs/x/model');
+    } catch (e) {
+      err = e;
+    }
+    expect(isUserError(err)).toBe(true);
+    expect((err as Error).message).toMatch(/runs\/x\/model was trained on channels \[DNA, ER\] but the data set mem has \[DNA, GFP\]: ER is missing/);
   });
 });

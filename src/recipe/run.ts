@@ -24,7 +24,7 @@ import { readProfileTable } from '../tables/read.ts';
 import type { ProfileTable } from '../tables/profile-table.ts';
 import { writeReport, type WriteReportOptions } from '../report/report.ts';
 import { hasCheckpoint } from '../training/checkpoint.ts';
-import { pretrain, recipeInputs, type PretrainResult } from './train-stage.ts';
+import { checkResumeRecipe, pretrain, recipeInputs, type PretrainResult } from './train-stage.ts';
 import { claimRunDir, markRunFailed, runEnvironment, writeResolvedRecipe, writeRunJson } from '../training/run-info.ts';
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
@@ -132,6 +132,16 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   const t0 = performance.now();
   const stages = new Set(recipe.stages);
   const backend = await initBackend();
+  // What --resume does with each variant's training, decided (and refused) before anything is written,
+  // so the run's resolved recipe and its variants' never disagree.
+  const resumeTraining = new Map<string, 'skip' | 'continue' | 'fresh'>();
+  if (opts.resume && stages.has('train')) {
+    for (const v of recipeVariants(recipe)) {
+      if (v.recipe.model.variant !== undefined) continue;
+      // The training stage logs what it continues; this pass only decides.
+      resumeTraining.set(v.name, checkResumeRecipe(join(runDir, v.name), v.recipe, () => {}, `variant "${v.name}" (${join(runDir, v.name)})`));
+    }
+  }
   await mkdir(runDir, { recursive: true });
   await writeResolvedRecipe(runDir, recipe);
   const env = await runEnvironment(backend);
@@ -186,7 +196,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
       log(`[train] ${v.name}: the model of variant "${from}" (no training)`);
     } else if (stages.has('train')) {
       const done = join(dir, RUN_LAYOUT.model, 'model.json');
-      if (opts.resume && existsSync(done) && finished(dir)) {
+      if (resumeTraining.get(v.name) === 'skip' && existsSync(done)) {
         log(`[train] ${v.name}: finished earlier, model in ${join(dir, RUN_LAYOUT.model)}`);
       } else {
         log(`[train] ${v.name}: ${vr.objective.name}, ${vr.sampler.type} batches of ${vr.sampler.batchSize}, ${vr.backbone.name}, ${vr.augment.cropSize}px crops`);
@@ -301,15 +311,6 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     report,
   });
   return result;
-}
-
-/** Whether the variant's run.json says its training finished. */
-function finished(dir: string): boolean {
-  try {
-    return (JSON.parse(readFileSync(join(dir, RUN_LAYOUT.info), 'utf8')) as { status?: string }).status === 'finished';
-  } catch {
-    return false;
-  }
 }
 
 async function readEmbeddings(path: string): Promise<ProfileTable> {

@@ -85,16 +85,46 @@ function resumeKey(r: Recipe): unknown {
   return { ...r, description: undefined, output: undefined, stages: undefined, optimizer: { ...r.optimizer, lr: undefined }, training: { ...r.training, steps: undefined, epochs: undefined, checkpointEvery: undefined } };
 }
 
-/** Refuses to resume with a recipe whose training-relevant fields differ from the run directory's. */
-function checkResumeRecipe(runDir: string, recipe: Recipe, log: (l: string) => void): void {
+/** Steps a finished run in `runDir` trained (its run.json), or undefined when it did not finish. */
+function finishedSteps(runDir: string): number | undefined {
+  try {
+    const info = JSON.parse(readFileSync(join(runDir, RUN_LAYOUT.info), 'utf8')) as { status?: string; result?: { steps?: number } };
+    return info.status === 'finished' && typeof info.result?.steps === 'number' ? info.result.steps : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+/**
+ * What `--resume` does with the training in `runDir` under `recipe`: `skip` (it finished with this
+ * recipe), `continue` (train on, from the checkpoint: a run that stopped, or a finished one given
+ * more `training.steps`), or `fresh` (nothing trained there yet). A change resume cannot honour
+ * is a UserError naming the field: any training-relevant field, or a finished run's length other
+ * than more steps. `label` names the run in messages (a recipe variant).
+ */
+export function checkResumeRecipe(runDir: string, recipe: Recipe, log: (l: string) => void, label = runDir): 'skip' | 'continue' | 'fresh' {
   const p = join(runDir, RUN_LAYOUT.recipe);
-  if (!existsSync(p)) return;
+  if (!existsSync(p)) return 'fresh';
   const before = parseYaml(readFileSync(p, 'utf8')) as Recipe;
   if (before.optimizer?.lr !== undefined && before.optimizer.lr !== recipe.optimizer.lr) log(`--resume: optimizer.lr changed from ${before.optimizer.lr} to ${recipe.optimizer.lr}`);
   const a = resumeKey(before) as Record<string, unknown>;
   const b = resumeKey(recipe) as Record<string, unknown>;
   const differ = Object.keys({ ...a, ...b }).filter((k) => !isDeepStrictEqual(JSON.parse(JSON.stringify(a[k] ?? null)), JSON.parse(JSON.stringify(b[k] ?? null))));
-  if (differ.length) throw new UserError(`--resume: the recipe differs from the one ${runDir} was trained with in: ${differ.join(', ')}. Resume with the same recipe (see ${p}) or start a new run directory.`);
+  if (differ.length) throw new UserError(`--resume: the recipe differs from the one ${label} was trained with in: ${differ.join(', ')}. Resume with the same recipe (see ${p}), or start again with --overwrite or another --run-dir.`);
+  const done = finishedSteps(runDir);
+  if (done === undefined) return 'continue';
+  const sameLength = before.training?.steps === recipe.training.steps && before.training?.epochs === recipe.training.epochs;
+  if (sameLength) return 'skip';
+  if (recipe.training.steps !== undefined && recipe.training.steps > done) {
+    log(`--resume: ${label} finished ${done} steps; training.steps ${recipe.training.steps} continues it from its checkpoint`);
+    return 'continue';
+  }
+  const was = before.training?.steps !== undefined ? `training.steps ${before.training.steps}` : `training.epochs ${before.training?.epochs}`;
+  const now = recipe.training.steps !== undefined ? `training.steps ${recipe.training.steps}` : `training.epochs ${recipe.training.epochs}`;
+  throw new UserError(
+    `--resume: ${label} finished ${done} steps with ${was}; the recipe now says ${now}, which resume cannot honour (it only continues a run to more steps, e.g. --set training.steps=${done * 2}). ` +
+      `Keep ${was}, or start again with --overwrite or another --run-dir.`,
+  );
 }
 
 /**

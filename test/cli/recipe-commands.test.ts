@@ -78,4 +78,27 @@ describe('ben pretrain / train / run with recipes', () => {
     const [wellsRun, wellsEmbed] = await Promise.all([readWithDuckDB(join(runDir, 'ben', 'embeddings.wells.parquet')), readWithDuckDB(join(root, 'embed', 'emb.wells.parquet'))]);
     expect(keys(wellsRun.kv)).toEqual([...keys(wellsEmbed.kv), 'recipe', 'variant'].sort());
   }, 240_000);
+
+  it('--resume with fewer steps is refused naming training.steps, and nothing is rewritten; more steps continue training; the resolved recipes agree', () => {
+    const runDir = join(root, 'resume-steps');
+    const args = ['run', 'recipes/quickstart.yaml', ...tiny, 'stages=[data,train]', 'training.knnMonitorEvery=0', '--run-dir', runDir, '--quiet'];
+    const steps = (f: string) => Number(/steps: (\d+)/.exec(readFileSync(f, 'utf8'))?.[1]);
+    const first = cli(...args);
+    expect(first.status, first.stderr).toBe(0);
+    const top = join(runDir, 'resolved-recipe.yaml');
+    const ben = join(runDir, 'ben', 'resolved-recipe.yaml');
+    expect([steps(top), steps(ben)]).toEqual([2, 2]);
+
+    const fewer = cli(...args, '--resume', '--set', 'training.steps=1');
+    expect(fewer.status).toBe(2);
+    expect(fewer.stderr).toMatch(/--resume: variant "ben" .* finished 2 steps with training.steps 2; the recipe now says training.steps 1, which resume cannot honour/);
+    expect(fewer.stderr).not.toMatch(/at .*\.ts:/);
+    expect([steps(top), steps(ben)]).toEqual([2, 2]);
+
+    const more = cli(...args, '--resume', '--set', 'training.steps=3');
+    expect(more.status, more.stderr).toBe(0);
+    expect([steps(top), steps(ben), steps(join(runDir, 'baseline', 'resolved-recipe.yaml'))]).toEqual([3, 3, 3]);
+    expect(JSON.parse(readFileSync(join(runDir, 'ben', 'run.json'), 'utf8')).result.steps).toBe(3);
+    expect(readFileSync(join(runDir, 'ben', 'metrics.jsonl'), 'utf8').trim().split('\n').length).toBe(3);
+  }, 240_000);
 });

@@ -1,46 +1,27 @@
 /**
  * The library API of ben-ssl: what the `ben` commands call, for notebooks, scripts and tests.
- * Each stage is a function of typed options; the registries hold the plug-ins by name.
+ * Each stage is a function of typed options; the registries hold the plug-ins by name. Every name
+ * comes through its area's front door (`<area>/index.ts`), which a script can also import on its
+ * own: `ben-ssl/data`, `ben-ssl/tables`, `ben-ssl/evaluation`, `ben-ssl/profiles`, `ben-ssl/engine`,
+ * `ben-ssl/report` (package.json `exports`).
  */
-export { initBackend, type BackendInfo } from './engine/backend.ts';
-export { engineFlags, setEngineFlags, withEngineFlags, type EngineFlags } from './engine/flags.ts';
+export { initBackend, engineFlags, setEngineFlags, withEngineFlags, type BackendInfo, type EngineFlags } from './engine/index.ts';
 
-export { readDataset } from './data/readers/index.ts';
-export type { Dataset } from './data/image-dataset.ts';
-export { generateSynthetic } from './data/synth/generate.ts';
-export { resolveSynthConfig, type SynthConfig } from './data/synth/config.ts';
-export { samplers } from './data/samplers/index.ts';
-export { readProfileTable } from './tables/read.ts';
-export { loadProfiles, tableSources, type TableSource } from './tables/load.ts';
+export { readDataset, generateSynthetic, resolveSynthConfig, samplers, type Dataset, type SynthConfig } from './data/index.ts';
+export { readProfileTable, loadProfiles, tableSources, writeProfilesParquet, type ProfileTable, type TableSource } from './tables/index.ts';
 export { loadBbbc021Gallery } from './datasets/index.ts';
-export type { ProfileTable } from './tables/profile-table.ts';
 
-export { backbones } from './models/index.ts';
-export { setNormalization, NORMALIZATION_MODES, type NormalizationMode } from './models/ben-batchnorm.ts';
-export { loadModel, saveModel } from './models/io.ts';
-export { objectives } from './objectives/index.ts';
-export type { Objective } from './objectives/objective.ts';
+export { backbones, setNormalization, NORMALIZATION_MODES, loadModel, saveModel, type NormalizationMode } from './models/index.ts';
+export { objectives, type Objective } from './objectives/index.ts';
 
-export { trainBackbone, type TrainBackboneOptions, type TrainedBackbone } from './training/train-backbone.ts';
-export { trainSupervised, type TrainSupervisedOptions } from './training/supervised.ts';
-export { optimizers } from './training/optimizers.ts';
-export { RUN_LAYOUT } from './training/run-layout.ts';
+export { trainBackbone, trainSupervised, optimizers, RUN_LAYOUT, type TrainBackboneOptions, type TrainedBackbone, type TrainSupervisedOptions } from './training/index.ts';
 
-export { embedDataset } from './embedding/embedder.ts';
-export { embedToParquet } from './embedding/run.ts';
-export { loadEmbeddingModel } from './embedding/saved-model.ts';
+export { embedDataset, embedAndWrite, embedToParquet, loadEmbeddingModel } from './embedding/index.ts';
 
-export { aggregateProfiles } from './profiles/aggregate.ts';
-export { correctProfiles } from './profiles/correct.ts';
-export { profilesToParquet } from './profiles/run.ts';
+export { aggregateProfiles, correctProfiles, profilesToParquet } from './profiles/index.ts';
 
-export { evaluateProfiles } from './evaluation/evaluate.ts';
-export { metrics, type Metric } from './evaluation/metric.ts';
-import './evaluation/metrics.ts';
+export { evaluateProfiles, defaultMetrics, defineMetric, metrics, type Metric } from './evaluation/index.ts';
 
-export { writeReport } from './report/report.ts';
+export { writeReport } from './report/index.ts';
 
-export { loadRecipe, validateRecipe } from './recipe/load.ts';
-export type { Recipe } from './recipe/schema.ts';
-export { pretrain } from './recipe/train-stage.ts';
-export { runRecipe } from './recipe/run.ts';
+export { loadRecipe, validateRecipe, pretrain, runRecipe, type Recipe } from './recipe/index.ts';

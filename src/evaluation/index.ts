@@ -1,10 +1,7 @@
 /**
- * Public API of the evaluation stage (DESIGN.md: evaluation/): read a profile table, correct it
- * post hoc, and score it. `ben evaluate` is a thin call into {@link evaluateProfiles}.
+ * Public API of the evaluation stage (DESIGN.md: evaluation/): correct a profile table post hoc
+ * (profiles/) and score it (tables come from tables/). `ben evaluate` is a thin call into {@link evaluateProfiles}.
  */
-export type { ProfileTable } from '../tables/profile-table.ts';
-export { rowOf, metaColumn, metaName, selectRows, filterRows, groupCodes, withGroupKey, parseColumnList } from '../tables/profile-table.ts';
-export { readProfileTable, type ReadProfileOptions, type ReadProfileReport } from '../tables/read.ts';
 export { varianceComponents, medianRatios, cellProfilerFeatureKind, type FeatureComponents, type VarianceComponentsOptions } from './variance-components.ts';
 export { similarities, computeCosine, computePearson, computeSpearman, computeKendall, type SimilarityFn } from './similarity.ts';
 export { findPairs, computePairSimilarities, type PairRule } from './pairs.ts';
@@ -27,9 +24,8 @@ export { searchNearestTfjs, type TfjsSearchOptions } from './topk-tfjs.ts';
 export { computeKnnAccuracy, voteLabel, type KnnAccuracyOptions, type KnnAccuracy } from './knn.ts';
 export { computeLinearProbe, fitLogisticRegression, predictLogistic, splitRows, type LinearProbeResult } from './linear-probe.ts';
 export { adjustBenjaminiHochberg, quantile, median, wilsonInterval } from '../util/stats.ts';
-export { metrics, defaultMetricParams, type Metric, type MetricContext, type MetricResult, type EvalColumns, type MetricParams, type PairLists, type RowFilter } from './metric.ts';
+export { metrics, defineMetric, parseMetricOptions, distributeOptions, type Metric, type MetricNeeds, type MetricContext, type MetricResult, type EvalColumns, type PairLists, type RowFilter } from './metric.ts';
 export { mapPresets, resolveMapConfig, applyRowFilters, withReferenceIndex, parseRowFilter, REFERENCE_INDEX, type MapConfig, type MapPreset } from './map-presets.ts';
 import './metrics.ts';
-export { loadProfiles } from '../tables/load.ts';
-export { evaluateProfiles, GROUPING_COLUMNS, type EvaluateOptions, type EvalColumnsInput, type EvaluationResult, type Normalization } from './evaluate.ts';
+export { evaluateProfiles, defaultMetrics, GROUPING_COLUMNS, type EvaluateOptions, type EvalColumnsInput, type EvaluationResult, type Normalization } from './evaluate.ts';
 export { summarizeEvaluation, formatMarkdown, writeEvaluation, toCsv } from './report.ts';

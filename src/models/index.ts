@@ -8,3 +8,5 @@ for (const b of [resnet18, resnet50, resnet18Cifar, resnet50Cifar, resnetSmall, 
 }
 
 export { backbones };
+export { setNormalization, NORMALIZATION_MODES, type NormalizationMode } from './ben-batchnorm.ts';
+export { loadModel, saveModel } from './io.ts';

@@ -14,3 +14,4 @@ objectives.register('byol', createByol);
 objectives.register('vicreg', createVicreg);
 
 export { objectives };
+export type { Objective, ObjectiveContext, ObjectiveBatch } from './objective.ts';

@@ -1,12 +1,10 @@
 /**
  * Why a metric cannot be computed on a table, said in words instead of a NaN: cross-plate metrics
  * on one plate, replicate metrics without replicates, a metric that found no pairs or queries.
+ * What a metric needs is declared by the metric itself (`Metric.needs`).
  */
-import type { EvalColumns, MetricParams, MetricResult } from './metric.ts';
+import { platesNeeded, type EvalColumns, type Metric, type MetricResult } from './metric.ts';
 import { metaColumn, type ProfileTable } from '../tables/profile-table.ts';
-
-/** Metrics that compare profiles across plates (positives or queries on other plates). */
-const CROSS_PLATE = new Set(['map', 'batch-predictability']);
 
 function distinct(t: ProfileTable, column: string | undefined): string[] {
   if (!column) return [];
@@ -17,14 +15,12 @@ function distinct(t: ProfileTable, column: string | undefined): string[] {
   }
 }
 
-/** The reason `name` cannot run on `t` before computing it, or undefined. */
-export function precondition(name: string, t: ProfileTable, columns: EvalColumns, params: MetricParams): string | undefined {
+/** The reason `m` cannot run on `t` under `options` before computing it, or undefined. */
+export function precondition<O extends Record<string, unknown>>(m: Metric<O>, t: ProfileTable, columns: EvalColumns, options: O): string | undefined {
   const plates = distinct(t, columns.plate);
-  // mAP is cross-plate only with the replicate preset's lists (pos_diffby = plate).
-  const mapCrossPlate = name !== 'map' || (!params.pairs && (params.mapPreset ?? 'replicate') === 'replicate');
-  const crossPlate = (CROSS_PLATE.has(name) && mapCrossPlate) || (name === 'knn' && params.knnExclusions.some((e) => e === 'plate' || e === 'nscb'));
-  if (columns.plate && crossPlate && plates.length < 2) {
-    return `needs profiles from 2 or more plates, and the table has ${plates.length} (${columns.plate} = ${plates.join(', ') || 'none'}); evaluate several plates together, or pick metrics that stay within a plate`;
+  const need = platesNeeded(m, options);
+  if (columns.plate && need > plates.length) {
+    return `needs profiles from ${need} or more plates, and the table has ${plates.length} (${columns.plate} = ${plates.join(', ') || 'none'}); evaluate several plates together, or pick metrics that stay within a plate`;
   }
   if (t.n < 2) return `needs 2 or more profiles; the table has ${t.n}`;
   return undefined;

@@ -9,7 +9,9 @@
  */
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from './map.ts';
 import { mapPresets, withReferenceIndex } from './map-presets.ts';
-import type { Metric, RowFilter } from './metric.ts';
+import { z } from 'zod';
+import { defineMetric, type RowFilter } from './metric.ts';
+import { mapScoreOptions } from './metric-options.ts';
 import { filterRows, groupCodes, metaColumn, metaName, selectRows, type ProfileTable } from '../tables/profile-table.ts';
 import { spearmanCorrelation } from '../util/stats.ts';
 import { Rng } from '../util/rng.ts';
@@ -130,13 +132,14 @@ export function permuteWithin(t: ProfileTable, columns: readonly string[], withi
 }
 
 /** The registered `dose-response` metric (metrics.ts): {@link computeDoseResponse} with the named columns. */
-export const doseResponseMetric: Metric = {
+export const doseResponseMetric = defineMetric({
   name: 'dose-response',
   description: 'Activity mAP of each dose group vs the negative controls (copairs activity), Spearman(dose, mAP); positive controls (--positive-control) scored apart',
-  requires: ['control', 'dose'],
+  options: z.object(mapScoreOptions),
+  needs: { columns: ['control', 'dose'] },
   async compute(ctx) {
-    const p = ctx.params;
-    const r = computeDoseResponse(ctx.table, { dose: ctx.columns.dose!, negative: ctx.columns.control!, positive: ctx.columns.positiveControl, similarity: p.similarity, nullSize: p.nullSize, seed: p.seed, threshold: p.threshold });
+    const p = ctx.options;
+    const r = computeDoseResponse(ctx.table, { dose: ctx.columns.dose!, negative: ctx.columns.control!, positive: ctx.columns.positiveControl, similarity: p.similarity, nullSize: p.nullSize, seed: ctx.seed, threshold: p.threshold });
     return {
       summary: {
         mean_map: r.meanMap,
@@ -149,4 +152,4 @@ export const doseResponseMetric: Metric = {
       tables: { per_dose: r.perDose.map((d) => ({ dose: d.dose, mean_average_precision: d.map, p_value: d.pValue, corrected_p_value: d.correctedPValue, wells: d.wells })) },
     };
   },
-};
+});

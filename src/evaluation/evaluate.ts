@@ -8,7 +8,7 @@ import { metaColumn, metaName, withGroupKey } from '../tables/profile-table.ts';
 import type { ReadProfileReport } from '../tables/read.ts';
 import { loadProfiles } from '../tables/load.ts';
 import { correctProfiles, type CorrectionMethod, type CorrectionStep } from '../profiles/correct.ts';
-import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
+import { kebab, metrics, parseMetricOptions, unmetNeeds, type EvalColumns, type MetricResult } from './metric.ts';
 import './metrics.ts';
 import type { TextEncoding } from '../util/text.ts';
 import { emptyResult, precondition } from './computable.ts';
@@ -27,9 +27,17 @@ export type EvalColumnsInput = Omit<EvalColumns, (typeof GROUPING_COLUMNS)[numbe
 export interface EvaluateOptions {
   /** Named columns; `plate: ['Experiment', 'Plate']` makes the tuple the plate key. */
   columns: EvalColumnsInput;
-  /** Metric names from the registry. */
-  metrics: string[];
-  params?: Partial<MetricParams>;
+  /**
+   * Metric names from the registry; absent: every metric whose needs the named columns meet
+   * (see {@link defaultMetrics}).
+   */
+  metrics?: string[];
+  /** Options per metric (`{ map: { nullSize: 1000 } }`), checked against each metric's schema; defaults fill the rest. */
+  options?: Record<string, Record<string, unknown>>;
+  /** Names where an option was set, for messages (default the field name; the CLI says `--null-size`). */
+  optionSource?: (field: string) => string;
+  /** Seed of every random choice (default 0). */
+  seed?: number;
   /** Default none. `standardize` / `mad_robustize` / `tvn` need the plate and control columns. */
   normalize?: Normalization;
   /** Rows the correction is fitted on: `controls` (default) or `all`. */
@@ -61,7 +69,9 @@ export interface EvaluationResult {
     groupKeys?: Record<string, string[]>;
   };
   columns: EvalColumns;
-  params: MetricParams;
+  seed: number;
+  /** Each metric's options as it ran (its defaults filled in). */
+  options: Record<string, Record<string, unknown>>;
   /** Per metric: its result, or `notComputed` (the reason) with `summary.not_computed`. */
   metrics: Record<string, MetricResult & { seconds: number; notComputed?: string }>;
 }
@@ -72,8 +82,8 @@ export async function evaluateProfiles(
   opts: EvaluateOptions,
   input: { source: string; report?: ReadProfileReport } = { source: '(table)' },
 ): Promise<EvaluationResult> {
-  const params: MetricParams = { ...defaultMetricParams, ...opts.params };
-  for (const name of opts.metrics) metrics.get(name);
+  const seed = opts.seed ?? 0;
+  for (const name of [...(opts.metrics ?? []), ...Object.keys(opts.options ?? {})]) metrics.get(name);
   let t = table;
   const preprocessing: EvaluationResult['preprocessing'] = { normalize: opts.normalize ?? 'none' };
   // A grouping option naming several columns becomes one key column of their tuple.
@@ -111,10 +121,13 @@ export async function evaluateProfiles(
   if (columns.split) columns.split = metaName(t, columns.split);
   if (columns.replicate) columns.replicate = columns.replicate.map((c) => metaName(t, c));
   if (columns.control) columns.control = { ...columns.control, column: metaName(t, columns.control.column) };
-  for (const name of opts.metrics) {
-    for (const req of metrics.get(name).requires) {
-      if (!columns[req]) throw new UserError(`Metric "${name}" needs the ${req} column (--${req}).`);
-    }
+  const options = (name: string) => parseMetricOptions(metrics.get(name), opts.options?.[name], opts.optionSource);
+  const chosen = opts.metrics ?? defaultMetrics(columns, opts.options);
+  if (!chosen.length) throw new UserError('No metric can run: name the columns (--replicate-by, --label, --plate...) or pick --metrics.');
+  const resolved = Object.fromEntries(chosen.map((name) => [name, options(name)]));
+  for (const name of chosen) {
+    const missing = (metrics.get(name).needs.columns ?? []).filter((c) => !columns[c]);
+    if (missing.length) throw new UserError(`Metric "${name}" needs the ${missing.join(', ')} column${missing.length > 1 ? 's' : ''} (--${missing.map(kebab).join(', --')}).`);
   }
   const norm = opts.normalize ?? 'none';
   if (norm !== 'none') {
@@ -134,10 +147,11 @@ export async function evaluateProfiles(
     else preprocessing.zeroScaleFeatures = r.step.zeroScale;
   }
   const out: EvaluationResult['metrics'] = {};
-  for (const name of opts.metrics) {
+  for (const name of chosen) {
     const t0 = performance.now();
-    const why = precondition(name, t, columns, params);
-    const r = why ? { summary: {}, tables: {} } : await metrics.get(name).compute({ table: t, columns, params, onProgress: opts.onProgress ? (done, total) => opts.onProgress!(name, done, total) : undefined });
+    const m = metrics.get(name);
+    const why = precondition(m, t, columns, resolved[name]);
+    const r = why ? { summary: {}, tables: {} } : await m.compute({ table: t, columns, options: resolved[name], seed, onProgress: opts.onProgress ? (done, total) => opts.onProgress!(name, done, total) : undefined });
     const notComputed = why ?? emptyResult(r);
     const seconds = (performance.now() - t0) / 1000;
     out[name] = notComputed ? { summary: { not_computed: notComputed }, tables: r.tables, notComputed, seconds } : { ...r, seconds };
@@ -155,7 +169,19 @@ export async function evaluateProfiles(
     },
     preprocessing,
     columns,
-    params,
+    seed,
+    options: resolved,
     metrics: out,
   };
+}
+
+/**
+ * The metrics `ben evaluate` runs when none are named: in registration order, every metric not
+ * kept for explicit requests whose needs the named columns meet under its options.
+ */
+export function defaultMetrics(columns: EvalColumns, options: Record<string, Record<string, unknown>> = {}): string[] {
+  return metrics.inOrder().filter((name) => {
+    const m = metrics.get(name);
+    return !m.onRequest && unmetNeeds(m, columns, parseMetricOptions(m, options[name])) === undefined;
+  });
 }

@@ -6,7 +6,7 @@
  */
 import type { ProfileTable } from '../tables/profile-table.ts';
 import { filterRows, metaColumn, metaName, selectRows } from '../tables/profile-table.ts';
-import type { EvalColumns, MetricContext, PairLists, RowFilter } from './metric.ts';
+import type { EvalColumns, PairLists, RowFilter } from './metric.ts';
 import { Registry } from '../util/registry.ts';
 import { UserError } from '../util/errors.ts';
 
@@ -70,18 +70,21 @@ mapPresets.register('moa', {
   },
 });
 
+/** The user's copairs lists, filters and reference index, each replacing the preset's where given. */
+export type MapOverrides = Partial<PairLists> & { include?: RowFilter[]; exclude?: RowFilter[]; referenceIndex?: RowFilter };
+
 /**
  * The configuration of one mAP run: the preset's lists, each replaced by the user's list where
- * given (`params.pairs`), and the user's filters where given (else the preset's exclusions).
+ * given (`overrides`), and the user's filters where given (else the preset's exclusions).
  */
-export function resolveMapConfig(ctx: MetricContext, presetName: string, replicate: string[], useOverrides: boolean): MapConfig {
-  const p = ctx.params;
-  const given = useOverrides ? p.pairs ?? {} : {};
+export function resolveMapConfig(columns: EvalColumns, presetName: string, replicate: string[], overrides: MapOverrides = {}): MapConfig {
+  const p = overrides;
+  const given: Partial<PairLists> = Object.fromEntries((['posSameby', 'posDiffby', 'negSameby', 'negDiffby'] as const).filter((k) => p[k] !== undefined).map((k) => [k, p[k]]));
   const allGiven = (['posSameby', 'posDiffby', 'negSameby', 'negDiffby'] as const).every((k) => given[k] !== undefined);
   const base: Omit<MapConfig, 'preset' | 'include'> = allGiven
     ? { lists: { posSameby: [], posDiffby: [], negSameby: [], negDiffby: [] }, exclude: [] }
-    : mapPresets.get(presetName).resolve(ctx.columns, replicate);
-  const userFilters = useOverrides && (p.include !== undefined || p.exclude !== undefined);
+    : mapPresets.get(presetName).resolve(columns, replicate);
+  const userFilters = p.include !== undefined || p.exclude !== undefined;
   const cfg: MapConfig = {
     preset: allGiven ? 'custom' : Object.keys(given).length ? `${presetName} (lists overridden)` : presetName,
     lists: {
@@ -92,7 +95,7 @@ export function resolveMapConfig(ctx: MetricContext, presetName: string, replica
     },
     include: userFilters ? p.include ?? [] : [],
     exclude: userFilters ? p.exclude ?? [] : base.exclude,
-    referenceIndex: (useOverrides ? p.referenceIndex : undefined) ?? base.referenceIndex,
+    referenceIndex: p.referenceIndex ?? base.referenceIndex,
   };
   if (cfg.lists.posSameby.length === 0 && cfg.lists.posDiffby.length === 0) throw new UserError('mAP: --pos-sameby and --pos-diffby are both empty; name at least one column.');
   if (cfg.lists.negSameby.length === 0 && cfg.lists.negDiffby.length === 0) throw new UserError('mAP: --neg-sameby and --neg-diffby are both empty; name at least one column.');

@@ -5,7 +5,9 @@
  */
 import type { ProfileTable } from '../tables/profile-table.ts';
 import type { ControlSpec } from '../profiles/correct.ts';
+import { z } from 'zod';
 import { Registry } from '../util/registry.ts';
+import { UserError } from '../util/errors.ts';
 
 /** Which metadata columns mean what (names with or without the `Metadata_` prefix). */
 export interface EvalColumns {
@@ -27,6 +29,11 @@ export interface EvalColumns {
   dose?: string;
   /** Train / test split column for the linear probe (values `train` / `test`). */
   split?: string;
+  /**
+   * Values of the control column that mark rows that are neither treatments nor the negative
+   * control (RxRx1's `positive_control`): never kNN queries, left out of the linear probe.
+   */
+  skipValues?: string[];
 }
 
 /** A row filter `COL=VALUE` (`--include` / `--exclude`). */
@@ -46,78 +53,28 @@ export interface PairLists {
   negDiffby: string[];
 }
 
-/** Tunable parameters shared by the metrics (defaults in {@link defaultMetricParams}). */
-export interface MetricParams {
-  /** Similarity for replicate metrics (copairs default cosine). */
-  similarity: string;
-  /** Similarity for cytominer-eval metrics (its default Pearson). */
-  correlation: string;
-  /** Null size for mAP p-values. */
-  nullSize: number;
-  seed: number;
-  /** p-value threshold for the fraction retrieved. */
-  threshold: number;
-  /** Quantile of non-replicate similarities for replicate_reproducibility. */
-  quantile: number;
-  /** k values for precision/recall@k. */
-  precisionK: number[];
-  /** kNN: neighbours, similarity, vote. */
-  k: number;
-  knnSimilarity: 'cosine' | 'pearson';
-  vote: 'majority' | 'weighted';
-  /** kNN exclusion modes: any of `none`, `well`, `plate`, `nsc`, `nscb`. */
-  knnExclusions: string[];
-  /** kNN on profiles averaged per treatment (replicate columns) rather than single profiles. */
-  knnPerTreatment: boolean;
-  /**
-   * Values of the control column that mark rows that are neither treatments nor the negative
-   * control (RxRx1's `positive_control`): never kNN queries, left out of the linear probe.
-   */
-  skipValues: string[];
-  /** Linear probe L2 penalty (mean form, l2/2 |W|^2 added to the mean cross-entropy); absent: from `probeC`. */
-  l2?: number;
-  /** Linear probe inverse regularisation, scikit-learn's `C` (l2 = 1 / (C n_train)). */
-  probeC: number;
-  /** Linear probe L-BFGS iteration cap and gradient tolerance (scikit-learn's lbfgs `tol`). */
-  probeMaxIter: number;
-  probeTol: number;
-  /** Preset of the `map` metric (see map-presets.ts); default `replicate`. Ignored for lists given in `pairs`. */
-  mapPreset?: string;
-  /** Explicit copairs lists for `map` (and sameby / diffby of percent replicating); each given list replaces the preset's. */
-  pairs?: Partial<PairLists>;
-  /** Rows kept before pairing (a row is kept when, for every column named, it equals one of the values). Replaces the preset's filters. */
-  include?: RowFilter[];
-  /** Rows dropped before pairing (a row matching any). Replaces the preset's filters when given. */
-  exclude?: RowFilter[];
-  /** copairs `assign_reference_index`: adds `Metadata_reference_index` = row number where COL=VALUE, -1 elsewhere. */
-  referenceIndex?: RowFilter;
+/**
+ * What a metric needs of a table before it can run; `ben evaluate` picks by default the metrics
+ * whose needs the named columns meet, and a metric that cannot run says why instead of a NaN.
+ * A function form sees the metric's options (e.g. mAP needs replicates only without explicit lists).
+ */
+export interface MetricNeeds<O> {
+  /** Columns that must be named (`--label`, `--plate`, `--control`...). */
+  columns?: (keyof EvalColumns)[];
+  /** Replicate groups: the replicate columns (`--replicate-by`) or the compound column. */
+  replicates?: boolean | ((options: O) => boolean);
+  /** Profiles from at least this many plates (cross-plate comparisons), when the plate column is named. */
+  plates?: number | ((options: O) => number);
 }
 
-/** Defaults of {@link MetricParams}. */
-export const defaultMetricParams: MetricParams = {
-  similarity: 'cosine',
-  correlation: 'pearson',
-  nullSize: 10000,
-  seed: 0,
-  threshold: 0.05,
-  quantile: 0.95,
-  precisionK: [1, 5, 10],
-  k: 1,
-  knnSimilarity: 'cosine',
-  vote: 'majority',
-  knnExclusions: ['nsc', 'nscb'],
-  knnPerTreatment: true,
-  skipValues: [],
-  probeC: 1,
-  probeMaxIter: 1000,
-  probeTol: 1e-4,
-};
-
 /** What a metric sees. */
-export interface MetricContext {
+export interface MetricContext<O = Record<string, unknown>> {
   table: ProfileTable;
   columns: EvalColumns;
-  params: MetricParams;
+  /** The metric's options, parsed by its own schema (defaults filled in). */
+  options: O;
+  /** Seed of every random choice (nulls, splits, permutations). */
+  seed: number;
   /** Progress of a long metric (queries done of total), for a progress bar. */
   onProgress?: (done: number, total: number) => void;
 }
@@ -131,17 +88,79 @@ export interface MetricResult {
   tables: Record<string, ResultRows>;
 }
 
-/** A registered evaluation metric. */
-export interface Metric {
+/**
+ * A registered evaluation metric. Its options are its own: a zod object whose fields carry their
+ * defaults and one-line descriptions; `ben evaluate`'s flags (`nullSize` -> `--null-size`) and a
+ * recipe's `evaluation.options.<metric>` derive from it. Metrics that declare an option of the
+ * same name share its flag.
+ */
+// eslint-disable-next-line @typescript-eslint/no-explicit-any
+export interface Metric<O extends Record<string, unknown> = any> {
   name: string;
   /** One line for `--help`. */
   description: string;
-  /** Columns that must be named for it to run. */
-  requires: (keyof EvalColumns)[];
+  needs: MetricNeeds<O>;
+  options: z.ZodType<O, Record<string, unknown>> & { shape: Record<string, z.ZodType> };
   /** Runs only when asked for by name, never in a default selection. */
   onRequest?: boolean;
-  compute(ctx: MetricContext): Promise<MetricResult>;
+  compute(ctx: MetricContext<O>): Promise<MetricResult>;
+}
+
+/** A metric with its options' type inferred from its schema (no options: an empty object). */
+export function defineMetric<S extends z.ZodObject = z.ZodObject<Record<string, never>>>(m: {
+  name: string;
+  description: string;
+  needs?: MetricNeeds<z.infer<S>>;
+  options?: S;
+  onRequest?: boolean;
+  compute(ctx: MetricContext<z.infer<S>>): Promise<MetricResult>;
+}): Metric<z.infer<S>> {
+  return { ...m, needs: m.needs ?? {}, options: (m.options ?? z.object({})).strict() as unknown as Metric<z.infer<S>>['options'] };
 }
 
 /** Metrics by name. */
 export const metrics = new Registry<Metric>('metric');
+
+/**
+ * `options` checked against the metric's schema, defaults filled in; a UserError names the metric,
+ * the field and where it was set (`where(field)`, e.g. `--null-size` or `evaluation.options.map.nullSize`).
+ */
+export function parseMetricOptions<O extends Record<string, unknown>>(m: Metric<O>, options: Record<string, unknown> = {}, where: (field: string) => string = (f) => f): O {
+  const r = m.options.safeParse(options);
+  if (r.success) return r.data;
+  const msg = r.error.issues
+    .map((i) => (i.code === 'unrecognized_keys' ? `${i.keys.map(where).join(', ')}: not an option of ${m.name} (its options: ${Object.keys(m.options.shape).join(', ') || 'none'})` : `${where(String(i.path[0] ?? '(root)'))}: ${i.message}`))
+    .join('; ');
+  throw new UserError(`Metric "${m.name}": ${msg}.`);
+}
+
+/** Whether `m` can run on a table with `columns` named, under `options`; else the reason. */
+export function unmetNeeds<O extends Record<string, unknown>>(m: Metric<O>, columns: EvalColumns, options: O): string | undefined {
+  const missing = (m.needs.columns ?? []).filter((c) => columns[c] === undefined);
+  if (missing.length) return `needs the ${missing.join(', ')} column${missing.length > 1 ? 's' : ''} (--${missing.map(kebab).join(', --')})`;
+  const reps = typeof m.needs.replicates === 'function' ? m.needs.replicates(options) : m.needs.replicates;
+  if (reps && !(columns.replicate?.length || columns.compound)) return 'needs replicate groups (--replicate-by, or --compound)';
+  return undefined;
+}
+
+/** Least number of plates `m` needs under `options` (1 when it compares within plates). */
+export function platesNeeded<O extends Record<string, unknown>>(m: Metric<O>, options: O): number {
+  return (typeof m.needs.plates === 'function' ? m.needs.plates(options) : m.needs.plates) ?? 1;
+}
+
+/**
+ * Options given once by name (`{ nullSize: 1000, k: 5 }`) handed to every metric among `names`
+ * whose schema has that field: how one flag or one recipe field sets a shared option. Undefined
+ * values are left out.
+ */
+export function distributeOptions(flat: Record<string, unknown>, names: readonly string[] = metrics.inOrder()): Record<string, Record<string, unknown>> {
+  const out: Record<string, Record<string, unknown>> = {};
+  for (const name of names) {
+    const shape = metrics.get(name).options.shape;
+    for (const [k, v] of Object.entries(flat)) if (v !== undefined && k in shape) (out[name] ??= {})[k] = v;
+  }
+  return out;
+}
+
+/** `nullSize` -> `null-size`: an option's flag name. */
+export const kebab = (s: string): string => s.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

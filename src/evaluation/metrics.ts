@@ -6,14 +6,16 @@
  */
 import type { ProfileTable } from '../tables/profile-table.ts';
 import { filterRows, metaColumn, metaName, selectRows } from '../tables/profile-table.ts';
-import { metrics, type Metric, type MetricContext, type MetricResult } from './metric.ts';
+import { z } from 'zod';
+import { defineMetric, metrics, type MetricContext, type MetricResult } from './metric.ts';
+import { correlationOptions, mapScoreOptions, pairListOptions, probeFitOptions, rowFilter, rowFilterOptions } from './metric-options.ts';
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from './map.ts';
 import { computeAveragePrecisionGrouped, GROUPED_SIMILARITIES } from './map-grouped.ts';
 import { similarities } from './similarity.ts';
 import { computePercentReplicating, computePrecisionRecall, computeReplicateReproducibility } from './replicate.ts';
 import { computeKnnAccuracy, nearestSameBatch } from './knn.ts';
 import { aggregateProfiles } from '../profiles/aggregate.ts';
-import { applyRowFilters, formatFilters, formatList, REFERENCE_INDEX, resolveMapConfig, withReferenceIndex } from './map-presets.ts';
+import { applyRowFilters, formatFilters, formatList, mapPresets, REFERENCE_INDEX, resolveMapConfig, withReferenceIndex, type MapOverrides } from './map-presets.ts';
 import { computeLinearProbe, splitRows } from './linear-probe.ts';
 import { UserError } from '../util/errors.ts';
 import { doseResponseMetric } from './dose-response.ts';
@@ -29,10 +31,10 @@ function isControl(ctx: MetricContext, t: ProfileTable = ctx.table): (i: number)
   return (i) => col[i] === c.value;
 }
 
-/** Rows that are not treatments: negative controls and rows whose control value is in `params.skipValues`. */
+/** Rows that are not treatments: negative controls and rows whose control value is in `columns.skipValues`. */
 function isNonTreatment(ctx: MetricContext, t: ProfileTable = ctx.table): (i: number) => boolean {
   const ctl = isControl(ctx, t);
-  const skip = ctx.params.skipValues;
+  const skip = ctx.columns.skipValues ?? [];
   if (!skip.length || !ctx.columns.control) return ctl;
   const col = metaColumn(t, ctx.columns.control.column);
   return (i) => ctl(i) || skip.includes(col[i]);
@@ -62,14 +64,18 @@ function replicateColumnsIfAny(ctx: MetricContext): string[] {
   return r.map((c) => metaName(ctx.table, c));
 }
 
+/** The options of every mAP metric. */
+type MapScore = { similarity: string; nullSize: number; threshold: number };
+
 /**
- * One mAP run of a preset (with the user's lists and filters when `useOverrides`): filters, then the
+ * One mAP run of a preset (with the user's lists and filters in `overrides`): filters, then the
  * reference index, then copairs' average_precision and mean_average_precision over `pos_sameby`.
  */
-function computeMap(ctx: MetricContext, presetName: string, useOverrides: boolean): MetricResult {
+function computeMap(ctx: MetricContext<MapScore>, presetName: string, overrides?: MapOverrides): MetricResult {
   const rep = replicateColumnsIfAny(ctx);
-  if ((presetName === 'replicate' || presetName === 'activity') && !rep.length && !(useOverrides && ctx.params.pairs)) replicateColumns(ctx);
-  const cfg = resolveMapConfig(ctx, presetName, rep, useOverrides);
+  const listsGiven = !!overrides && PAIR_LISTS.some((k) => overrides[k] !== undefined);
+  if ((presetName === 'replicate' || presetName === 'activity') && !rep.length && !listsGiven) replicateColumns(ctx);
+  const cfg = resolveMapConfig(ctx.columns, presetName, rep, overrides);
   let t = applyRowFilters(ctx.table, cfg.include, cfg.exclude);
   if (cfg.referenceIndex) t = withReferenceIndex(t, cfg.referenceIndex);
   // Group by group (the same numbers, no [n, n] matrix) where the similarity allows: for large
@@ -77,21 +83,21 @@ function computeMap(ctx: MetricContext, presetName: string, useOverrides: boolea
   // where it computes only the similarities the lists name.
   const names0 = (xs: string[]) => xs.length > 0;
   const withinGroups = names0(cfg.lists.posSameby) && names0(cfg.lists.negSameby);
-  const grouped = (t.n > MAX_PAIRWISE_ROWS || withinGroups) && GROUPED_SIMILARITIES.has(ctx.params.similarity);
+  const grouped = (t.n > MAX_PAIRWISE_ROWS || withinGroups) && GROUPED_SIMILARITIES.has(ctx.options.similarity);
   if (t.n > MAX_PAIRWISE_ROWS && !grouped) {
-    throw new UserError(`${t.n} profiles: mAP with --similarity ${ctx.params.similarity} takes at most ${MAX_PAIRWISE_ROWS} (cosine and pearson have no limit); aggregate to wells first (ben profiles).`);
+    throw new UserError(`${t.n} profiles: mAP with --similarity ${ctx.options.similarity} takes at most ${MAX_PAIRWISE_ROWS} (cosine and pearson have no limit); aggregate to wells first (ben profiles).`);
   }
   const names = (xs: string[]) => xs.map((c) => metaName(t, c));
   const l = { posSameby: names(cfg.lists.posSameby), posDiffby: names(cfg.lists.posDiffby), negSameby: names(cfg.lists.negSameby), negDiffby: names(cfg.lists.negDiffby) };
   const apOpts = {
     pos: { sameby: l.posSameby, diffby: l.posDiffby },
     neg: { sameby: l.negSameby, diffby: l.negDiffby },
-    similarity: ctx.params.similarity,
-    nullSize: ctx.params.nullSize,
-    seed: ctx.params.seed,
+    similarity: ctx.options.similarity,
+    nullSize: ctx.options.nullSize,
+    seed: ctx.seed,
   };
   const apr = grouped ? computeAveragePrecisionGrouped(t, { ...apOpts, onProgress: ctx.onProgress }) : computeAveragePrecisionTable(t, apOpts);
-  const m = computeMeanAveragePrecision(t, apr, l.posSameby, ctx.params.threshold);
+  const m = computeMeanAveragePrecision(t, apr, l.posSameby, ctx.options.threshold);
   const scored = apr.rows.filter((r) => r.nPos > 0);
   const keyCols = l.posSameby.filter((c) => c !== REFERENCE_INDEX);
   return {
@@ -130,53 +136,69 @@ function computeMap(ctx: MetricContext, presetName: string, useOverrides: boolea
   };
 }
 
-const mapMetric: Metric = {
+const PAIR_LISTS = ['posSameby', 'posDiffby', 'negSameby', 'negDiffby'] as const;
+
+const mapMetric = defineMetric({
   name: 'map',
   description: 'mAP (copairs) of the preset --map-preset (default replicate: replicates on different plates vs other treatments), or of the pair lists --pos-sameby/--pos-diffby/--neg-sameby/--neg-diffby',
-  requires: [],
-  async compute(ctx) {
-    return computeMap(ctx, ctx.params.mapPreset ?? 'replicate', true);
+  options: z.object({
+    mapPreset: z.string().default('replicate').refine((p) => mapPresets.has(p), { error: (i) => `unknown mAP preset "${String(i.input)}"; choose one of: ${mapPresets.names().join(', ')}` }).describe(`Pair lists of the map metric: ${mapPresets.names().join(' | ')}`),
+    ...mapScoreOptions,
+    ...pairListOptions,
+    ...rowFilterOptions,
+    referenceIndex: rowFilter.optional().describe('copairs assign_reference_index: add Metadata_reference_index (row number where COL=VALUE, else -1)'),
+  }),
+  needs: {
+    // Explicit lists need no replicate columns; the replicate preset compares plates.
+    replicates: (o) => !PAIR_LISTS.every((k) => o[k] !== undefined),
+    plates: (o) => (PAIR_LISTS.every((k) => o[k] === undefined) && o.mapPreset === 'replicate' ? 2 : 1),
   },
-};
+  async compute(ctx) {
+    return computeMap(ctx, ctx.options.mapPreset, ctx.options);
+  },
+});
 
-const mapActivityMetric: Metric = {
+const mapActivityMetric = defineMetric({
   name: 'map-activity',
   description: 'Phenotypic activity mAP (copairs preset activity): replicates of a treatment vs negative controls',
-  requires: ['control'],
+  options: z.object(mapScoreOptions),
+  needs: { columns: ['control'], replicates: true },
   async compute(ctx) {
-    return computeMap(ctx, 'activity', false);
+    return computeMap(ctx, 'activity');
   },
-};
+});
 
-const mapMoaMetric: Metric = {
+const mapMoaMetric = defineMetric({
   name: 'map-moa',
   // MoA retrieval is meant for consensus profiles.
   onRequest: true,
   description: 'MoA retrieval mAP (copairs preset moa): same label from other compounds vs other labels',
-  requires: ['label'],
+  options: z.object(mapScoreOptions),
+  needs: { columns: ['label'] },
   async compute(ctx) {
-    return computeMap(ctx, 'moa', false);
+    return computeMap(ctx, 'moa');
   },
-};
+});
 
-const percentReplicatingMetric: Metric = {
+const percentReplicatingMetric = defineMetric({
   name: 'percent-replicating',
   description: 'Percent replicating (copairs correlation_test): median replicate correlation above the 95th percentile of a non-replicate null',
-  requires: [],
+  options: z.object({ ...correlationOptions, posSameby: pairListOptions.posSameby, posDiffby: pairListOptions.posDiffby, ...rowFilterOptions }),
+  needs: { replicates: (o) => o.posSameby === undefined },
   async compute(ctx) {
-    const p = ctx.params;
-    const userFilters = p.include !== undefined || p.exclude !== undefined;
-    const t = userFilters ? applyRowFilters(ctx.table, p.include ?? [], p.exclude ?? []) : treatments(ctx);
+    const o = ctx.options;
+    const userFilters = o.include !== undefined || o.exclude !== undefined;
+    const t = userFilters ? applyRowFilters(ctx.table, o.include ?? [], o.exclude ?? []) : treatments(ctx);
     if (t.n > MAX_PAIRWISE_ROWS) throw new UserError(`${t.n} profiles: all-pairs metrics take at most ${MAX_PAIRWISE_ROWS}; aggregate to wells first (ben profiles).`);
-    const sameby = p.pairs?.posSameby?.map((c) => metaName(t, c)) ?? replicateColumns(ctx);
-    const diffby = (p.pairs?.posDiffby ?? []).map((c) => metaName(t, c));
-    const sim = similarities.get(p.correlation)(t.features, t.n, t.d);
-    const pr = computePercentReplicating(t, sim, sameby, { diffby, seed: p.seed });
+    const sameby = o.posSameby?.map((c) => metaName(t, c)) ?? replicateColumns(ctx);
+    const diffby = (o.posDiffby ?? []).map((c) => metaName(t, c));
+    const sim = similarities.get(o.correlation)(t.features, t.n, t.d);
+    const pr = computePercentReplicating(t, sim, sameby, { diffby, seed: ctx.seed });
     return {
       summary: {
         sameby: formatList(sameby),
         diffby: formatList(diffby),
-        filters: userFilters ? formatFilters(p.include ?? [], p.exclude ?? []) : formatFilters([], ctx.columns.control ? [ctx.columns.control] : []),
+        filters: userFilters ? formatFilters(o.include ?? [], o.exclude ?? []) : formatFilters([], ctx.columns.control ? [ctx.columns.control] : []),
         percent_replicating: 100 * pr.score,
         threshold: pr.threshold,
         n_rep: pr.nRep,
@@ -187,46 +209,52 @@ const percentReplicatingMetric: Metric = {
       },
     };
   },
-};
+});
 
-const replicateReproducibilityMetric: Metric = {
+const replicateReproducibilityMetric = defineMetric({
   name: 'replicate-reproducibility',
   description: 'cytominer-eval replicate_reproducibility (percent replicating, cytominer-eval variant)',
-  requires: [],
+  options: z.object({ ...correlationOptions, quantile: z.number().gt(0).lt(1).default(0.95).describe('replicate_reproducibility null quantile') }),
+  needs: { replicates: true },
   async compute(ctx) {
     const t = treatments(ctx);
     const rep = replicateColumns(ctx);
-    const sim = similarities.get(ctx.params.correlation)(t.features, t.n, t.d);
-    const r = computeReplicateReproducibility(t, sim, rep, ctx.params.quantile);
+    const sim = similarities.get(ctx.options.correlation)(t.features, t.n, t.d);
+    const r = computeReplicateReproducibility(t, sim, rep, ctx.options.quantile);
     return {
       summary: { replicate_reproducibility: r.score, threshold: r.threshold, replicate_pairs: r.nReplicatePairs },
       tables: { per_group: r.groupMedians.map((g) => ({ group: keyString(g.key), median_similarity: g.median, pairs: g.nPairs })) },
     };
   },
-};
+});
 
-const precisionRecallMetric: Metric = {
+const precisionRecallMetric = defineMetric({
   name: 'precision-recall',
   description: 'cytominer-eval precision@k / recall@k per replicate group',
-  requires: [],
+  options: z.object({ ...correlationOptions, precisionK: z.array(z.int().positive()).min(1).default([1, 5, 10]).describe('k values for precision/recall@k') }),
+  needs: { replicates: true },
   async compute(ctx) {
     const t = treatments(ctx);
     const rep = replicateColumns(ctx);
-    const sim = similarities.get(ctx.params.correlation)(t.features, t.n, t.d);
-    const rows = computePrecisionRecall(t, sim, rep, ctx.params.precisionK);
+    const sim = similarities.get(ctx.options.correlation)(t.features, t.n, t.d);
+    const ks = ctx.options.precisionK;
+    const rows = computePrecisionRecall(t, sim, rep, ks);
     const summary: Record<string, number> = {};
-    for (const k of ctx.params.precisionK) {
+    for (const k of ks) {
       const at = rows.filter((r) => r.k === k);
       summary[`precision_at_${k}`] = at.reduce((s, r) => s + r.precision, 0) / at.length;
       summary[`recall_at_${k}`] = at.reduce((s, r) => s + (Number.isNaN(r.recall) ? 0 : r.recall), 0) / at.length;
     }
     return { summary, tables: { per_group: rows.map((r) => ({ group: keyString(r.key), k: r.k, precision: r.precision, recall: r.recall })) } };
   },
-};
+});
+
+/** kNN exclusion modes (see {@link exclusionsOf}). */
+const KNN_EXCLUSIONS = ['none', 'well', 'plate', 'batch', 'nsc', 'nscb'] as const;
 
 /** Exclusion rules of a kNN mode. */
-function exclusionsOf(ctx: MetricContext, mode: string): string[][] {
-  const need = (c: keyof typeof ctx.columns, what: string) => {
+function exclusionsOf(ctx: MetricContext, mode: (typeof KNN_EXCLUSIONS)[number]): string[][] {
+  const need = (c: 'plate' | 'well' | 'compound' | 'batch', what: string) => {
     const v = ctx.columns[c];
     if (typeof v !== 'string') throw new UserError(`kNN exclusion "${mode}" needs the ${what} column (--${c}).`);
     return v;
@@ -244,27 +272,34 @@ function exclusionsOf(ctx: MetricContext, mode: string): string[][] {
       return [[need('compound', 'compound')], [need('batch', 'batch')]];
     case 'batch':
       return [[need('batch', 'batch')]];
-    default:
-      throw new UserError(`Unknown kNN exclusion "${mode}". Use none, well, plate, batch, nsc or nscb.`);
   }
 }
 
-const knnMetric: Metric = {
+const knnMetric = defineMetric({
   name: 'knn',
   description: 'kNN label accuracy with exclusions (none | well | plate | batch | nsc | nscb), controls left out',
-  requires: ['label'],
+  options: z.object({
+    k: z.int().positive().default(1).describe('kNN neighbours'),
+    knnSimilarity: z.enum(['cosine', 'pearson']).default('cosine').describe('kNN similarity: cosine | pearson'),
+    vote: z.enum(['majority', 'weighted']).default('majority').describe('kNN vote: majority | weighted'),
+    knnExclude: z.array(z.enum(KNN_EXCLUSIONS)).min(1).default(['nsc', 'nscb']).describe(`kNN exclusions to report: ${KNN_EXCLUSIONS.join(', ')}`),
+    knnProfiles: z.enum(['treatment', 'single']).default('treatment').describe('kNN on profiles averaged per treatment (treatment) or single profiles (single)'),
+  }),
+  needs: { columns: ['label'], plates: (o) => (o.knnExclude.some((e) => e === 'plate' || e === 'nscb') ? 2 : 1) },
   async compute(ctx) {
+    const o = ctx.options;
+    const perTreatment = o.knnProfiles === 'treatment';
     let t = ctx.table;
-    if (ctx.params.knnPerTreatment && (ctx.columns.replicate?.length || ctx.columns.compound)) t = aggregateProfiles(t, { by: replicateColumns(ctx), varying: 'join' });
+    if (perTreatment && (ctx.columns.replicate?.length || ctx.columns.compound)) t = aggregateProfiles(t, { by: replicateColumns(ctx), varying: 'join' });
     const ctl = isNonTreatment(ctx, t);
-    const summary: Record<string, number | string> = { profiles: ctx.params.knnPerTreatment ? 'per treatment' : 'single' };
+    const summary: Record<string, number | string> = { profiles: perTreatment ? 'per treatment' : 'single' };
     const tables: MetricResult['tables'] = {};
-    for (const mode of ctx.params.knnExclusions) {
+    for (const mode of o.knnExclude) {
       const r = await computeKnnAccuracy(t, {
         label: ctx.columns.label!,
-        k: ctx.params.k,
-        similarity: ctx.params.knnSimilarity,
-        vote: ctx.params.vote,
+        k: o.k,
+        similarity: o.knnSimilarity,
+        vote: o.vote,
         excludeSame: exclusionsOf(ctx, mode),
         skipRows: ctl,
       });
@@ -287,12 +322,13 @@ const knnMetric: Metric = {
     }
     return { summary, tables };
   },
-};
+});
 
-const linearProbeMetric: Metric = {
+const linearProbeMetric = defineMetric({
   name: 'linear-probe',
   description: 'Multinomial logistic regression on standardised features, train/test by the split column',
-  requires: ['label', 'split'],
+  options: z.object(probeFitOptions),
+  needs: { columns: ['label', 'split'] },
   async compute(ctx) {
     const t = ctx.table;
     const ctl = isNonTreatment(ctx);
@@ -300,8 +336,8 @@ const linearProbeMetric: Metric = {
     const labels = metaColumn(t, ctx.columns.label!);
     const split = metaColumn(t, ctx.columns.split!);
     const { train, test } = splitRows(rows.length, rows.map((i) => labels[i]), { split: rows.map((i) => split[i]) });
-    const p = ctx.params;
-    const r = computeLinearProbe(t.features, t.d, labels, train.map((a) => rows[a]), test.map((a) => rows[a]), { l2: p.l2, C: p.probeC, maxIter: p.probeMaxIter, tol: p.probeTol });
+    const o = ctx.options;
+    const r = computeLinearProbe(t.features, t.d, labels, train.map((a) => rows[a]), test.map((a) => rows[a]), { l2: o.l2, C: o.probeC, maxIter: o.probeMaxIter, tol: o.probeTol });
     return {
       summary: {
         test_accuracy: r.testAccuracy,
@@ -318,34 +354,35 @@ const linearProbeMetric: Metric = {
       tables: {},
     };
   },
-};
+});
 
-const batchPredictabilityMetric: Metric = {
+const batchPredictabilityMetric = defineMetric({
   name: 'batch-predictability',
   description: 'How well a linear probe predicts the plate (and batch) from features: lower means less batch effect',
-  requires: ['plate'],
+  options: z.object({ l2: probeFitOptions.l2 }),
+  needs: { columns: ['plate'], plates: 2 },
   async compute(ctx) {
     const t = ctx.table;
     const summary: Record<string, number> = {};
     for (const [name, col] of [['plate', ctx.columns.plate], ['batch', ctx.columns.batch]] as const) {
       if (!col) continue;
       const labels = metaColumn(t, col);
-      const { train, test } = splitRows(t.n, labels, { testFraction: 0.25, seed: ctx.params.seed });
+      const { train, test } = splitRows(t.n, labels, { testFraction: 0.25, seed: ctx.seed });
       // A diagnostic, not a benchmark: 100 L-BFGS steps are plenty to expose a batch signal.
-      const r = computeLinearProbe(t.features, t.d, labels, train, test, { l2: ctx.params.l2 ?? 1e-3, maxIter: 100, tol: 1e-6 });
+      const r = computeLinearProbe(t.features, t.d, labels, train, test, { l2: ctx.options.l2 ?? 1e-3, maxIter: 100, tol: 1e-6 });
       summary[`${name}_accuracy`] = r.testAccuracy;
       summary[`${name}_chance`] = r.chanceAccuracy;
       summary[`${name}_classes`] = r.classes;
     }
     return { summary, tables: {} };
   },
-};
+});
 
-const platePredictabilityMetric: Metric = {
+const platePredictabilityMetric = defineMetric({
   name: 'plate-predictability',
   onRequest: true,
   description: 'Within each batch, how well a linear probe predicts the plate (half of each plate to fit, half to test): the technical plate effect; lower is better',
-  requires: ['plate'],
+  needs: { columns: ['plate'] },
   async compute(ctx): Promise<MetricResult> {
     const t = ctx.table;
     const plates = metaColumn(t, ctx.columns.plate!);
@@ -360,7 +397,7 @@ const platePredictabilityMetric: Metric = {
       const pk = rows.map((i) => plates[i]);
       if (new Set(pk).size < 2) continue;
       const sub = selectRows(t, rows);
-      const split = splitRows(sub.n, pk, { testFraction: 0.5, seed: ctx.params.seed + 7 });
+      const split = splitRows(sub.n, pk, { testFraction: 0.5, seed: ctx.seed + 7 });
       const r = computeLinearProbe(sub.features, sub.d, pk, split.train, split.test, { l2: 1e-3, maxIter: 100, tol: 1e-6 });
       acc += r.testAccuracy;
       chance += 1 / new Set(pk).size;
@@ -368,14 +405,14 @@ const platePredictabilityMetric: Metric = {
     }
     if (used === 0) return { summary: { batches: 0 }, tables: {} };
     // One probe over every plate at once also finds what differs between batches (e.g. the cell type).
-    const all = splitRows(t.n, plates, { testFraction: 0.5, seed: ctx.params.seed + 7 });
+    const all = splitRows(t.n, plates, { testFraction: 0.5, seed: ctx.seed + 7 });
     const across = computeLinearProbe(t.features, t.d, plates, all.train, all.test, { l2: 1e-3, maxIter: 100, tol: 1e-6 });
     return {
       summary: { accuracy: acc / used, chance: chance / used, batches: used, across_batches_accuracy: across.testAccuracy, across_batches_chance: 1 / new Set(plates).size },
       tables: {},
     };
   },
-};
+});
 
 // Registration order is the order of reports and of `ben evaluate`'s default selection.
 for (const m of [

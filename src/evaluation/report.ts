@@ -14,7 +14,8 @@ export function summarizeEvaluation(r: EvaluationResult): Record<string, unknown
     input: r.input,
     preprocessing: r.preprocessing,
     columns: r.columns,
-    params: r.params,
+    seed: r.seed,
+    options: r.options,
     metrics: Object.fromEntries(Object.entries(r.metrics).map(([k, m]) => [k, { ...m.summary, seconds: Number(m.seconds.toFixed(3)) }])),
   };
 }

@@ -14,7 +14,7 @@
  */
 import { solveCholesky } from '../util/linalg.ts';
 import { metaColumn, type ProfileTable } from '../tables/profile-table.ts';
-import type { Metric, RowFilter } from './metric.ts';
+import { defineMetric, type RowFilter } from './metric.ts';
 import { Rng } from '../util/rng.ts';
 import { UserError } from '../util/errors.ts';
 
@@ -244,15 +244,15 @@ export function crossValidatedZPrime(t: ProfileTable, o: ZPrimeOptions): ZPrimeR
 }
 
 /** The registered `z-prime` metric (metrics.ts): {@link crossValidatedZPrime} on the named controls. */
-export const zPrimeMetric: Metric = {
+export const zPrimeMetric = defineMetric({
   name: 'z-prime',
   description: "Z'-factor of positive vs negative control wells on a leave-one-well-out shrinkage-LDA projection",
-  requires: ['control', 'positiveControl'],
+  needs: { columns: ['control', 'positiveControl'] },
   async compute(ctx) {
-    const r = crossValidatedZPrime(ctx.table, { positive: ctx.columns.positiveControl!, negative: ctx.columns.control!, seed: ctx.params.seed });
+    const r = crossValidatedZPrime(ctx.table, { positive: ctx.columns.positiveControl!, negative: ctx.columns.control!, seed: ctx.seed });
     return {
       summary: { z_prime: r.zPrime, projection: r.method, folds: r.folds, positive_wells: r.pos.n, negative_wells: r.neg.n, positive_mean: r.pos.mean, positive_sd: r.pos.sd, negative_mean: r.neg.mean, negative_sd: r.neg.sd, shrinkage: r.shrinkage },
       tables: { per_well: r.scores.map((s) => ({ ...Object.fromEntries(Object.entries(ctx.table.meta).map(([k, v]) => [k, v[s.index]])), positive_control: s.positive, score: s.score })) },
     };
   },
-};
+});

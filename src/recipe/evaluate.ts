@@ -15,7 +15,7 @@
  */
 import { evaluateProfiles } from '../evaluation/evaluate.ts';
 import '../evaluation/metrics.ts';
-import type { MetricParams } from '../evaluation/metric.ts';
+import { distributeOptions } from '../evaluation/metric.ts';
 import { parseRowFilter } from '../evaluation/map-presets.ts';
 import { metaColumn, type ProfileTable } from '../tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
@@ -96,28 +96,31 @@ export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddi
     ...(hasBatch ? { batch: e.batchColumn } : {}),
     replicate: [e.labelColumn],
     control: { column: e.controlColumn, value: e.controlValue },
+    skipValues: e.skipValues,
   };
-  const params: Partial<MetricParams> = {
-    seed: o.seed ?? 0,
+  // The protocol's settings, handed to each metric that has the option; `evaluation.options` over them.
+  const k = Math.min(e.k, Math.max(1, t.n - 1));
+  const protocol = distributeOptions({
     nullSize: e.mapNullSize,
     // Single images, neighbours from other plates (and, separately, other batches).
-    k: Math.min(e.k, Math.max(1, t.n - 1)),
-    knnPerTreatment: false,
-    knnExclusions: hasBatch ? ['plate', 'batch'] : ['plate'],
-    skipValues: e.skipValues,
+    k,
+    knnProfiles: 'single',
+    knnExclude: hasBatch ? ['plate', 'batch'] : ['plate'],
     probeC: e.probe.C,
     probeMaxIter: e.probe.maxIter,
     mapPreset: e.map.preset,
-    pairs: e.map.posSameby || e.map.posDiffby || e.map.negSameby || e.map.negDiffby ? { posSameby: e.map.posSameby, posDiffby: e.map.posDiffby, negSameby: e.map.negSameby, negDiffby: e.map.negDiffby } : undefined,
-    include: e.map.include?.map((f) => parseRowFilter(f, 'evaluation.map.include')),
-    exclude: e.map.exclude?.map((f) => parseRowFilter(f, 'evaluation.map.exclude')),
-  };
+    ...(e.map.posSameby || e.map.posDiffby || e.map.negSameby || e.map.negDiffby ? { posSameby: e.map.posSameby, posDiffby: e.map.posDiffby, negSameby: e.map.negSameby, negDiffby: e.map.negDiffby } : {}),
+    include: e.map.include,
+    exclude: e.map.exclude,
+  }, ['map', 'map-activity', 'map-moa', 'dose-response', 'knn', 'linear-probe']);
+  const options = Object.fromEntries([...new Set([...Object.keys(protocol), ...Object.keys(e.options)])].map((m) => [m, { ...protocol[m], ...e.options[m] }]));
+  const evalOpts = { options, seed: o.seed ?? 0, optionSource: (f: string) => `evaluation.options.<metric>.${f}` };
   const onTable = e.metrics.filter((m) => m !== 'linear-probe');
-  const r = onTable.length ? (await evaluateProfiles(t, { columns, metrics: onTable, params })).metrics : {};
+  const r = onTable.length ? (await evaluateProfiles(t, { columns, metrics: onTable, ...evalOpts })).metrics : {};
 
   const knn = r.knn?.summary;
   if (knn) {
-    out.knn = { crossPlate: Number(knn.plate_accuracy), crossExperiment: hasBatch ? Number(knn.batch_accuracy) : NaN, k: params.k!, queries: Number(knn.plate_queries) };
+    out.knn = { crossPlate: Number(knn.plate_accuracy), crossExperiment: hasBatch ? Number(knn.batch_accuracy) : NaN, k: Number(options.knn?.k ?? k), queries: Number(knn.plate_queries) };
     if (knn.plate_nearest_same_batch !== undefined) out.knn.nearestSameExperiment = { observed: Number(knn.plate_nearest_same_batch), random: Number(knn.plate_nearest_same_batch_random) };
   }
   const pp = r['plate-predictability']?.summary;
@@ -151,7 +154,7 @@ export async function evaluateEmbeddings(table: ProfileTable, o: EvaluateEmbeddi
     if (p.d !== t.d) throw new Error(`probe-training embeddings have ${p.d} features, evaluation embeddings ${t.d}`);
     const level = e.probe.level;
     const both = level === 'well' ? concatWithSplit(wells(p), wells(t)) : concatWithSplit(p, t);
-    const probe = (await evaluateProfiles(both, { columns: { ...columns, split: SPLIT }, metrics: ['linear-probe'], params })).metrics['linear-probe'];
+    const probe = (await evaluateProfiles(both, { columns: { ...columns, split: SPLIT }, metrics: ['linear-probe'], ...evalOpts })).metrics['linear-probe'];
     if (probe.notComputed) throw new UserError(`linear probe: ${probe.notComputed}; check evaluation.probeTrainSplits and data.evalSplits.`);
     const s = probe.summary;
     out.linearProbe = {

@@ -317,6 +317,24 @@ export const EvaluationSchema = z
     map: MapSchema.default(MapSchema.parse({})),
     /** What the evaluate stage scores: the per-image `embeddings`, or the `profiles` stage's output. */
     input: z.enum(['embeddings', 'profiles']).default('embeddings'),
+    /**
+     * Any metric's own options by metric name (`{ knn: { vote: weighted }, map: { threshold: 0.01 } }`),
+     * checked against the metric's schema (the fields of `ben evaluate --help`'s metric options);
+     * they override the protocol's settings above.
+     */
+    options: z
+      .record(z.string(), z.record(z.string(), z.unknown()))
+      .default({})
+      .superRefine((byMetric, ctx) => {
+        for (const [name, o] of Object.entries(byMetric)) {
+          if (!metrics.has(name)) {
+            ctx.addIssue({ code: 'custom', path: [name], message: `unknown metric "${name}"; choose one of: ${metrics.names().join(', ')}` });
+            continue;
+          }
+          const r = metrics.get(name).options.safeParse(o);
+          if (!r.success) for (const i of r.error.issues) ctx.addIssue({ code: 'custom', path: [name, ...(i.code === 'unrecognized_keys' ? [i.keys.join(', ')] : i.path)], message: i.code === 'unrecognized_keys' ? `not an option of ${name}` : i.message });
+        }
+      }),
   })
   .strict();
 

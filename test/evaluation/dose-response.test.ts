@@ -7,7 +7,7 @@ import { readFileSync } from 'node:fs';
 import { parse } from 'csv-parse/sync';
 import { describe, expect, it } from 'vitest';
 import { computeDoseResponse, permuteWithin } from '../../src/evaluation/dose-response.ts';
-import { defaultMetricParams, metrics } from '../../src/evaluation/metric.ts';
+import { metrics, parseMetricOptions } from '../../src/evaluation/metric.ts';
 import '../../src/evaluation/metrics.ts';
 import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { spearmanCorrelation } from '../../src/util/stats.ts';
@@ -92,7 +92,7 @@ describe('dose response', () => {
     expect(r.positiveControl!.wells).toBe(8);
     expect(r.positiveControl!.map).toBeGreaterThan(r.perDose[0].map);
     // The registered metric reports the same numbers.
-    const m = await metrics.get('dose-response').compute({ table: t, columns: { control: NEG, positiveControl: POS, dose: 'Dose' }, params: { ...defaultMetricParams, nullSize: 2000 } });
+    const m = await metrics.get('dose-response').compute({ table: t, columns: { control: NEG, positiveControl: POS, dose: 'Dose' }, seed: 0, options: parseMetricOptions(metrics.get('dose-response'), { nullSize: 2000 }) });
     expect(m.summary.mean_map).toBeCloseTo(r.meanMap, 12);
     expect(m.summary.spearman).toBeCloseTo(r.spearman, 12);
     expect(m.tables.per_dose).toHaveLength(4);

@@ -23,7 +23,7 @@ describe('evaluateProfiles on the BBBC021 profiles (real/profiles)', async () =>
   it('reports cross-plate mAP, percent replicating and NSC / NSCB accuracy', async () => {
     const r = await evaluateProfiles(
       table,
-      { columns, metrics: ['map', 'percent-replicating', 'knn'], batchFromPlate: '^(Week\\d+)_', params: { nullSize: 2000 } },
+      { columns, metrics: ['map', 'percent-replicating', 'knn'], batchFromPlate: '^(Week\\d+)_', options: { map: { nullSize: 2000 } } },
       { source, report },
     );
     expect(r.columns.batch).toBe('Metadata_Batch');
@@ -69,7 +69,7 @@ describe('evaluateProfiles on the BBBC021 profiles (real/profiles)', async () =>
 
   it('leaves no output folder when a metric fails', async () => {
     const dir = join(mkdtempSync(join(tmpdir(), 'ben-eval-')), 'out');
-    const bad = { input: { source: '', n: 0, d: 0, droppedConstant: 0, droppedNaN: 0 }, preprocessing: { normalize: 'none' as const }, columns: {}, params: {} as never, metrics: { x: { summary: {}, tables: { t: null as never }, seconds: 0 } } };
+    const bad = { input: { source: '', n: 0, d: 0, droppedConstant: 0, droppedNaN: 0 }, preprocessing: { normalize: 'none' as const }, columns: {}, seed: 0, options: {}, metrics: { x: { summary: {}, tables: { t: null as never }, seconds: 0 } } };
     await expect(writeEvaluation(dir, bad)).rejects.toThrow();
     expect(existsSync(dir)).toBe(false);
   });

@@ -1,6 +1,6 @@
 import { describe, expect, it } from 'vitest';
 import { applyRowFilters, resolveMapConfig, withReferenceIndex } from '../../src/evaluation/map-presets.ts';
-import { defaultMetricParams, metrics, type MetricContext } from '../../src/evaluation/metric.ts';
+import { metrics, parseMetricOptions, type MetricContext } from '../../src/evaluation/metric.ts';
 import '../../src/evaluation/metrics.ts';
 import { computeAveragePrecisionTable, computeMeanAveragePrecision } from '../../src/evaluation/map.ts';
 import { selectRows, type ProfileTable } from '../../src/tables/profile-table.ts';
@@ -19,11 +19,9 @@ const t: ProfileTable = {
     Metadata_cell: Array.from({ length: n }, (_, i) => (i % 2 ? 'A549' : 'U2OS')),
   },
 };
-const ctx = (params: Partial<MetricContext['params']> = {}): MetricContext => ({
-  table: t,
-  columns: { plate: 'Metadata_plate', replicate: ['Metadata_cpd'], control: { column: 'Metadata_cpd', value: 'DMSO' } },
-  params: { ...defaultMetricParams, nullSize: 500, ...params },
-});
+const columns = { plate: 'Metadata_plate', replicate: ['Metadata_cpd'], control: { column: 'Metadata_cpd', value: 'DMSO' } };
+/** The map metric's context with its options parsed by its own schema (null size 500). */
+const ctx = (options: Record<string, unknown> = {}): MetricContext => ({ table: t, columns, seed: 0, options: parseMetricOptions(metrics.get('map'), { nullSize: 500, ...options }) });
 
 describe('mAP presets and row filters', () => {
   it('--include: values of one column are alternatives, columns must all match; --exclude drops any match', () => {
@@ -35,20 +33,20 @@ describe('mAP presets and row filters', () => {
   });
 
   it('a list given replaces only that list of the preset; all four make a custom run; filters replace the preset exclusions', () => {
-    const part = resolveMapConfig(ctx({ pairs: { posDiffby: [] } }), 'replicate', ['Metadata_cpd'], true);
+    const part = resolveMapConfig(columns, 'replicate', ['Metadata_cpd'], { posDiffby: [] });
     expect(part.preset).toBe('replicate (lists overridden)');
     expect(part.lists).toEqual({ posSameby: ['Metadata_cpd'], posDiffby: [], negSameby: [], negDiffby: ['Metadata_cpd'] });
     expect(part.exclude).toEqual([{ column: 'Metadata_cpd', value: 'DMSO' }]);
-    const all = resolveMapConfig(ctx({ pairs: { posSameby: ['cpd'], posDiffby: [], negSameby: ['cell'], negDiffby: ['cpd'] }, include: [{ column: 'cell', value: 'A549' }] }), 'replicate', ['Metadata_cpd'], true);
+    const all = resolveMapConfig(columns, 'replicate', ['Metadata_cpd'], { posSameby: ['cpd'], posDiffby: [], negSameby: ['cell'], negDiffby: ['cpd'], include: [{ column: 'cell', value: 'A549' }] });
     expect(all.preset).toBe('custom');
     expect(all.exclude).toEqual([]);
     expect(all.include).toEqual([{ column: 'cell', value: 'A549' }]);
-    expect(() => resolveMapConfig(ctx({ pairs: { posSameby: [], posDiffby: [], negSameby: [], negDiffby: ['cpd'] } }), 'replicate', [], true)).toThrow(/both empty/);
+    expect(() => resolveMapConfig(columns, 'replicate', [], { posSameby: [], posDiffby: [], negSameby: [], negDiffby: ['cpd'] })).toThrow(/both empty/);
   });
 
   it('the map metric with lists and filters equals the pipeline run by hand on the filtered table', async () => {
-    const params = { pairs: { posSameby: ['cpd'], posDiffby: ['plate'], negSameby: ['cell'], negDiffby: ['cpd'] }, exclude: [{ column: 'cpd', value: 'DMSO' }] };
-    const r = await metrics.get('map').compute(ctx(params));
+    // As the flags give them: lists, and a filter as COL=VALUE.
+    const r = await metrics.get('map').compute(ctx({ posSameby: ['cpd'], posDiffby: ['plate'], negSameby: ['cell'], negDiffby: ['cpd'], exclude: ['cpd=DMSO'] }));
     const rows = [...Array(n).keys()].filter((i) => t.meta.Metadata_cpd[i] !== 'DMSO');
     const f = selectRows(t, rows);
     const apr = computeAveragePrecisionTable(f, { pos: { sameby: ['Metadata_cpd'], diffby: ['Metadata_plate'] }, neg: { sameby: ['Metadata_cell'], diffby: ['Metadata_cpd'] }, nullSize: 500, seed: 0 });

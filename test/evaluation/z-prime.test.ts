@@ -6,7 +6,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { crossValidatedZPrime, fitControlProjection, ledoitWolfCovariance, projectRow, stratifiedFolds, zPrimeFactor } from '../../src/evaluation/z-prime.ts';
-import { defaultMetricParams, metrics } from '../../src/evaluation/metric.ts';
+import { metrics } from '../../src/evaluation/metric.ts';
 import '../../src/evaluation/metrics.ts';
 import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
@@ -141,7 +141,7 @@ describe('control projection', () => {
     const k4 = crossValidatedZPrime(t, { positive: { column: 'WellType', value: 'positive_control' }, negative: { column: 'WellType', value: 'negative_control' }, folds: 4, seed: 1 });
     expect(k4.folds).toBe(4);
     expect(Number.isFinite(k4.zPrime)).toBe(true);
-    const m = await metrics.get('z-prime').compute({ table: t, columns: { control: { column: 'Metadata_WellType', value: 'negative_control' }, positiveControl: { column: 'Metadata_WellType', value: 'positive_control' } }, params: defaultMetricParams });
+    const m = await metrics.get('z-prime').compute({ table: t, columns: { control: { column: 'Metadata_WellType', value: 'negative_control' }, positiveControl: { column: 'Metadata_WellType', value: 'positive_control' } }, seed: 0, options: {} });
     const loo = crossValidatedZPrime(t, { positive: { column: 'WellType', value: 'positive_control' }, negative: { column: 'WellType', value: 'negative_control' } });
     expect(m.summary.z_prime).toBeCloseTo(loo.zPrime, 12);
     expect(m.tables.per_well).toHaveLength(16);

@@ -10,6 +10,7 @@ import '../../src/datasets/index.ts';
 import { GALLERY, LINCS_PLATE, MORPHEUS } from '../evaluation/fixtures.ts';
 import { readWithDuckDB } from '../embedding/helpers.ts';
 import { evaluateProfiles } from '../../src/evaluation/evaluate.ts';
+import { distributeOptions } from '../../src/evaluation/metric.ts';
 import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { writeProfilesParquet } from '../../src/tables/parquet.ts';
 import { quickstartLike } from './helpers.ts';
@@ -121,7 +122,7 @@ describe.skipIf(!haveData)('ben profiles + ben evaluate on the reference profile
     const viaFile = await evaluateProfiles(table, {
       columns: { label: 'moa', plate: 'Plate', batch: 'Batch', compound: 'Compound', replicate: ['Treatment'], control: { column: 'Compound', value: 'DMSO' } },
       metrics,
-      params: { nullSize: 1000 },
+      options: distributeOptions({ nullSize: 1000 }),
     });
     for (const name of metrics) {
       const { seconds: _s, ...want } = viaEvaluate[name];

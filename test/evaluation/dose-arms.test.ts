@@ -1,11 +1,10 @@
 /**
- * The dose-response stage's scoring of one arm (recipe/dose-response.ts) on a simulated 96-well
+ * The scoring of one dose-response arm (evaluation/dose-arms.ts) on a simulated 96-well
  * plate laid out like BBBC013 (doses 1..9 in columns 03-11, controls in 01, 02 and 12): observed
  * scores, the column-shuffled control, and the table.
  */
 import { describe, expect, it } from 'vitest';
-import { doseResponseMarkdown, scoreArm, wellRow } from '../../src/recipe/dose-response.ts';
-import { DoseResponseSchema } from '../../src/recipe/schema.ts';
+import { doseResponseMarkdown, scoreArm, wellRow } from '../../src/evaluation/dose-arms.ts';
 import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { Rng } from '../../src/util/rng.ts';
 
@@ -30,8 +29,7 @@ function plate(seed: number, effect: number): ProfileTable {
   return { n: 96, d: 8, meta, featureNames: Array.from({ length: 8 }, (_, j) => `f${j}`), features: Float32Array.from(feats) };
 }
 
-const section = DoseResponseSchema.parse({ shuffles: 8 });
-const opts = { dose: 'Metadata_Label', controlColumn: 'Metadata_WellType', negative: 'negative_control', positive: 'positive_control', section, nullSize: 500, seed: 0 };
+const opts = { dose: 'Metadata_Label', controlColumn: 'Metadata_WellType', negative: 'negative_control', positive: 'positive_control', projection: 'lda' as const, shuffles: 8, nullSize: 500, seed: 0 };
 
 describe('dose-response stage scoring', () => {
   it('a dose-driven signal: high Spearman and Z\' observed, Spearman near 0 and Z\' far lower when the labels are shuffled within rows', () => {

@@ -282,7 +282,7 @@ const knnMetric = defineMetric({
     k: z.int().positive().default(1).describe('kNN neighbours'),
     knnSimilarity: z.enum(['cosine', 'pearson']).default('cosine').describe('kNN similarity: cosine | pearson'),
     vote: z.enum(['majority', 'weighted']).default('majority').describe('kNN vote: majority | weighted'),
-    knnExclude: z.array(z.enum(KNN_EXCLUSIONS)).min(1).default(['nsc', 'nscb']).describe(`kNN exclusions to report: ${KNN_EXCLUSIONS.join(', ')}`),
+    knnExclude: z.array(z.enum(KNN_EXCLUSIONS, { error: (i) => `unknown kNN exclusion "${String(i.input)}"; use ${KNN_EXCLUSIONS.join(', ')}` })).min(1).default(['nsc', 'nscb']).describe(`kNN exclusions to report: ${KNN_EXCLUSIONS.join(', ')}`),
     knnProfiles: z.enum(['treatment', 'single']).default('treatment').describe('kNN on profiles averaged per treatment (treatment) or single profiles (single)'),
   }),
   needs: { columns: ['label'], plates: (o) => (o.knnExclude.some((e) => e === 'plate' || e === 'nscb') ? 2 : 1) },

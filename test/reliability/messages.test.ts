@@ -34,7 +34,7 @@ describe('ben evaluate', () => {
   });
 
   it('unknown similarity: exit 2', () => {
-    expectFailure(ben(['evaluate', table, '--similarity', 'cosin']), 2, /Unknown similarity "cosin"\. Known: .*cosine/);
+    expectFailure(ben(['evaluate', table, '--similarity', 'cosin']), 2, /--similarity: unknown similarity "cosin"; choose one of: .*cosine/);
   });
 
   it('a folder as the table: exit 2 naming it', () => {

@@ -66,27 +66,6 @@ describe.skipIf(!have)('bbbc013 through the image-folder reader', () => {
   beforeAll(async () => {
     await tf.setBackend('cpu');
     await tinyModel(join(root, 'model2'), 2, 640);
-    await tinyModel(join(root, 'model-dna-gfp'), 2, 640, ['DNA', 'GFP']);
-    await tinyModel(join(root, 'model-dna-er'), 2, 640, ['DNA', 'ER']);
-  });
-
-  it('ben embed takes channels by name: the data set read as [GFP, DNA] embeds as read in the model order [DNA, GFP]; a missing channel is an error', async () => {
-    const flags = BBBC013_FLAGS.filter((_, k) => k < BBBC013_FLAGS.indexOf('--channels') || k > BBBC013_FLAGS.indexOf('--channels') + 2);
-    expect(flags).not.toContain('--channels'); // the reader's own order: ch 1 (GFP), then ch 2 (DNA)
-    const emb = (out: string, extra: string[]) => ben('embed', '--model', join(root, 'model-dna-gfp'), '--data', BBBC013, ...flags, ...extra, '--out', join(root, 'by-name', out), '--normalization', 'batch', '--plates', 'bbbc013', '--split', 'all', '--aggregate', 'none');
-    const ordered = emb('ordered.parquet', ['--channels', 'DNA', 'GFP']);
-    expect(ordered.status, ordered.stderr).toBe(0);
-    const swapped = emb('swapped.parquet', []);
-    expect(swapped.status, swapped.stderr).toBe(0);
-    expect(swapped.stderr).toMatch(/channels taken by name: the data set's \[GFP, DNA\] are fed as the model's \[DNA, GFP\]/);
-    const a = await readWithDuckDB(join(root, 'by-name', 'ordered.parquet'));
-    const b = await readWithDuckDB(join(root, 'by-name', 'swapped.parquet'));
-    expect(b.rows.length).toBe(96);
-    expect(b.rows).toEqual(a.rows);
-    const missing = ben('embed', '--model', join(root, 'model-dna-er'), '--data', BBBC013, ...flags, '--out', join(root, 'by-name', 'missing.parquet'), '--normalization', 'batch');
-    expect(missing.status).toBe(2);
-    expect(missing.stderr).toMatch(/trained on channels \[DNA, ER\] but the data set .* has \[GFP, DNA\]: ER is missing/);
-    expect(missing.stderr).not.toMatch(/at .*\.ts:/);
   });
 
   it("the recipe's data section reads the plate: 96 sites, 2 channels, doses and controls from the plate map", async () => {
@@ -154,6 +133,27 @@ describe.skipIf(!have)('jump-rab30 through the LoadData reader, 5 channels', () 
   beforeAll(async () => {
     await tf.setBackend('cpu');
     await tinyModel(join(root, 'model5'), 5, 384);
+    await tinyModel(join(root, 'model5-named'), 5, 384, JUMP_CHANNELS);
+    await tinyModel(join(root, 'model5-brightfield'), 5, 384, ['DNA', 'ER', 'RNA', 'AGP', 'Brightfield']);
+  });
+
+  it('ben embed takes channels by name: the fields read in another order embed as read in the model order; a missing channel is an error naming both lists', async () => {
+    const emb = (out: string, channels: string[], model = 'model5-named') =>
+      ben('embed', '--model', join(root, model), '--data', JUMP, '--channels', ...channels, '--out', join(root, 'by-name', out), '--normalization', 'batch', '--aggregate', 'none', '--backend', 'cpu');
+    const ordered = emb('ordered.parquet', JUMP_CHANNELS);
+    expect(ordered.status, ordered.stderr).toBe(0);
+    const reversed = [...JUMP_CHANNELS].reverse();
+    const swapped = emb('swapped.parquet', reversed);
+    expect(swapped.status, swapped.stderr).toBe(0);
+    expect(swapped.stderr).toMatch(/channels taken by name: the data set's \[Mito, AGP, RNA, ER, DNA\] are fed as the model's \[DNA, ER, RNA, AGP, Mito\]/);
+    const a = await readWithDuckDB(join(root, 'by-name', 'ordered.parquet'));
+    const b = await readWithDuckDB(join(root, 'by-name', 'swapped.parquet'));
+    expect(b.rows.length).toBe(2);
+    expect(b.rows).toEqual(a.rows);
+    const missing = emb('missing.parquet', reversed, 'model5-brightfield');
+    expect(missing.status).toBe(2);
+    expect(missing.stderr).toMatch(/trained on channels \[DNA, ER, RNA, AGP, Brightfield\] but the data set .* has \[Mito, AGP, RNA, ER, DNA\]: Brightfield is missing/);
+    expect(missing.stderr).not.toMatch(/at .*\.ts:/);
   });
 
   it('ben data info: 2 sites from 2 sources, channels by name in the asked order, unique plate keys', () => {

@@ -3,7 +3,7 @@ import { dirname } from 'node:path';
 import { UserError, isUserError } from '../util/errors.ts';
 import { SKIP_BAD_HINT } from './decode.ts';
 import { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
-import { NO_SPLIT, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
+import { NO_SPLIT, bytesPerSample, newPixels, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
 
 /** Key string of `row` over `keys`, e.g. `HEPG2-01/2` for [experiment, plate]. */
 export function groupKey(row: SiteRecord, keys: readonly GroupKey[]): string {
@@ -233,7 +233,7 @@ async function decodeAll(
   opts: { skipBad?: boolean; concurrency?: number; onProgress?: (n: number) => void },
 ): Promise<{ ok: number[]; store: MemoryImageStore; skipped: SkippedSite[] }> {
   const per = shape.height * shape.width * shape.channels;
-  const buffer = shape.dtype === 'uint16' ? new Uint16Array(rows.length * per) : new Uint8Array(rows.length * per);
+  const buffer = newPixels(shape.dtype, rows.length * per);
   const good = new Uint8Array(rows.length);
   const skipped: SkippedSite[] = [];
   let next = 0;
@@ -377,7 +377,7 @@ export async function assembleDataset(
   }
   const labels = opts.labelOrder?.filter((l) => kept.some((r) => r.label === l));
   const lazy = new Dataset({ rows: kept, channels, images: new FileImageStore(shape, kept), root, layout, skipped, labels });
-  const bytes = kept.length * shape.height * shape.width * shape.channels * (shape.dtype === 'uint16' ? 2 : 1);
+  const bytes = kept.length * shape.height * shape.width * shape.channels * bytesPerSample(shape.dtype);
   const load = opts.load ?? 'auto';
   if (load === true || (load === 'auto' && bytes <= (opts.memoryLimitBytes ?? 4 * 2 ** 30))) {
     return lazy.load({ skipBad: opts.skipBad, onProgress: opts.onProgress });

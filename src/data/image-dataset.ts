@@ -372,7 +372,9 @@ export async function assembleDataset(
   }
   if (!shape) throw new UserError(`No readable images in ${root} (${skipped.length} sites skipped as bad).`);
   if (channels.length !== shape.channels) {
-    const msg = `${root}: the layout names ${channels.length} channel(s) (${channels.join(', ')}) but the images have ${shape.channels}. Check the channel columns or the images.`;
+    const msg =
+      `${root}: the layout names ${channels.length} channel(s) (${channels.join(', ')}) but the images have ${shape.channels}. Check the channel columns or the images` +
+      (rows[0]?.paths.length === 1 && shape.channels > 1 ? ` (a file holding every channel, such as a multi-page or OME-TIFF, names them with data.channels / --channels, in the file's order).` : '.');
     throw new UserError(msg);
   }
   const labels = opts.labelOrder?.filter((l) => kept.some((r) => r.label === l));

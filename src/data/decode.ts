@@ -166,12 +166,13 @@ function toFloat32(a: ArrayLike<number>, integers: boolean, path: string): { dat
 /** Decodes with sharp (libvips), keeping the bit depth: `h` is the page's TIFF header (undefined for PNG). */
 async function decodeWithSharp(buf: Buffer, page: number, h: TiffHeader | undefined, path: string, where: string): Promise<DecodedImage> {
   try {
-    const meta = await sharp(buf, { page }).metadata();
+    // A plain grey or RGB TIFF page is described by its header: no second parse by sharp.
+    const meta = (h && headerMeta(h)) ?? (await sharp(buf, { page }).metadata());
     const channels = meta.channels ?? 0;
     if (meta.hasAlpha) {
       throw new DataError(`Image ${path}${where} has an alpha channel (${channels} channels); save it without alpha, or ${SKIP_BAD_HINT}.`);
     }
-    const depth = meta.depth ?? 'uchar';
+    const depth: string = meta.depth ?? 'uchar';
     const kept = depth === 'uchar' || depth === 'ushort';
     if (!kept && !['char', 'int', 'uint', 'float'].includes(depth)) {
       throw new DataError(`Image ${path}${where} has sample format ${depth}${h ? ` (${sampleType(h)})` : ''}, which ben cannot read; re-save it as 8/16-bit integer or 32-bit float, or ${SKIP_BAD_HINT}.`);
@@ -181,7 +182,7 @@ async function decodeWithSharp(buf: Buffer, page: number, h: TiffHeader | undefi
     // failOn 'truncated' turns a short file into an error instead of a partly grey image.
     const { data, info } = await sharp(buf, { failOn: 'truncated', page })
       .toColourspace(space as never)
-      .raw(depth === 'uchar' ? undefined : { depth })
+      .raw(depth === 'uchar' ? undefined : { depth: depth as 'ushort' })
       .toBuffer({ resolveWithObject: true });
     if (info.channels !== channels) {
       throw new DataError(`Image ${path}${where} decoded to ${info.channels} channels instead of ${channels}; re-save it as grey or RGB.`);
@@ -197,6 +198,20 @@ async function decodeWithSharp(buf: Buffer, page: number, h: TiffHeader | undefi
     if (isUserError(e)) throw e;
     throw corrupt(e, path, where);
   }
+}
+
+/** sharp's description of a grey or RGB TIFF page from its header; undefined for anything else (alpha, odd depths). */
+function headerMeta(h: TiffHeader): { channels: number; hasAlpha: false; depth: string; space?: string } | undefined {
+  const bits = h.bitsPerSample[0];
+  if (h.photometric > PHOTOMETRIC.rgb || !(h.samplesPerPixel === 1 || (h.samplesPerPixel === 3 && h.photometric === PHOTOMETRIC.rgb))) return undefined;
+  const f = h.sampleFormat;
+  const depth =
+    f === SAMPLE_FORMAT.uint ? ({ 8: 'uchar', 16: 'ushort', 32: 'uint' } as Record<number, string>)[bits]
+    : f === SAMPLE_FORMAT.int ? ({ 8: 'char', 32: 'int' } as Record<number, string>)[bits]
+    : f === SAMPLE_FORMAT.float && bits === 32 ? 'float' : undefined;
+  if (!depth || h.photometric === PHOTOMETRIC.whiteIsZero) return undefined;
+  // Float RGB is linear (scRGB) to libvips: kept as is.
+  return { channels: h.samplesPerPixel, hasAlpha: false, depth, ...(depth === 'float' && h.samplesPerPixel === 3 ? { space: 'scrgb' } : {}) };
 }
 
 /** Decodes page `ifd` with geotiff (pure JS) where libvips cannot keep the values (see {@link needsGeotiff}). */

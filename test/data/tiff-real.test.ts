@@ -36,6 +36,14 @@ function ben(...args: string[]) {
   return spawnSync(process.execPath, ['--import', 'tsx', 'src/cli/main.ts', ...args], { encoding: 'utf8', env: { ...process.env, BEN_QUIET: '1' } });
 }
 
+/** How many samples differ (vitest's deep equality on millions of samples takes minutes). */
+function differences(a: ArrayLike<number>, b: ArrayLike<number>): number {
+  if (a.length !== b.length) return Math.max(a.length, b.length);
+  let n = 0;
+  for (let i = 0; i < a.length; i++) if (a[i] !== b[i]) n++;
+  return n;
+}
+
 /** Channel `c` of a dataset image (HWC) as one plane. */
 function plane(px: ArrayLike<number>, c: number, C: number): number[] {
   const out: number[] = [];
@@ -66,18 +74,20 @@ describe.skipIf(!have)('real fields re-encoded as multi-page, OME, big-endian, t
       const floats = planes.map((p) => Float32Array.from(p, (v) => v / 65535));
       writeFileSync(join(root, `${name}.fiji.tif`), writeTiff(byPage.map((c, p) => ({ width: original.width, height: original.height, data: floats[c], rowsPerStrip: original.height, ...(p === 0 ? { description: `ImageJ=1.54f\nimages=${C}\nchannels=${C}\nmode=grayscale\n` } : {}) })), { bigEndian: true }));
       const meta = `${r.extra.Metadata_Source},${r.extra.Metadata_Batch},${r.plate},${r.well},${r.site}`;
-      ome.push(meta + ',' + CHANNELS.map((_, c) => `${name}.ome.tif,ome,${PAGE_OF[c]}`).join(','));
+      // An OME-TIFF's frame is the plane of the OME series (here the channel index; the OME-XML
+      // says which page holds it); a Fiji stack's frame is the page.
+      ome.push(meta + ',' + CHANNELS.map((_, c) => `${name}.ome.tif,ome,${c}`).join(','));
       fiji.push(meta + ',' + CHANNELS.map((_, c) => `${name}.fiji.tif,.,${PAGE_OF[c]}`).join(','));
     }
     writeFileSync(join(root, 'load_data_ome.csv'), ome.join('\n') + '\n');
     writeFileSync(join(root, 'load_data_fiji.csv'), fiji.join('\n') + '\n');
   });
 
-  it('LoadData Frame_ columns pick each channel from the OME-TIFF: the 16-bit pixels are identical', async () => {
+  it('LoadData Frame_ columns pick each channel from the OME-TIFF (planes of the OME series): the 16-bit pixels are identical', async () => {
     const ds = await readDataset(join(root, 'load_data_ome.csv'), { channels: CHANNELS });
     expect([ds.size, ds.height, ds.width, ds.images.channels, ds.dtype]).toEqual([2, 384, 384, 5, 'uint16']);
-    expect(ds.rows[0].planes?.map((p) => p.frame)).toEqual(PAGE_OF);
-    for (let i = 0; i < ds.size; i++) expect(Array.from(ds.images.getSync(i))).toEqual(Array.from(original.images.getSync(i)));
+    expect(ds.rows[0].planes?.map((p) => p.frame)).toEqual([0, 1, 2, 3, 4]);
+    for (let i = 0; i < ds.size; i++) expect(differences(ds.images.getSync(i), original.images.getSync(i))).toBe(0);
   });
 
   it('an image-folder pattern reads each OME-TIFF whole: its pages are the channels, in the OME-XML order', async () => {
@@ -85,7 +95,7 @@ describe.skipIf(!have)('real fields re-encoded as multi-page, OME, big-endian, t
     expect([ds.size, ds.images.channels, ds.dtype]).toEqual([2, 5, 'uint16']);
     for (let i = 0; i < ds.size; i++) {
       const j = original.rows.findIndex((r) => r.plate === ds.rows[i].plate);
-      expect(Array.from(ds.images.getSync(i))).toEqual(Array.from(original.images.getSync(j)));
+      expect(differences(ds.images.getSync(i), original.images.getSync(j))).toBe(0);
     }
   });
 
@@ -93,8 +103,8 @@ describe.skipIf(!have)('real fields re-encoded as multi-page, OME, big-endian, t
     const ds = await readDataset(join(root, 'load_data_fiji.csv'), { channels: CHANNELS });
     expect(ds.dtype).toBe('float32');
     for (let i = 0; i < ds.size; i++) {
-      const want = Array.from(original.images.getSync(i), (v) => Math.fround(v / 65535));
-      expect(Array.from(ds.images.getSync(i))).toEqual(want);
+      const want = Float32Array.from(original.images.getSync(i), (v) => v / 65535);
+      expect(differences(ds.images.getSync(i), want)).toBe(0);
     }
     const info = ben('data', 'info', join(root, 'load_data_fiji.csv'), '--channels', ...CHANNELS, '--json');
     expect(info.stderr).not.toMatch(/Error|at .*\.ts:/);
@@ -126,7 +136,7 @@ describe.skipIf(!have)('real fields re-encoded as multi-page, OME, big-endian, t
     writeFileSync(f, writeTiff([dna, gfp].map((d) => ({ width: d.width, height: d.height, data: d.data as Uint8Array, tile: [128, 128] })), { bigEndian: true }));
     const both = await decodeImage(f);
     expect([both.channels, both.dtype, both.width]).toEqual([2, 'uint8', 640]);
-    expect(plane(both.data, 0, 2)).toEqual(Array.from(dna.data));
-    expect(plane(both.data, 1, 2)).toEqual(Array.from(gfp.data));
+    expect(differences(plane(both.data, 0, 2), dna.data)).toBe(0);
+    expect(differences(plane(both.data, 1, 2), gfp.data)).toBe(0);
   });
 });

@@ -223,6 +223,9 @@ async function decodeWithGeotiff(buf: Buffer, ifd: number, h: TiffHeader, path: 
     const raster = (await image.readRasters({ interleave: true })) as unknown as ArrayLike<number>;
     const dims = { width: image.getWidth(), height: image.getHeight(), channels: image.getSamplesPerPixel() };
     if (raster.length !== dims.width * dims.height * dims.channels) throw new Error(`decoded ${raster.length} samples for ${dims.width}x${dims.height}x${dims.channels}`);
+    // 8- and 16-bit unsigned samples keep their type, as sharp gives them.
+    if (raster instanceof Uint8Array) return { data: raster, ...dims, dtype: 'uint8' };
+    if (raster instanceof Uint16Array) return { data: raster, ...dims, dtype: 'uint16' };
     return { ...toFloat32(raster, h.sampleFormat !== SAMPLE_FORMAT.float, path), ...dims, dtype: 'float32' };
   } catch (e) {
     if (isUserError(e)) throw e;

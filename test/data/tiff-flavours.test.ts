@@ -79,7 +79,7 @@ describe('TIFF samples: bit depth, sign, float, byte order, strips and tiles', (
     const cases: [string, FixturePage, string][] = [
       ['rgb16 chunky', { width: W, height: H, samples: 3, data: rgb16 }, 'uint16'],
       ['rgb16 planar strips', { width: W, height: H, samples: 3, data: rgb16, planar: true }, 'uint16'],
-      ['rgb16 planar tiles', { width: W, height: H, samples: 3, data: rgb16, planar: true, tile: [16, 16] }, 'float32'],
+      ['rgb16 planar tiles', { width: W, height: H, samples: 3, data: rgb16, planar: true, tile: [16, 16] }, 'uint16'],
       ['float32 rgb tiles', { width: W, height: H, samples: 3, data: rgbf, tile: [16, 16] }, 'float32'],
     ];
     for (const [label, page, dtype] of cases) {

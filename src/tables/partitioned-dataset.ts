@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBVector } from '@duckdb/node-api';
 import { UserError } from '../util/errors.ts';
 import type { ProfileTable } from './profile-table.ts';
-import { missingValueError, type ReadProfileOptions, type ReadProfileReport } from './read.ts';
+import { PANDAS_INDEX, missingValueError, type ReadProfileOptions, type ReadProfileReport } from './read.ts';
 import { DATASET_MARKER, unfinishedShards } from './dataset-layout.ts';
 
 /** Options of {@link readProfileDataset}. */
@@ -95,7 +95,7 @@ export async function readProfileDataset(
     const extra = new Set(opts.extraMeta ?? []);
     const isMeta = (n: string) => n.startsWith(prefix) || extra.has(n);
     const metaCols = desc.filter((c) => isMeta(c.name));
-    const featCols = desc.filter((c) => !isMeta(c.name) && !partitions.has(c.name));
+    const featCols = desc.filter((c) => !isMeta(c.name) && !partitions.has(c.name) && !PANDAS_INDEX.test(c.name));
     for (const c of featCols) {
       if (!NUMERIC.test(c.type)) {
         throw new UserError(

@@ -125,6 +125,12 @@ async function readParquetColumns(path: string): Promise<RawColumns> {
 
 const MISSING = /^(|nan|na|null|none)$/i;
 
+/**
+ * pandas' unnamed index as pyarrow stores it (`df.to_parquet` of a filtered or regrouped frame):
+ * pandas' row bookkeeping, neither metadata nor a feature, so it is not read.
+ */
+export const PANDAS_INDEX = /^__index_level_\d+__$/;
+
 /** The error of a missing feature value when columns holding one are not to be dropped. */
 export function missingValueError(path: string, column: string, row: number): UserError {
   return new UserError(
@@ -150,6 +156,7 @@ function columnsToTable(path: string, raw: RawColumns, opts: ReadProfileOptions)
   const meta: Record<string, string[]> = {};
   const featIdx: number[] = [];
   raw.names.forEach((name, c) => {
+    if (PANDAS_INDEX.test(name)) return;
     if (name.startsWith(prefix) || extra.has(name)) {
       const src = raw.values[c];
       const col = new Array<string>(raw.n);

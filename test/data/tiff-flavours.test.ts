@@ -10,7 +10,7 @@
 import { describe, expect, it } from 'vitest';
 import sharp from 'sharp';
 import { spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fromArrayBuffer } from 'geotiff';
@@ -232,5 +232,40 @@ i.astype('<f4').tofile(d + '/pil-i32.bin')
     expect(u16.dtype).toBe('uint16');
     expect(Array.from(u16.data)).toEqual(bin('pil-u16be.bin', Uint16Array));
     expect(Array.from((await decodeImage(join(tmp, 'pil-i32.tif'))).data)).toEqual(bin('pil-i32.bin', Float32Array));
+  });
+});
+
+describe('LoadData Frame_ / Series_ columns on generated OME-TIFFs', () => {
+  it('each channel reads its plane (series and frame from 0); a bad plane number is an error naming the cell', async () => {
+    const { readDataset } = await import('../../src/data/readers/index.ts');
+    const dir = join(tmp, 'loaddata-series');
+    mkdirSync(dir);
+    // Two series (images) of two channels each, one page per plane: series s, channel c on page 2 s + c.
+    const xml =
+      '<OME xmlns="http://www.openmicroscopy.org/Schemas/OME/2016-06">' +
+      [0, 1].map((s) => `<Image ID="Image:${s}"><Pixels DimensionOrder="XYCZT" Type="uint16" SizeX="${W}" SizeY="${H}" SizeC="2" SizeZ="1" SizeT="1"><Channel/><Channel/></Pixels></Image>`).join('') +
+      '</OME>';
+    const planesOf = (well: number) => [0, 1, 2, 3].map((k) => fill(Uint16Array, W * H, (i) => (i * (k + 3) + well * 1000) % 65536));
+    const lines = ['Metadata_Plate,Metadata_Well,FileName_DNA,Frame_DNA,Series_DNA,FileName_Mito,Frame_Mito,Series_Mito'];
+    for (const well of [1, 2]) {
+      const f = `w${well}.ome.tif`;
+      writeFileSync(join(dir, f), writeTiff(planesOf(well).map((data, i) => ({ width: W, height: H, data, ...(i === 0 ? { description: xml } : {}) }))));
+      // DNA: series 1, channel 0 (page 2); Mito: series 0, channel 1 (page 1).
+      lines.push(`P1,A0${well},${f},0,1,${f},1,0`);
+    }
+    writeFileSync(join(dir, 'load_data.csv'), lines.join('\n') + '\n');
+    const ds = await readDataset(join(dir, 'load_data.csv'), { channels: ['DNA', 'Mito'] });
+    expect([ds.size, ds.images.channels, ds.dtype]).toEqual([2, 2, 'uint16']);
+    expect(ds.rows[0].planes).toEqual([{ series: 1, frame: 0 }, { series: 0, frame: 1 }]);
+    for (const [i, well] of [[0, 1], [1, 2]]) {
+      const p = planesOf(well);
+      const px = ds.images.getSync(i);
+      expect(Array.from({ length: W * H }, (_, q) => px[2 * q])).toEqual(Array.from(p[2]));
+      expect(Array.from({ length: W * H }, (_, q) => px[2 * q + 1])).toEqual(Array.from(p[1]));
+    }
+    writeFileSync(join(dir, 'load_data.csv'), lines.map((l, k) => (k === 1 ? l.replace(',0,1,', ',x,1,') : l)).join('\n') + '\n');
+    await expect(readDataset(join(dir, 'load_data.csv'), { channels: ['DNA', 'Mito'] })).rejects.toThrow(/line 2: Frame_DNA "x" is not a plane number/);
+    writeFileSync(join(dir, 'load_data.csv'), lines.map((l, k) => (k === 1 ? l.replace(',0,1,', ',5,1,') : l)).join('\n') + '\n');
+    await expect(readDataset(join(dir, 'load_data.csv'), { channels: ['DNA', 'Mito'] })).rejects.toThrow(/w1\.ome\.tif \(site P1_A01_1.*has 2 plane\(s\) in series 1 \(OME-TIFF\), so Frame 5 does not exist.*Frame_\/Series_/);
   });
 });

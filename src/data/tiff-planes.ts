@@ -133,6 +133,9 @@ export function planeLayout(pages: readonly TiffHeader[], fileName?: string): Pl
   return { kind: 'pages', series: [{ ifds: full, sizeC: full.length, sizeZ: 1, sizeT: 1, planeOf: (c) => c }] };
 }
 
+/** Why a plane has no page here, and what to do. */
+const NO_PAGE = `stored in another file of a multi-file OME-TIFF set, or in an ImageJ file over 4 GB without pages; name each channel's file and plane in LoadData FileName_/Frame_ columns, or re-save the stack as OME-TIFF`;
+
 /** Where a plane is: its IFD, or why it cannot be read (a message fragment). */
 export function planeIfd(layout: PlaneLayout, ref: PlaneRef): number | string {
   const s = layout.series[ref.series];
@@ -140,7 +143,7 @@ export function planeIfd(layout: PlaneLayout, ref: PlaneRef): number | string {
   if (!s) return `has ${layout.series.length} series (${what}), so Series ${ref.series} does not exist (series count from 0)`;
   if (ref.frame >= s.ifds.length) return `has ${s.ifds.length} plane(s) in series ${ref.series} (${what}), so Frame ${ref.frame} does not exist (frames count from 0)`;
   const ifd = s.ifds[ref.frame];
-  if (ifd === undefined) return `stores plane ${ref.frame} of series ${ref.series} in another file of its OME-TIFF set; name that file and its plane instead`;
+  if (ifd === undefined) return `has no page for plane ${ref.frame} of series ${ref.series} (${NO_PAGE})`;
   return ifd;
 }
 
@@ -158,7 +161,7 @@ export function channelIfds(layout: PlaneLayout): { ifds: number[]; names?: stri
   const ifds: number[] = [];
   for (let c = 0; c < s.sizeC; c++) {
     const ifd = s.ifds[s.planeOf(c, 0, 0)];
-    if (ifd === undefined) return `stores channel ${c} in another file of its OME-TIFF set; name each channel's file and plane in LoadData columns`;
+    if (ifd === undefined) return `has no page for channel ${c} (${NO_PAGE})`;
     ifds.push(ifd);
   }
   return { ifds, ...(s.channelNames ? { names: s.channelNames } : {}) };

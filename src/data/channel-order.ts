@@ -2,7 +2,7 @@
  * Channels chosen and ordered by name: a model trained on [DNA, GFP] embeds a data set read as
  * [GFP, DNA] with its channels swapped back, not by position.
  */
-import type { Pixels } from './types.ts';
+import { newPixels, type Pixels } from './types.ts';
 import { MemoryImageStore, type ImageStore } from './image-store.ts';
 
 /** Channel names compared loosely: CellProfiler's `OrigDNA` is `DNA`, case aside. */
@@ -45,7 +45,7 @@ class ChannelOrderStore implements ImageStore {
   async get(i: number): Promise<Pixels> {
     const src = await this.base.get(i);
     const pixels = this.height * this.width;
-    return pick(src, pixels, this.base.channels, this.order, new (src.constructor as new (n: number) => Pixels)(pixels * this.order.length));
+    return pick(src, pixels, this.base.channels, this.order, newPixels(this.dtype, pixels * this.order.length));
   }
 
   getSync(): Pixels {
@@ -66,8 +66,7 @@ export function withChannelOrder(store: ImageStore, order: readonly number[]): I
   if (!store.inMemory) return new ChannelOrderStore(store, order);
   const pixels = store.height * store.width;
   const per = pixels * order.length;
-  const first = store.size > 0 ? store.getSync(0) : new Uint8Array(0);
-  const buffer = new (first.constructor as new (n: number) => Pixels)(store.size * per);
+  const buffer = newPixels(store.dtype, store.size * per);
   for (let i = 0; i < store.size; i++) pick(store.getSync(i), pixels, store.channels, order, buffer.subarray(i * per, (i + 1) * per));
   return new MemoryImageStore({ height: store.height, width: store.width, channels: order.length, dtype: store.dtype }, buffer);
 }

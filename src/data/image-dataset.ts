@@ -4,7 +4,7 @@ import { UserError, isUserError } from '../util/errors.ts';
 import { SKIP_BAD_HINT } from './decode.ts';
 import { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
 import { channelIndices, withChannelOrder } from './channel-order.ts';
-import { NO_SPLIT, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
+import { NO_SPLIT, bytesPerSample, newPixels, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
 
 /** Key string of `row` over `keys`, e.g. `HEPG2-01/2` for [experiment, plate]. */
 export function groupKey(row: SiteRecord, keys: readonly GroupKey[]): string {
@@ -246,7 +246,7 @@ async function decodeAll(
   opts: { skipBad?: boolean; concurrency?: number; onProgress?: (n: number) => void },
 ): Promise<{ ok: number[]; store: MemoryImageStore; skipped: SkippedSite[] }> {
   const per = shape.height * shape.width * shape.channels;
-  const buffer = shape.dtype === 'uint16' ? new Uint16Array(rows.length * per) : new Uint8Array(rows.length * per);
+  const buffer = newPixels(shape.dtype, rows.length * per);
   const good = new Uint8Array(rows.length);
   const skipped: SkippedSite[] = [];
   let next = 0;
@@ -385,12 +385,14 @@ export async function assembleDataset(
   }
   if (!shape) throw new UserError(`No readable images in ${root} (${skipped.length} sites skipped as bad).`);
   if (channels.length !== shape.channels) {
-    const msg = `${root}: the layout names ${channels.length} channel(s) (${channels.join(', ')}) but the images have ${shape.channels}. Check the channel columns or the images.`;
+    const msg =
+      `${root}: the layout names ${channels.length} channel(s) (${channels.join(', ')}) but the images have ${shape.channels}. Check the channel columns or the images` +
+      (rows[0]?.paths.length === 1 && shape.channels > 1 ? ` (a file holding every channel, such as a multi-page or OME-TIFF, names them with data.channels / --channels, in the file's order).` : '.');
     throw new UserError(msg);
   }
   const labels = opts.labelOrder?.filter((l) => kept.some((r) => r.label === l));
   const lazy = new Dataset({ rows: kept, channels, images: new FileImageStore(shape, kept), root, layout, skipped, labels });
-  const bytes = kept.length * shape.height * shape.width * shape.channels * (shape.dtype === 'uint16' ? 2 : 1);
+  const bytes = kept.length * shape.height * shape.width * shape.channels * bytesPerSample(shape.dtype);
   const load = opts.load ?? 'auto';
   if (load === true || (load === 'auto' && bytes <= (opts.memoryLimitBytes ?? 4 * 2 ** 30))) {
     return lazy.load({ skipBad: opts.skipBad, onProgress: opts.onProgress });

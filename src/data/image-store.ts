@@ -1,6 +1,6 @@
 import { UserError } from '../util/errors.ts';
-import { decodeImage } from './decode.ts';
-import type { Pixels, PixelDType, SiteRecord } from './types.ts';
+import { decodeImageBytes, readImageFile } from './decode.ts';
+import { newPixels, type Pixels, type PixelDType, type SiteRecord } from './types.ts';
 
 /** Shape and sample type every image of a data set shares. */
 export interface ImageShape {
@@ -12,7 +12,7 @@ export interface ImageShape {
 
 /**
  * Access to the decoded images of a data set, by row index (the same index as `Dataset.rows`).
- * `get(i)` returns HWC samples [height * width * channels] as uint8 or uint16; an in-memory store
+ * `get(i)` returns HWC samples [height * width * channels] as uint8, uint16 or float32; an in-memory store
  * returns a view without copying (do not write to it).
  */
 export interface ImageStore extends ImageShape {
@@ -28,23 +28,42 @@ export interface ImageStore extends ImageShape {
   subset(indices: ArrayLike<number>): ImageStore;
 }
 
-/** Decodes one site's files into one HWC buffer and checks it against `shape` when given. */
+/** Whether a decoding note was shown (a rounding note is worth saying once per run, not per site). */
+let noteShown = false;
+
+/**
+ * Decodes one site's files into one HWC buffer and checks it against `shape` when given. Each
+ * file is read once, however many of the site's channels are planes of it (`row.planes`).
+ */
 export async function decodeSite(row: SiteRecord, shape?: Partial<ImageShape>): Promise<{ data: Pixels; shape: ImageShape }> {
   const ctx = `site ${row.siteId}, ${row.source}`;
+  const files = new Map<string, Promise<Buffer>>();
+  const bytesOf = (p: string) => {
+    let b = files.get(p);
+    if (!b) files.set(p, (b = readImageFile(p, ctx)));
+    return b;
+  };
+  const decode = async (c: number) => decodeImageBytes(await bytesOf(row.paths[c]), row.paths[c], ctx, row.planes ? { plane: row.planes[c] } : {});
+  const imgs = await Promise.all(row.paths.map((_, c) => decode(c)));
+  const note = imgs.find((im) => im.note)?.note;
+  if (note && !noteShown) {
+    noteShown = true;
+    process.emitWarning(note, { code: 'BEN_PIXEL_ROUNDING' });
+  }
   if (row.paths.length === 1) {
-    const img = await decodeImage(row.paths[0], ctx);
+    const img = imgs[0];
     const s: ImageShape = { height: img.height, width: img.width, channels: img.channels, dtype: img.dtype };
     checkShape(s, shape, row.paths[0], ctx);
     return { data: img.data, shape: s };
   }
-  // One single-channel file per channel: stack them into HWC.
-  const imgs = await Promise.all(row.paths.map((p) => decodeImage(p, ctx)));
+  // One single-channel file (or plane) per channel: stack them into HWC.
   const first = imgs[0];
   for (let c = 0; c < imgs.length; c++) {
     const im = imgs[c];
     if (im.channels !== 1) {
       throw new UserError(
-        `Image ${row.paths[c]} (${ctx}) has ${im.channels} channels; this layout expects one grey image per channel. Re-save it as single-channel, or pass --skip-bad.`,
+        `Image ${row.paths[c]} (${ctx}) has ${im.channels} channels${row.planes ? '' : ' (or pages)'}; this layout expects one grey image per channel. ` +
+          `Re-save it as single-channel, name its page with a LoadData Frame_<Channel> column, or pass --skip-bad.`,
       );
     }
     if (im.width !== first.width || im.height !== first.height || im.dtype !== first.dtype) {
@@ -57,7 +76,7 @@ export async function decodeSite(row: SiteRecord, shape?: Partial<ImageShape>): 
   checkShape(s, shape, row.paths[0], ctx);
   const n = s.height * s.width;
   const C = imgs.length;
-  const out = s.dtype === 'uint16' ? new Uint16Array(n * C) : new Uint8Array(n * C);
+  const out = newPixels(s.dtype, n * C);
   for (let c = 0; c < C; c++) {
     const src = imgs[c].data;
     for (let p = 0; p < n; p++) out[p * C + c] = src[p];

@@ -5,7 +5,8 @@
 export * from './types.ts';
 export { Dataset, assembleDataset, classIds, groupKey, groupRows, labelVocabulary, listPlates, type DatasetInit, type DatasetSummary, type ReadOptions } from './image-dataset.ts';
 export { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
-export { decodeImage, encodePng, encodeTiff, type DecodedImage } from './decode.ts';
+export { decodeImage, encodePng, encodeTiff, type DecodedImage, type DecodeOptions } from './decode.ts';
+export type { PlaneRef } from './tiff-planes.ts';
 export { readDataset, readers, type DatasetReader } from './readers/index.ts';
 export { wildsSplit, WILDS_CHANNELS } from './readers/rxrx1-wilds.ts';
 export { SYNTH_PRESETS, FEATURES, resolveSynthConfig, synthImageCount, type SynthConfig, type SynthPreset } from './synth/config.ts';

@@ -3,6 +3,7 @@ import { Rng } from '../util/rng.ts';
 import type { ObjectiveBatch } from './batch.ts';
 import { groupRows, WELL_KEYS, type Dataset } from './image-dataset.ts';
 import type { Pixels } from './types.ts';
+import { maxSampleValue } from './preprocess.ts';
 import { buildAugmentation, type Augmentation, type AugmentationSpec, type AugmentPreset } from './augment/augment.ts';
 import { toFloat, type Image32 } from './augment/ops.ts';
 import type { Sampler, SamplerState } from './samplers/sampler.ts';
@@ -79,7 +80,7 @@ export class BatchPipeline {
     }
     this.rng = new Rng(hashSeed(opts.seed, 0xa06));
     this.classIds = opts.classIds ?? dataset.classIds();
-    this.maxValue = dataset.dtype === 'uint16' ? 65535 : 255;
+    this.maxValue = maxSampleValue(dataset.dtype);
     if (opts.positives === 'well') {
       this.wellSites = new Array<number[]>(dataset.rows.length);
       for (const rows of groupRows(dataset.rows, WELL_KEYS).values()) for (const r of rows) this.wellSites[r] = rows;

@@ -16,9 +16,12 @@ import type { ImageShape, ImageStore } from './image-store.ts';
 import { plateKey, type Pixels } from './types.ts';
 import { cropResize, standardize, toFloat } from './augment/ops.ts';
 
-/** Largest sample value of a dtype (the `toFloat` scale of the training pipeline). */
+/**
+ * Largest sample value of a dtype (the `toFloat` scale of the training pipeline). Float images
+ * are taken on CellProfiler's scale, 0..1, as they are (never clipped).
+ */
 export function maxSampleValue(dtype: ImageShape['dtype']): number {
-  return dtype === 'uint16' ? 65535 : 255;
+  return dtype === 'float32' ? 1 : dtype === 'uint16' ? 65535 : 255;
 }
 
 /**
@@ -178,6 +181,7 @@ export class ScaledImageStore implements ImageStore {
  */
 export async function fitIntensity(ds: Dataset, o: IntensityOptions): Promise<Dataset> {
   if (o.mode === 'raw') return ds;
+  if (ds.dtype === 'float32') throw new UserError(`data.intensity ${o.mode}: ${ds.root} holds float images, which are scaled as they are; use data.intensity: raw (--intensity raw).`);
   const [low, high] = [o.low ?? DEFAULT_PERCENTILES[0], o.high ?? DEFAULT_PERCENTILES[1]];
   if (!(low >= 0 && high <= 100 && low < high)) throw new UserError(`data.intensity: percentiles low ${low} and high ${high} must satisfy 0 <= low < high <= 100.`);
   if (o.mode === 'image') {

@@ -3,6 +3,7 @@
  * stores hand out. Layout-specific readers (readers/) produce these; samplers and the pipeline
  * consume them.
  */
+import type { PlaneRef } from './tiff-planes.ts';
 
 /** Role of a well on the plate (RxRx1 `well_type`). */
 export type WellType = 'treatment' | 'negative_control' | 'positive_control';
@@ -39,6 +40,11 @@ export interface SiteRecord {
    * single-channel file per channel, in channel order (RxRx1 original, CellProfiler LoadData).
    */
   paths: string[];
+  /**
+   * The plane of each file in `paths` (same order), for multi-page files: LoadData's
+   * `Series_<Ch>` / `Frame_<Ch>`. Absent: a file is read whole, its pages as channels.
+   */
+  planes?: PlaneRef[];
   /** Other metadata columns as read (e.g. every `Metadata_*` of a LoadData CSV), by column name. */
   extra: Record<string, string>;
   /** Where the row came from, for error messages (`metadata.csv line 12`). */
@@ -63,11 +69,24 @@ export function plateKey(row: Pick<SiteRecord, 'experiment' | 'plate'>): string 
 /** Names of the {@link SiteRecord} fields usable as grouping keys. */
 export type GroupKey = 'experiment' | 'plate' | 'well' | 'site' | 'cellType' | 'label' | 'wellType' | 'split';
 
-/** Sample type of decoded pixels. */
-export type PixelDType = 'uint8' | 'uint16';
+/**
+ * Sample type of decoded pixels: 8- and 16-bit unsigned integers as stored; float32 for float
+ * images and for signed or 32-bit integer samples (held as float32: exact up to 2^24).
+ */
+export type PixelDType = 'uint8' | 'uint16' | 'float32';
 
 /** A decoded image in HWC order (row-major, channels interleaved). */
-export type Pixels = Uint8Array | Uint16Array;
+export type Pixels = Uint8Array | Uint16Array | Float32Array;
+
+/** A zeroed pixel buffer of `n` samples of `dtype`. */
+export function newPixels(dtype: PixelDType, n: number): Pixels {
+  return dtype === 'float32' ? new Float32Array(n) : dtype === 'uint16' ? new Uint16Array(n) : new Uint8Array(n);
+}
+
+/** Bytes per sample of `dtype`. */
+export function bytesPerSample(dtype: PixelDType): number {
+  return dtype === 'float32' ? 4 : dtype === 'uint16' ? 2 : 1;
+}
 
 /** A row the reader dropped because of bad input (with `skipBad`). */
 export interface SkippedSite {

@@ -12,7 +12,7 @@ import { join } from 'node:path';
 import type { DuckDBConnection, DuckDBVector } from '@duckdb/node-api';
 import { UserError } from '../util/errors.ts';
 import type { ProfileTable } from './profile-table.ts';
-import type { ReadProfileOptions, ReadProfileReport } from './read.ts';
+import { PANDAS_INDEX, missingValueError, type ReadProfileOptions, type ReadProfileReport } from './read.ts';
 import { DATASET_MARKER, unfinishedShards } from './dataset-layout.ts';
 
 /** Options of {@link readProfileDataset}. */
@@ -95,7 +95,7 @@ export async function readProfileDataset(
     const extra = new Set(opts.extraMeta ?? []);
     const isMeta = (n: string) => n.startsWith(prefix) || extra.has(n);
     const metaCols = desc.filter((c) => isMeta(c.name));
-    const featCols = desc.filter((c) => !isMeta(c.name) && !partitions.has(c.name));
+    const featCols = desc.filter((c) => !isMeta(c.name) && !partitions.has(c.name) && !PANDAS_INDEX.test(c.name));
     for (const c of featCols) {
       if (!NUMERIC.test(c.type)) {
         throw new UserError(
@@ -120,10 +120,16 @@ export async function readProfileDataset(
     const hasNaN = new Uint8Array(d0);
     const interned = metaCols.map(() => new Map<string, string>());
     const select = [...metaCols.map((c) => ident(c.name)), ...featCols.map((c) => (/^(FLOAT|DOUBLE)$/.test(c.type) ? ident(c.name) : `CAST(${ident(c.name)} AS DOUBLE) AS ${ident(c.name)}`))];
-    const result = await con.stream(`SELECT ${select.join(', ')} FROM ${src}${where}`);
+    // DuckDB reads the pages here: a codec it lacks (legacy Hadoop LZ4) or a corrupt page is the file's fault.
+    const unreadable = (e: unknown) => new UserError(`Cannot read the Parquet dataset "${path}": ${(e as Error).message}`);
+    const result = await con.stream(`SELECT ${select.join(', ')} FROM ${src}${where}`).catch((e: unknown) => {
+      throw unreadable(e);
+    });
     let row = 0;
     for (;;) {
-      const chunk = await result.fetchChunk();
+      const chunk = await result.fetchChunk().catch((e: unknown) => {
+        throw unreadable(e);
+      });
       if (!chunk || chunk.rowCount === 0) break;
       const m = chunk.rowCount;
       if (row + m > n) throw new Error(`${path}: more rows than counted (${n})`);
@@ -151,7 +157,10 @@ export async function readProfileDataset(
         for (let i = 0, o = row * d0 + j; i < m; i++, o += d0) {
           const x = items[i];
           raw[o] = x;
-          if (x !== x) nan = true;
+          if (x !== x) {
+            if (opts.dropNaN === false) throw missingValueError(path, featCols[j].name, row + i);
+            nan = true;
+          }
           if (isConst && x !== c0 && (row > 0 || i > 0)) isConst = false;
         }
         constant[j] = isConst ? 1 : 0;

@@ -11,7 +11,11 @@ export interface ReadProfileOptions {
   metaPrefix?: string;
   /** Drop feature columns whose value is the same in every row. Default false. */
   dropConstant?: boolean;
-  /** Drop feature columns holding any NaN / empty value. Default false (a NaN is then an error). */
+  /**
+   * Feature columns holding a missing value (NaN, an empty cell, a Parquet null): `true` drops
+   * them (named in the report); `false` makes one an error naming the column and row (the CLI's
+   * `--no-drop-nan`); unset keeps them as NaN values, for callers that handle NaN themselves.
+   */
   dropNaN?: boolean;
   /** Extra non-`Metadata_` columns to read as metadata (e.g. `Image_Metadata_Plate`). */
   extraMeta?: string[];
@@ -82,6 +86,8 @@ async function readCsvColumns(path: string, opts: ReadProfileOptions): Promise<R
 
 async function readParquetColumns(path: string): Promise<RawColumns> {
   const { parquetRead, parquetMetadataAsync, parquetSchema } = await import('hyparquet');
+  // Every codec other writers use (GZIP, ZSTD, Brotli, LZ4, LZ4_RAW; hyparquet has Snappy only).
+  const { compressors } = await import('hyparquet-compressors');
   const b = await readFile(path);
   const file = b.buffer.slice(b.byteOffset, b.byteOffset + b.byteLength) as ArrayBuffer;
   let metadata;
@@ -99,6 +105,7 @@ async function readParquetColumns(path: string): Promise<RawColumns> {
     await parquetRead({
       file,
       metadata,
+      compressors,
       onChunk: ({ columnName, columnData, rowStart }) => {
         const c = index.get(columnName)!;
         const numeric = ArrayBuffer.isView(columnData) && !(columnData instanceof BigInt64Array) && !(columnData instanceof BigUint64Array);
@@ -118,6 +125,20 @@ async function readParquetColumns(path: string): Promise<RawColumns> {
 
 const MISSING = /^(|nan|na|null|none)$/i;
 
+/**
+ * pandas' unnamed index as pyarrow stores it (`df.to_parquet` of a filtered or regrouped frame):
+ * pandas' row bookkeeping, neither metadata nor a feature, so it is not read.
+ */
+export const PANDAS_INDEX = /^__index_level_\d+__$/;
+
+/** The error of a missing feature value when columns holding one are not to be dropped. */
+export function missingValueError(path: string, column: string, row: number): UserError {
+  return new UserError(
+    `"${path}" column "${column}" has a missing value (empty, NaN or null) in row ${row + 1}. ` +
+      `Drop feature columns with missing values with --drop-nan (the default), or fill the value in.`,
+  );
+}
+
 /** A cell as a number: NaN for a missing value, undefined for text that is not a number. */
 function toNumber(v: unknown): number | undefined {
   if (typeof v === 'number') return v;
@@ -135,6 +156,7 @@ function columnsToTable(path: string, raw: RawColumns, opts: ReadProfileOptions)
   const meta: Record<string, string[]> = {};
   const featIdx: number[] = [];
   raw.names.forEach((name, c) => {
+    if (PANDAS_INDEX.test(name)) return;
     if (name.startsWith(prefix) || extra.has(name)) {
       const src = raw.values[c];
       const col = new Array<string>(raw.n);
@@ -160,7 +182,10 @@ function columnsToTable(path: string, raw: RawColumns, opts: ReadProfileOptions)
             `is a feature; rename a metadata column to "${prefix}${name}" (or pass it as extra metadata).`,
         );
       }
-      if (Number.isNaN(x)) hasNaN = true;
+      if (Number.isNaN(x)) {
+        if (opts.dropNaN === false) throw missingValueError(path, name, r);
+        hasNaN = true;
+      }
       col[r] = x;
     }
     if (hasNaN) {

@@ -14,7 +14,8 @@ export interface ImageFolderReadOptions extends ReadOptions, SiteFieldOptions {
    * Regular expression matched against each file name (the whole name), with named groups
    * (CellProfiler's metadata from file names): `ch` (channel; absent = one multi-channel file per
    * site), `well` or `row` + `col`, optional `plate`, `site`, `experiment`. Example:
-   * `Channel(?<ch>\d)-\d+-(?<row>[A-H])-(?<col>\d+)\.tif`.
+   * `Channel(?<ch>\d)-\d+-(?<row>[A-H])-(?<col>\d+)\.tif`. Without `ch`, `channels` names the
+   * file's own channels in order (a multi-page or OME-TIFF's pages).
    */
   pattern?: string;
   /** Plate-map CSV (absolute, or relative to the folder), joined to the images on the well (and plate, when both have one). */
@@ -165,11 +166,13 @@ export const imageFolderReader: DatasetReader = {
       if (!chValues.includes(k)) throw new UserError(`data.channelNames names channel "${k}", but the pattern's ch group takes the values ${chValues.join(', ')} in ${path}.`);
     }
     const byName = new Map(chValues.map((v) => [nameOf(v), v]));
+    // Without a ch group a file holds every channel (an RGB image, a multi-page or OME-TIFF):
+    // data.channels names them in the file's order.
     const channels = opts.channels ?? [...byName.keys()];
-    for (const c of channels) {
+    for (const c of hasCh ? channels : []) {
       if (!byName.has(c)) throw new UserError(`Channel "${c}" (data.channels, --channels): the images in ${path} have the channels ${[...byName.keys()].join(', ')}${hasCh ? ' (values of the ch group, renamed by data.channelNames)' : ''}.`);
     }
-    const wanted = channels.map((c) => byName.get(c)!);
+    const wanted = hasCh ? channels.map((c) => byName.get(c)!) : [''];
 
     const rows: SiteRecord[] = [];
     const badRows: { source: string; reason: string; siteId: string }[] = [];

@@ -2,6 +2,7 @@ import { readdir, stat } from 'node:fs/promises';
 import { UserError } from '../../util/errors.ts';
 import type { Dataset, ReadOptions } from '../image-dataset.ts';
 import { fitIntensity, type IntensityOptions } from '../preprocess.ts';
+import { bytesPerSample } from '../types.ts';
 import { imageFolderReader } from './image-folder.ts';
 import { loadDataReader } from './loaddata.ts';
 import { readers } from './reader.ts';
@@ -67,7 +68,7 @@ export async function readDataset(path: string, opts: ReadDatasetOptions = {}): 
   if (!scaled) return ds;
   ds = await fitIntensity(ds, intensity);
   const load = rest.load ?? 'auto';
-  const bytes = ds.size * ds.height * ds.width * ds.images.channels * (ds.dtype === 'uint16' ? 2 : 1);
+  const bytes = ds.size * ds.height * ds.width * ds.images.channels * bytesPerSample(ds.dtype);
   if (load === true || (load === 'auto' && bytes <= ((rest.memoryLimitBytes as number | undefined) ?? 4 * 2 ** 30))) return ds.load({ skipBad: rest.skipBad as boolean | undefined });
   return ds;
 }

@@ -18,19 +18,30 @@ export interface LoadDataReadOptions extends ReadOptions, SiteFieldOptions {
   channels?: string[];
 }
 
+/** The columns of one LoadData channel. */
+export interface LoadDataChannel {
+  file: string;
+  path?: string;
+  /** `Frame_<Ch>`: the plane of a multi-page file (from 0). */
+  frame?: string;
+  /** `Series_<Ch>`: the series (OME image) of a multi-series file (from 0). */
+  series?: string;
+}
+
 /**
- * The channels of a LoadData table: name -> its FileName_/PathName_ columns. Names drop JUMP's
- * `Orig` prefix (`FileName_OrigDNA` is channel `DNA`).
+ * The channels of a LoadData table: name -> its FileName_/PathName_ (and Frame_/Series_)
+ * columns. Names drop JUMP's `Orig` prefix (`FileName_OrigDNA` is channel `DNA`).
  */
-export function loadDataChannels(table: CsvTable): Map<string, { file: string; path?: string }> {
-  const out = new Map<string, { file: string; path?: string }>();
+export function loadDataChannels(table: CsvTable): Map<string, LoadDataChannel> {
+  const out = new Map<string, LoadDataChannel>();
   for (const c of table.columns) {
     if (!c.startsWith('FileName_')) continue;
     const raw = c.slice('FileName_'.length);
     if (raw.startsWith('Illum')) continue;
     const name = raw.startsWith('Orig') && raw.length > 4 ? raw.slice(4) : raw;
     if (out.has(name)) continue;
-    out.set(name, { file: c, path: table.columns.includes(`PathName_${raw}`) ? `PathName_${raw}` : undefined });
+    const has = (k: string) => (table.columns.includes(`${k}_${raw}`) ? `${k}_${raw}` : undefined);
+    out.set(name, { file: c, path: has('PathName'), frame: has('Frame'), series: has('Series') });
   }
   return out;
 }
@@ -62,7 +73,8 @@ function normalise(table: CsvTable): CsvTable {
  * `Metadata_Plate`, `Metadata_Well`, optional `Metadata_Site`, `Metadata_Source` /
  * `Metadata_Batch` (the experiment), `Metadata_Split`, and any other `Metadata_*` columns (kept
  * in `extra`). Without a split column every row is in split {@link NO_SPLIT}, which any split
- * name selects. PNG or 8/16-bit TIFF.
+ * name selects. `Frame_<Ch>` / `Series_<Ch>` (from 0) name a channel's plane in a multi-page file
+ * (OME-TIFF, ImageJ stacks); without them a file is read whole. PNG or TIFF (decode.ts).
  */
 export const loadDataReader: DatasetReader = {
   name: 'loaddata-csv',
@@ -112,6 +124,18 @@ export const loadDataReader: DatasetReader = {
       }
       const site = Number(siteStr);
       if (siteStr === '' || !Number.isInteger(site) || site < 0) err ??= `${source}: Metadata_Site "${siteStr}" is not an integer; fix it.`;
+      // Frame_/Series_ columns name the plane of a multi-page file (OME-TIFF, ImageJ stacks).
+      const planed = channels.some((c) => available.get(c)!.frame || available.get(c)!.series);
+      const planes = channels.map((c) => {
+        const col = available.get(c)!;
+        const at = (k: string | undefined) => {
+          const s = k ? (v[k] ?? '').trim() : '';
+          const n = s === '' ? 0 : Number(s);
+          if (!Number.isInteger(n) || n < 0) err ??= `${source}: ${k} "${v[k!]}" is not a plane number (0, 1, 2...); fix it.`;
+          return n;
+        };
+        return { series: at(col.series), frame: at(col.frame) };
+      });
       const paths = channels.map((c) => {
         const col = available.get(c)!;
         const file = v[col.file];
@@ -140,6 +164,7 @@ export const loadDataReader: DatasetReader = {
         wellType: f.wellType,
         split: v.Metadata_Split || NO_SPLIT,
         paths,
+        ...(planed ? { planes } : {}),
         extra,
         source,
       });

@@ -7,7 +7,7 @@ import type { Pixels, PixelDType } from './types.ts';
 /** How a user skips bad sites, in every command that reads images. */
 export const SKIP_BAD_HINT = 'skip such sites with --skip-bad (ben embed, ben data info) or data.skipBad: true in a recipe (--set data.skipBad=true)';
 
-/** A decoded image file: HWC samples as stored (8-bit -> Uint8Array, 16-bit -> Uint16Array). */
+/** A decoded image file: HWC samples as stored (8-bit -> Uint8Array, 16-bit -> Uint16Array, float -> Float32Array). */
 export interface DecodedImage {
   data: Pixels;
   width: number;

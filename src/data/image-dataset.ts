@@ -2,8 +2,9 @@ import { stat, readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError, isUserError } from '../util/errors.ts';
 import { SKIP_BAD_HINT } from './decode.ts';
-import { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
-import { NO_SPLIT, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
+import { FileImageStore, MemoryImageStore, UnreadImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
+import { NO_ILLUMINATION, type IlluminationRecord } from './illumination/record.ts';
+import { NO_SPLIT, allocPixels, bytesPerSample, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
 
 /** Key string of `row` over `keys`, e.g. `HEPG2-01/2` for [experiment, plate]. */
 export function groupKey(row: SiteRecord, keys: readonly GroupKey[]): string {
@@ -69,6 +70,10 @@ export interface DatasetSummary {
   fields?: DatasetFields;
   /** Intensity scaling applied to the pixels (`raw` when none). */
   intensity: Record<string, unknown>;
+  /** Illumination correction (mode, function files per plate). */
+  illumination: IlluminationRecord;
+  /** False when only the metadata was read (no image opened: no shape). */
+  imagesRead: boolean;
 }
 
 /** Where a reader took the site fields from, recorded in summaries and outputs. */
@@ -94,6 +99,8 @@ export interface DatasetInit {
   fields?: DatasetFields;
   /** Description of the intensity scaling the image store applies (default `{ mode: 'raw' }`). */
   intensity?: Record<string, unknown>;
+  /** The illumination correction the image store applies (default none). */
+  illumination?: IlluminationRecord;
 }
 
 /**
@@ -112,6 +119,8 @@ export class Dataset {
   fields?: DatasetFields;
   /** The intensity scaling the image store applies, as recorded in outputs. */
   readonly intensity: Record<string, unknown>;
+  /** The illumination correction the image store applies, as recorded in outputs. */
+  readonly illumination: IlluminationRecord;
 
   constructor(init: DatasetInit) {
     if (init.images.size !== init.rows.length) throw new Error(`image store has ${init.images.size} images for ${init.rows.length} rows`);
@@ -124,6 +133,7 @@ export class Dataset {
     this.skipped = init.skipped ?? [];
     this.fields = init.fields;
     this.intensity = init.intensity ?? { mode: 'raw' };
+    this.illumination = init.illumination ?? NO_ILLUMINATION;
   }
 
   get size(): number {
@@ -223,6 +233,8 @@ export class Dataset {
       plateKeys: [...new Set(this.rows.map(plateKey))].sort(),
       ...(this.fields ? { fields: this.fields } : {}),
       intensity: this.intensity,
+      illumination: this.illumination,
+      imagesRead: !(this.images instanceof UnreadImageStore),
     };
   }
 }
@@ -233,7 +245,7 @@ async function decodeAll(
   opts: { skipBad?: boolean; concurrency?: number; onProgress?: (n: number) => void },
 ): Promise<{ ok: number[]; store: MemoryImageStore; skipped: SkippedSite[] }> {
   const per = shape.height * shape.width * shape.channels;
-  const buffer = shape.dtype === 'uint16' ? new Uint16Array(rows.length * per) : new Uint8Array(rows.length * per);
+  const buffer = allocPixels(shape.dtype, rows.length * per);
   const good = new Uint8Array(rows.length);
   const skipped: SkippedSite[] = [];
   let next = 0;
@@ -285,6 +297,11 @@ export interface ReadOptions {
   onProgress?: (n: number) => void;
   /** Label vocabulary order (class id = position); default: the labels sorted naturally. */
   labelOrder?: string[];
+  /**
+   * Read the metadata only: no image is opened (files are not checked, the shape stays 0 x 0,
+   * asking for pixels is an error). `ben data info --no-check`.
+   */
+  metadataOnly?: boolean;
 }
 
 /**
@@ -320,6 +337,10 @@ export async function assembleDataset(
     }
     seen.set(key, r);
     kept.push(r);
+  }
+  if (opts.metadataOnly) {
+    if (kept.length === 0) throw new UserError(`No sites in ${root}${skipped.length ? ` (${skipped.length} skipped as bad)` : ''}.`);
+    return new Dataset({ rows: kept, channels, images: new UnreadImageStore(kept.length, channels.length), root, layout, skipped, labels: opts.labelOrder?.filter((l) => kept.some((r) => r.label === l)) });
   }
   // Files: a plate folder that is missing or empty is reported once, by plate.
   const dirState = new Map<string, 'ok' | 'missing' | 'empty'>();
@@ -377,7 +398,7 @@ export async function assembleDataset(
   }
   const labels = opts.labelOrder?.filter((l) => kept.some((r) => r.label === l));
   const lazy = new Dataset({ rows: kept, channels, images: new FileImageStore(shape, kept), root, layout, skipped, labels });
-  const bytes = kept.length * shape.height * shape.width * shape.channels * (shape.dtype === 'uint16' ? 2 : 1);
+  const bytes = kept.length * shape.height * shape.width * shape.channels * bytesPerSample(shape.dtype);
   const load = opts.load ?? 'auto';
   if (load === true || (load === 'auto' && bytes <= (opts.memoryLimitBytes ?? 4 * 2 ** 30))) {
     return lazy.load({ skipBad: opts.skipBad, onProgress: opts.onProgress });

@@ -1,6 +1,6 @@
 import { UserError } from '../util/errors.ts';
 import { decodeImage } from './decode.ts';
-import type { Pixels, PixelDType, SiteRecord } from './types.ts';
+import { allocPixels, type Pixels, type PixelDType, type SiteRecord } from './types.ts';
 
 /** Shape and sample type every image of a data set shares. */
 export interface ImageShape {
@@ -12,7 +12,7 @@ export interface ImageShape {
 
 /**
  * Access to the decoded images of a data set, by row index (the same index as `Dataset.rows`).
- * `get(i)` returns HWC samples [height * width * channels] as uint8 or uint16; an in-memory store
+ * `get(i)` returns HWC samples [height * width * channels] as uint8, uint16 or float32; an in-memory store
  * returns a view without copying (do not write to it).
  */
 export interface ImageStore extends ImageShape {
@@ -57,7 +57,7 @@ export async function decodeSite(row: SiteRecord, shape?: Partial<ImageShape>): 
   checkShape(s, shape, row.paths[0], ctx);
   const n = s.height * s.width;
   const C = imgs.length;
-  const out = s.dtype === 'uint16' ? new Uint16Array(n * C) : new Uint8Array(n * C);
+  const out = allocPixels(s.dtype, n * C);
   for (let c = 0; c < C; c++) {
     const src = imgs[c].data;
     for (let p = 0; p < n; p++) out[p * C + c] = src[p];
@@ -158,5 +158,33 @@ export class FileImageStore implements ImageStore {
 
   subset(indices: ArrayLike<number>): FileImageStore {
     return new FileImageStore(this, Array.from(indices, (i) => this.rows[i]));
+  }
+}
+
+/**
+ * The store of a data set read for its metadata only (`metadataOnly`, `ben data info --no-check`):
+ * no image was opened, so there is no shape (0 x 0) and asking for pixels is an error.
+ */
+export class UnreadImageStore implements ImageStore {
+  readonly inMemory = false;
+  readonly height = 0;
+  readonly width = 0;
+  readonly dtype = 'uint8' as const;
+
+  constructor(
+    readonly size: number,
+    readonly channels: number,
+  ) {}
+
+  get(): Promise<Pixels> {
+    return Promise.reject(new UserError('The data set was read for its metadata only (--no-check); read it again with its images to get pixels.'));
+  }
+
+  getSync(): Pixels {
+    throw new UserError('The data set was read for its metadata only (--no-check); read it again with its images to get pixels.');
+  }
+
+  subset(indices: ArrayLike<number>): UnreadImageStore {
+    return new UnreadImageStore(indices.length, this.channels);
   }
 }

@@ -7,6 +7,7 @@ import { buildAugmentation, type Augmentation, type AugmentationSpec, type Augme
 import { toFloat, type Image32 } from './augment/ops.ts';
 import type { Sampler, SamplerState } from './samplers/sampler.ts';
 import { hashSeed } from './seed.ts';
+import { maxSampleValue } from './preprocess.ts';
 
 /** Options of {@link BatchPipeline}. */
 export interface PipelineOptions {
@@ -79,7 +80,7 @@ export class BatchPipeline {
     }
     this.rng = new Rng(hashSeed(opts.seed, 0xa06));
     this.classIds = opts.classIds ?? dataset.classIds();
-    this.maxValue = dataset.dtype === 'uint16' ? 65535 : 255;
+    this.maxValue = maxSampleValue(dataset.dtype);
     if (opts.positives === 'well') {
       this.wellSites = new Array<number[]>(dataset.rows.length);
       for (const rows of groupRows(dataset.rows, WELL_KEYS).values()) for (const r of rows) this.wellSites[r] = rows;

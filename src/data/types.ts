@@ -39,6 +39,12 @@ export interface SiteRecord {
    * single-channel file per channel, in channel order (RxRx1 original, CellProfiler LoadData).
    */
   paths: string[];
+  /**
+   * Illumination function of each channel (absolute paths, in channel order; '' where none is
+   * named), when the metadata names them (LoadData `FileName_Illum<Ch>`); data/illumination/
+   * divides the images by them.
+   */
+  illumination?: string[];
   /** Other metadata columns as read (e.g. every `Metadata_*` of a LoadData CSV), by column name. */
   extra: Record<string, string>;
   /** Where the row came from, for error messages (`metadata.csv line 12`). */
@@ -63,11 +69,29 @@ export function plateKey(row: Pick<SiteRecord, 'experiment' | 'plate'>): string 
 /** Names of the {@link SiteRecord} fields usable as grouping keys. */
 export type GroupKey = 'experiment' | 'plate' | 'well' | 'site' | 'cellType' | 'label' | 'wellType' | 'split';
 
-/** Sample type of decoded pixels. */
-export type PixelDType = 'uint8' | 'uint16';
+/**
+ * Sample type of decoded pixels. `float32` samples are kept as they are (illumination-corrected
+ * images, float TIFFs): their full scale is 1, CellProfiler's convention for a corrected image.
+ */
+export type PixelDType = 'uint8' | 'uint16' | 'float32';
 
 /** A decoded image in HWC order (row-major, channels interleaved). */
-export type Pixels = Uint8Array | Uint16Array;
+export type Pixels = Uint8Array | Uint16Array | Float32Array;
+
+/** Bytes one sample of `dtype` takes (memory budgets). */
+export function bytesPerSample(dtype: PixelDType): number {
+  return dtype === 'float32' ? 4 : dtype === 'uint16' ? 2 : 1;
+}
+
+/** A zeroed buffer of `n` samples of `dtype`. */
+export function allocPixels(dtype: PixelDType, n: number): Pixels {
+  return dtype === 'float32' ? new Float32Array(n) : dtype === 'uint16' ? new Uint16Array(n) : new Uint8Array(n);
+}
+
+/** The dtype of a sample buffer. */
+export function dtypeOf(px: Pixels): PixelDType {
+  return px instanceof Float32Array ? 'float32' : px instanceof Uint16Array ? 'uint16' : 'uint8';
+}
 
 /** A row the reader dropped because of bad input (with `skipBad`). */
 export interface SkippedSite {

@@ -21,7 +21,7 @@ import { plateKey, type Pixels, type SiteRecord } from '../data/types.ts';
 import type { ProfileTable } from '../tables/profile-table.ts';
 import { benLayers, isNormalizationMode, NORMALIZATION_MODES, type NormalizationMode } from '../models/ben-batchnorm.ts';
 import { inferPlateByPlate } from '../models/plate-inference.ts';
-import { standardizeBatch } from '../data/preprocess.ts';
+import { maxSampleValue, standardizeBatch } from '../data/preprocess.ts';
 import { UserError } from '../util/errors.ts';
 import { embeddingColumnNames } from '../tables/parquet.ts';
 
@@ -73,10 +73,10 @@ import type { PreprocessName } from '../data/preprocess.ts';
  */
 export const standardizeImages: Preprocess = (images, s) => standardizeBatch(images, s);
 
-/** Scales samples to [0, 1] by the dtype's maximum (255 or 65535). */
+/** Scales samples to [0, 1] by the dtype's maximum (255, 65535; float samples as they are). */
 export const scaleImages: Preprocess = (images, s) => {
   const per = s.height * s.width * s.channels;
-  const inv = 1 / (s.dtype === 'uint16' ? 65535 : 255);
+  const inv = 1 / maxSampleValue(s.dtype);
   const out = new Float32Array(images.length * per);
   images.forEach((img, b) => {
     for (let p = 0; p < per; p++) out[b * per + p] = img[p] * inv;

@@ -12,6 +12,7 @@ import { readDataset } from '../data/readers/index.ts';
 import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';
 import { generateSynthetic } from '../data/synth/generate.ts';
 import { hashSeed } from '../data/seed.ts';
+import { bytesPerSample } from '../data/types.ts';
 import { UserError } from '../util/errors.ts';
 import type { Recipe } from './schema.ts';
 
@@ -35,7 +36,7 @@ export function recipeReadOptions(d: Recipe['data']): Record<string, unknown> {
   const pick = user
     ? { channels: d.channels, labelColumn: d.labelColumn, experimentColumn: d.experimentColumn, negativeControls: d.negativeControls, positiveControls: d.positiveControls, pattern: d.pattern, plateMap: d.plateMap, plateMapWell: d.plateMapWell, channelNames: d.channelNames, plate: d.plate }
     : {};
-  return Object.fromEntries(Object.entries({ ...pick, intensity: d.intensity }).filter(([, v]) => v !== undefined));
+  return Object.fromEntries(Object.entries({ ...pick, intensity: d.intensity, illumination: d.illumination }).filter(([, v]) => v !== undefined));
 }
 
 function stableJson(v: unknown): string {
@@ -126,7 +127,7 @@ export const IN_MEMORY_LIMIT_BYTES = 4 * 2 ** 30;
  * (the real RxRx1-WILDS) stays on disk and the pipeline and embedder decode it on demand.
  */
 export async function loadIfSmall(ds: Dataset, opts: { skipBad?: boolean; limitBytes?: number } = {}): Promise<Dataset> {
-  const bytes = ds.size * ds.height * ds.width * ds.images.channels * (ds.dtype === 'uint16' ? 2 : 1);
+  const bytes = ds.size * ds.height * ds.width * ds.images.channels * bytesPerSample(ds.dtype);
   // skipBad: a corrupt image is dropped (and counted in `skipped`) when decoded, not only a missing one.
   return bytes <= (opts.limitBytes ?? IN_MEMORY_LIMIT_BYTES) ? ds.load({ skipBad: opts.skipBad }) : ds;
 }

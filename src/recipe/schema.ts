@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { INTENSITY_MODES, RESIZE_MODES } from '../data/preprocess.ts';
+import { ILLUMINATION_MODES } from '../data/illumination/record.ts';
 import { samplers } from '../data/samplers/index.ts';
 import { metrics } from '../evaluation/metric.ts';
 import '../evaluation/metrics.ts';
@@ -97,6 +98,16 @@ export const DataSchema = z
         maxImages: z.number().int().positive().optional(),
       })
       .strict()
+      .optional(),
+    /**
+     * Illumination correction, CellProfiler's way (divide each image by its plate's function):
+     * `loaddata` (the functions the LoadData CSV names, FileName_Illum<Ch> / URL_Illum<Ch>),
+     * `compute` (estimated per plate and channel from the images, written to the run directory's
+     * `illumination/`), `none`. Absent: `loaddata` when the metadata names functions, else `none`.
+     * The object form sets compute's smoothing filter size (px; default min(30, max(H, W) / 40)).
+     */
+    illumination: z
+      .union([z.enum(ILLUMINATION_MODES), z.object({ mode: z.enum(ILLUMINATION_MODES), filterSize: z.number().positive().optional() }).strict()])
       .optional(),
     /**
      * Single-cell crops instead of whole sites (data/cells/): nuclei found on the DNA channel, a

@@ -9,7 +9,7 @@
 import { Dataset } from '../image-dataset.ts';
 import { MemoryImageStore, type ImageShape } from '../image-store.ts';
 import { hashSeed } from '../seed.ts';
-import type { Pixels, SiteRecord } from '../types.ts';
+import { allocPixels, dtypeOf, type Pixels, type SiteRecord } from '../types.ts';
 import { Rng } from '../../util/rng.ts';
 import { UserError } from '../../util/errors.ts';
 import { channelPlane, detectNuclei, type NucleiOptions, type NucleiResult, type Nucleus } from './nuclei.ts';
@@ -80,7 +80,7 @@ export function cropStart(c: number, length: number, size: number): number {
 /** The `size` x `size` crop of HWC `px` at top-left (y0, x0); pixels outside the image are 0. */
 export function cropAt(px: Pixels, shape: ImageShape, y0: number, x0: number, size: number): Pixels {
   const C = shape.channels;
-  const out = px instanceof Uint16Array ? new Uint16Array(size * size * C) : new Uint8Array(size * size * C);
+  const out = allocPixels(dtypeOf(px), size * size * C);
   for (let r = 0; r < size; r++) {
     const y = y0 + r;
     if (y < 0 || y >= shape.height) continue;
@@ -132,7 +132,7 @@ export async function cellCrops(ds: Dataset, o: CellCropOptions): Promise<CellCr
   }
   if (rows.length === 0) throw new UserError(`data.crops: no nuclei found on channel ${ds.channels[dna]} of any of the ${ds.size} sites of ${ds.root}; check data.crops.channel (the DNA stain).`);
   const per = o.size * o.size * shape.channels;
-  const buffer = shape.dtype === 'uint16' ? new Uint16Array(crops.length * per) : new Uint8Array(crops.length * per);
+  const buffer = allocPixels(shape.dtype, crops.length * per);
   crops.forEach((c, j) => buffer.set(c, j * per));
   const store = new MemoryImageStore({ height: o.size, width: o.size, channels: shape.channels, dtype: shape.dtype }, buffer);
   const data = new Dataset({ rows, channels: ds.channels, images: store, labels: ds.labels, root: ds.root, layout: `${ds.layout}+cells`, skipped: ds.skipped });

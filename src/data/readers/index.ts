@@ -1,10 +1,12 @@
 import { readdir, stat } from 'node:fs/promises';
 import { UserError } from '../../util/errors.ts';
-import type { Dataset, ReadOptions } from '../image-dataset.ts';
+import { Dataset, type ReadOptions } from '../image-dataset.ts';
+import { applyIllumination, type IlluminationMode, type IlluminationOptions } from '../illumination/index.ts';
 import { fitIntensity, type IntensityOptions } from '../preprocess.ts';
 import { imageFolderReader } from './image-folder.ts';
 import { loadDataReader } from './loaddata.ts';
 import { readers } from './reader.ts';
+import { bytesPerSample } from '../types.ts';
 import { rxrx1Reader } from './rxrx1.ts';
 import { rxrx1WildsReader } from './rxrx1-wilds.ts';
 
@@ -39,19 +41,22 @@ async function undetected(path: string): Promise<UserError> {
   return new UserError(`Cannot tell the layout of ${path}. Name it with --layout (${names}).`);
 }
 
-/** Options of {@link readDataset}: every reader's options, the layout, and the intensity scaling. */
-export type ReadDatasetOptions = ReadOptions & { layout?: string; intensity?: IntensityOptions } & Record<string, unknown>;
+/** Options of {@link readDataset}: every reader's options, the layout, the illumination correction and the intensity scaling. */
+export type ReadDatasetOptions = ReadOptions & { layout?: string; intensity?: IntensityOptions; illumination?: IlluminationMode | IlluminationOptions } & Record<string, unknown>;
 
 /**
  * Reads a data set in the named layout, or the first layout whose `detect` accepts `path`, then
- * applies the intensity scaling (default raw). Extra reader options (LoadData's `labelColumn`,
- * image-folder's `pattern`...) pass through.
+ * divides the images by their illumination functions (data/illumination/; default: the functions
+ * the metadata names, else none) and applies the intensity scaling (default raw), in that order,
+ * as the pixels are decoded. Extra reader options (LoadData's `labelColumn`, image-folder's
+ * `pattern`...) pass through. With `metadataOnly` nothing is decoded, fitted or computed: the
+ * choices are recorded as asked.
  */
 export async function readDataset(path: string, opts: ReadDatasetOptions = {}): Promise<Dataset> {
-  const { layout, intensity, ...rest } = opts;
-  // Pixels are scaled as they are decoded: read lazily, scale, then load as asked.
-  const scaled = intensity !== undefined && intensity.mode !== 'raw';
-  const readOpts = scaled ? { ...rest, load: false } : rest;
+  const { layout, intensity, illumination, ...rest } = opts;
+  const illum: IlluminationOptions = typeof illumination === 'string' ? { mode: illumination } : (illumination ?? {});
+  // Pixels are corrected and scaled as they are decoded: read lazily, transform, then load as asked.
+  const readOpts = { ...rest, load: false };
   let ds: Dataset | undefined;
   if (layout) ds = await readers.get(layout).read(path, readOpts);
   else {
@@ -64,10 +69,13 @@ export async function readDataset(path: string, opts: ReadDatasetOptions = {}): 
     }
   }
   if (!ds) throw await undetected(path);
-  if (!scaled) return ds;
-  ds = await fitIntensity(ds, intensity);
+  ds = await applyIllumination(ds, illum);
+  if (intensity !== undefined && intensity.mode !== 'raw') {
+    ds = rest.metadataOnly ? new Dataset({ ...ds, intensity: { ...intensity, note: 'not fitted: the images were not read' } }) : await fitIntensity(ds, intensity);
+  }
+  if (rest.metadataOnly) return ds;
   const load = rest.load ?? 'auto';
-  const bytes = ds.size * ds.height * ds.width * ds.images.channels * (ds.dtype === 'uint16' ? 2 : 1);
-  if (load === true || (load === 'auto' && bytes <= ((rest.memoryLimitBytes as number | undefined) ?? 4 * 2 ** 30))) return ds.load({ skipBad: rest.skipBad as boolean | undefined });
+  const bytes = ds.size * ds.height * ds.width * ds.images.channels * bytesPerSample(ds.dtype);
+  if (load === true || (load === 'auto' && bytes <= ((rest.memoryLimitBytes as number | undefined) ?? 4 * 2 ** 30))) return ds.load({ skipBad: rest.skipBad as boolean | undefined, onProgress: rest.onProgress as ((n: number) => void) | undefined });
   return ds;
 }

@@ -36,7 +36,7 @@ export class IlluminationImageStore implements ImageStore {
     const row = this.rows[i];
     const files = row.illumination ?? [];
     const [px, fns] = await Promise.all([this.inner.get(i), Promise.all(files.map((f) => this.cache.get(f)))]);
-    return divideByFunctions(px, fns, this, row, files);
+    return divideByFunctions(px, fns, this.inner, row, files);
   }
 
   getSync(): Pixels {
@@ -49,7 +49,7 @@ export class IlluminationImageStore implements ImageStore {
 }
 
 /**
- * HWC `px` (of `shape`) as float32 over its full scale, channel c divided by `fns[c]`. A function
+ * HWC `px` (of `shape`, its stored dtype) as float32 over its full scale, channel c divided by `fns[c]`. A function
  * of another shape than the image is an error naming both files.
  */
 export function divideByFunctions(px: Pixels, fns: readonly IlluminationFunction[], shape: { height: number; width: number; channels: number; dtype: ImageStore['dtype'] }, row: SiteRecord, files: readonly string[]): Float32Array {

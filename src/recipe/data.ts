@@ -8,7 +8,7 @@ import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Dataset } from '../data/image-dataset.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
-import { readDataset } from '../data/readers/index.ts';
+import { readDataset, readerForSource } from '../data/readers/index.ts';
 import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';
 import { generateSynthetic } from '../data/synth/generate.ts';
 import { hashSeed } from '../data/seed.ts';
@@ -27,15 +27,18 @@ export interface DataStageOptions {
   log?: (line: string) => void;
 }
 
-/** Reader layout of each real `data.source`. */
-const LAYOUT: Record<Exclude<Recipe['data']['source'], 'synthetic'>, string> = { 'rxrx1-wilds': 'rxrx1-wilds', rxrx1: 'rxrx1', loaddata: 'loaddata-csv', 'image-folder': 'image-folder' };
+/** The reader layout of a real `data.source` (a reader's name or alias; undefined for synthetic). */
+export function recipeLayout(d: Recipe['data']): string | undefined {
+  return d.source === 'synthetic' ? undefined : readerForSource(d.source)?.name;
+}
 
-/** The reader options of the recipe's `data` section (user-table fields for loaddata / image-folder). */
+/**
+ * The reader options of the recipe's `data` section: the options the source's reader declares
+ * (data/readers/), then the illumination correction and the intensity scaling.
+ */
 export function recipeReadOptions(d: Recipe['data']): Record<string, unknown> {
-  const user = d.source === 'loaddata' || d.source === 'image-folder';
-  const pick = user
-    ? { channels: d.channels, labelColumn: d.labelColumn, experimentColumn: d.experimentColumn, negativeControls: d.negativeControls, positiveControls: d.positiveControls, pattern: d.pattern, plateMap: d.plateMap, plateMapWell: d.plateMapWell, channelNames: d.channelNames, plate: d.plate }
-    : {};
+  const reader = d.source === 'synthetic' ? undefined : readerForSource(d.source);
+  const pick = Object.fromEntries(Object.keys(reader?.options ?? {}).map((k) => [k, d[k]]));
   return Object.fromEntries(Object.entries({ ...pick, intensity: d.intensity, illumination: d.illumination }).filter(([, v]) => v !== undefined));
 }
 
@@ -83,7 +86,7 @@ export async function ensureRecipeData(d: Recipe['data'], opts: DataStageOptions
     return dir;
   }
   checkRecipeDataExists(d);
-  return (d.source === 'loaddata' ? (d.csv ?? d.path) : d.path)!;
+  return (d.csv ?? d.path)!;
 }
 
 /**
@@ -92,8 +95,8 @@ export async function ensureRecipeData(d: Recipe['data'], opts: DataStageOptions
  */
 export function checkRecipeDataExists(d: Recipe['data']): void {
   if (d.source === 'synthetic') return;
-  const path = d.source === 'loaddata' ? (d.csv ?? d.path) : d.path;
-  if (!path) throw new UserError(`data.path: source "${d.source}" reads a downloaded copy; set data.path to its folder${d.source === 'loaddata' ? ' (or data.csv to the LoadData CSV)' : ''}.`);
+  const path = d.csv ?? d.path;
+  if (!path) throw new UserError(`data.path: source "${d.source}" reads a copy on disk; set data.path to its folder or file (data.csv: a LoadData CSV).`);
   if (!existsSync(path)) throw new UserError(`data.path: ${resolve(path)} does not exist. Download the data set there or fix data.path (e.g. --set data.path=/data/rxrx1_v1.0).`);
 }
 
@@ -103,7 +106,7 @@ export function checkRecipeDataExists(d: Recipe['data']): void {
  * the per-site sample of cells is seeded by the data set alone, so every stage sees the same cells.
  */
 export async function readRecipeData(d: Recipe['data'], path: string, opts: { log?: (line: string) => void; onDetected?: CellCropOptions['onDetected'] } = {}): Promise<Dataset> {
-  const layout = d.source === 'synthetic' ? undefined : LAYOUT[d.source];
+  const layout = recipeLayout(d);
   const sites = await readDataset(path, { ...recipeReadOptions(d), layout, skipBad: d.skipBad, load: false });
   if (!d.crops) return sites;
   const c = d.crops;

@@ -5,7 +5,7 @@ import { applyIllumination, type IlluminationMode, type IlluminationOptions } fr
 import { fitIntensity, type IntensityOptions } from '../preprocess.ts';
 import { imageFolderReader } from './image-folder.ts';
 import { loadDataReader } from './loaddata.ts';
-import { readers } from './reader.ts';
+import { readers, type DatasetReader, type ReaderOption } from './reader.ts';
 import { bytesPerSample } from '../types.ts';
 import { rxrx1Reader } from './rxrx1.ts';
 import { rxrx1WildsReader } from './rxrx1-wilds.ts';
@@ -16,10 +16,71 @@ readers.register(loadDataReader.name, loadDataReader);
 readers.register(imageFolderReader.name, imageFolderReader);
 
 export { readers };
-export type { DatasetReader } from './reader.ts';
+export type { DatasetReader, ReaderFlagForm, ReaderOption } from './reader.ts';
 
-/** Layouts tried, in order, when none is named (image-folder needs a pattern, so it is never guessed). */
-const DETECT_ORDER = ['rxrx1-wilds', 'rxrx1', 'loaddata-csv'];
+/** Layouts tried, in order, when none is named: the readers that declare a `detectOrder`. */
+export function detectionOrder(): string[] {
+  return readers
+    .inOrder()
+    .filter((n) => readers.get(n).detectOrder !== undefined)
+    .sort((a, b) => readers.get(a).detectOrder! - readers.get(b).detectOrder!);
+}
+
+/** The reader a recipe's `data.source` names: by name or by one of its aliases (`loaddata`). */
+export function readerForSource(source: string): DatasetReader | undefined {
+  if (readers.has(source)) return readers.get(source);
+  return readers.inOrder().map((n) => readers.get(n)).find((r) => r.aliases?.includes(source));
+}
+
+/** Every name `data.source` accepts for a reader (names and aliases), in registration order. */
+export function readerSourceNames(): string[] {
+  return readers.inOrder().flatMap((n) => [n, ...(readers.get(n).aliases ?? [])]);
+}
+
+/** One option across the readers that declare it. */
+export interface DeclaredOption {
+  key: string;
+  option: ReaderOption;
+  /** The readers declaring it, in registration order. */
+  readers: string[];
+}
+
+/**
+ * Every reader option by key, from the registry. Readers share an option by sharing its
+ * declaration (site-fields.ts); two different declarations of one key are a programming error.
+ */
+export function readerOptions(): Map<string, DeclaredOption> {
+  const out = new Map<string, DeclaredOption>();
+  for (const name of readers.inOrder()) {
+    for (const [key, option] of Object.entries(readers.get(name).options)) {
+      const d = out.get(key);
+      if (!d) out.set(key, { key, option, readers: [name] });
+      else if (d.option !== option) throw new Error(`reader option "${key}" is declared differently by ${d.readers.join(', ')} and ${name}; share one declaration`);
+      else d.readers.push(name);
+    }
+  }
+  return out;
+}
+
+/** The command-line flag of a reader option: its declared name, else the key in kebab-case. */
+export function optionFlag(key: string, o: ReaderOption): string {
+  return o.flag?.name ?? key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);
+}
+
+/**
+ * Checks `opts`' values of `reader`'s options against their schemas (a UserError naming the recipe
+ * field and the flag); values of options the reader does not declare are dropped.
+ */
+export function parseReaderOptions(reader: DatasetReader, opts: Record<string, unknown>): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, o] of Object.entries(reader.options)) {
+    if (opts[key] === undefined) continue;
+    const r = o.schema.safeParse(opts[key]);
+    if (!r.success) throw new UserError(`data.${key} (--${optionFlag(key, o)}) ${JSON.stringify(opts[key])}: ${r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ')}.`);
+    out[key] = r.data;
+  }
+  return out;
+}
 
 /** Why no layout was detected at `path`, as one message with the fix. */
 async function undetected(path: string): Promise<UserError> {
@@ -58,12 +119,13 @@ export async function readDataset(path: string, opts: ReadDatasetOptions = {}): 
   // Pixels are corrected and scaled as they are decoded: read lazily, transform, then load as asked.
   const readOpts = { ...rest, load: false };
   let ds: Dataset | undefined;
-  if (layout) ds = await readers.get(layout).read(path, readOpts);
+  const read = (r: DatasetReader) => r.read(path, { ...readOpts, ...parseReaderOptions(r, readOpts) });
+  if (layout) ds = await read(readers.get(layout));
   else {
-    for (const name of DETECT_ORDER) {
+    for (const name of detectionOrder()) {
       const r = readers.get(name);
       if (await r.detect(path)) {
-        ds = await r.read(path, readOpts);
+        ds = await read(r);
         break;
       }
     }

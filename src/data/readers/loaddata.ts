@@ -6,7 +6,8 @@ import { readCsv, requireColumns, type CsvTable } from '../csv.ts';
 import { assembleDataset, type Dataset, type ReadOptions } from '../image-dataset.ts';
 import { NO_SPLIT, type SiteRecord } from '../types.ts';
 import type { DatasetReader } from './reader.ts';
-import { resolveSiteFields, type SiteFieldOptions } from './site-fields.ts';
+import { z } from 'zod';
+import { CHANNELS_OPTION, resolveSiteFields, SITE_FIELD_OPTIONS, type SiteFieldOptions } from './site-fields.ts';
 import { isUrl, localPathOfUrl, urlRootHint, type UrlRoot } from './url-root.ts';
 
 /** Options of the LoadData reader: which columns carry our fields, which channels to read. */
@@ -126,7 +127,18 @@ function normalise(table: CsvTable): CsvTable {
  */
 export const loadDataReader: DatasetReader = {
   name: 'loaddata-csv',
-  description: 'CellProfiler LoadData CSV: FileName_<Ch>/PathName_<Ch>, Metadata_Plate/Well/Site (+ Metadata_*)',
+  aliases: ['loaddata'],
+  description: 'CellProfiler LoadData CSV: FileName_<Ch>/PathName_<Ch> or URL_<Ch>, Metadata_Plate/Well/Site (+ Metadata_*), FileName_Illum<Ch> functions',
+  detectOrder: 3,
+  options: {
+    channels: CHANNELS_OPTION,
+    ...SITE_FIELD_OPTIONS,
+    urlRoot: {
+      schema: z.record(z.string(), z.string()),
+      describe: 'Read remote URLs (URL_<Ch> columns, s3:// or https:// PathName_) from a local mirror: PREFIX=DIR, repeatable (e.g. --url-root s3://cellpainting-gallery=/data/gallery)',
+      flag: { form: 'mapping' },
+    },
+  },
   async detect(path) {
     try {
       const t = normalise(await readCsv(await csvPathOf(path)));

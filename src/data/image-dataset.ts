@@ -172,15 +172,16 @@ export class Dataset {
   }
 
   /**
-   * The rows of the named split(s), e.g. `split('train')` or `split(['val', 'test'])`. A data set
-   * read without a split column (every row in {@link NO_SPLIT}) returns all its rows for any name.
+   * The rows of the named split(s), e.g. `split('train')` or `split(['val', 'test'])`. `all`
+   * ({@link NO_SPLIT}) is every row, whether or not the data set has a split column; a data set
+   * read without one returns all its rows for any name.
    */
   split(names: string | readonly string[]): Dataset {
     const want = new Set(typeof names === 'string' ? [names] : names);
     const known = new Set(this.rows.map((r) => r.split));
-    if (known.size === 1 && known.has(NO_SPLIT)) return this;
+    if (want.has(NO_SPLIT) || (known.size === 1 && known.has(NO_SPLIT))) return this;
     for (const n of want) {
-      if (!known.has(n)) throw new UserError(`Split "${n}" has no rows in ${this.root}. Known splits: ${[...known].sort().join(', ')}.`);
+      if (!known.has(n)) throw new UserError(`Split "${n}" has no rows in ${this.root}. Known splits: ${[...known].sort().join(', ')}; "${NO_SPLIT}" selects every row.`);
     }
     return this.filter((r) => want.has(r.split));
   }

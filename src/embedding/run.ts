@@ -12,6 +12,7 @@ import { checkProfileOutputs, exportProfiles, wellPathFor, type ExportSummary } 
 import type { ResizeMode } from './input.ts';
 import { loadEmbeddingModel } from './saved-model.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
+import { readLocations } from '../data/cells/locations.ts';
 import { cellPathFor, exportCellProfiles, withCellColumns } from './cells.ts';
 import type { ProfileParquetSummary } from '../tables/parquet.ts';
 import { plateKey } from '../data/types.ts';
@@ -63,7 +64,7 @@ export interface EmbedToParquetOptions {
    * cells and the well file the wells pooled the same way. The crop size defaults to the one the
    * model was trained on (its metadata's `crops.size`), else 48.
    */
-  cells?: Omit<CellCropOptions, 'onSite' | 'size'> & { size?: number };
+  cells?: Omit<CellCropOptions, 'onSite' | 'size' | 'locations'> & { size?: number; locations?: string; locationsImages?: string };
   /** Progress of the embedding pass: `start(total images)`, `tick(images)`, `stop()`. */
   progress?: { start(total: number): void; tick(n: number): void; stop(): void };
   /** Notices (e.g. "reading the data set"), one line each. */
@@ -118,7 +119,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   const started = new Date().toISOString();
   const t00 = performance.now();
   try {
-    data = await readDataset(opts.dataPath, { ...opts.read, layout: opts.layout, skipBad: opts.skipBad });
+    data = await readDataset(opts.dataPath, { ...withIlluminationDir(opts.read, `${dir.replace(/\.parquet$/i, '')}.illumination`, log), layout: opts.layout, skipBad: opts.skipBad });
     if (opts.splits?.length) data = data.split(opts.splits);
     // Plates are chosen on the sites, identically on every node. A seeded cell sample is drawn
     // before the selection (its seeds follow the site's row), as a single run draws it.
@@ -140,7 +141,10 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     if (opts.cells) {
       const sites = data.size;
       const size = opts.cells.size ?? (typeof trainedCrops?.size === 'number' ? trainedCrops.size : 48);
-      const r = await cellCrops(data, { ...opts.cells, size });
+      const { locations: at, locationsImages, ...cellOpts } = opts.cells;
+      const locations = at ? await readLocations(at, { images: locationsImages, experimentColumns: data.fields?.experiment ? data.fields.experiment.split('/') : undefined }) : undefined;
+      const r = await cellCrops(data, { ...cellOpts, size, locations });
+      if (r.notice) log?.(r.notice);
       data = r.data;
       if (sampleCells) data = select(data);
       log?.(`${data.size} cells from ${sites} sites (nuclei per site: ${summarizeCounts(r.sites.map((c) => c.detected))})`);
@@ -221,6 +225,13 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     embedImagesPerSec: stats.images / Math.max(1e-9, stats.embedSeconds + stats.statsSeconds),
     writeRowsPerSec: rowsWritten / Math.max(1e-9, writeSeconds),
   };
+}
+
+/** Reader options with `illumination: compute` writing to `dir` (beside the output) unless they name a folder. */
+function withIlluminationDir(read: Record<string, unknown> | undefined, dir: string, log?: (line: string) => void): Record<string, unknown> {
+  const il = read?.illumination;
+  const o = typeof il === 'string' ? { mode: il } : (il as { mode?: string; dir?: string } | undefined);
+  return o?.mode === 'compute' ? { ...read, illumination: { ...o, dir: o.dir ?? dir, log } } : { ...read };
 }
 
 /** `min / median / max` of counts. */

@@ -8,11 +8,13 @@ import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Dataset } from '../data/image-dataset.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
+import { describeLocations, readLocations } from '../data/cells/locations.ts';
+import type { IlluminationOptions } from '../data/illumination/apply.ts';
 import { readDataset, readerForSource } from '../data/readers/index.ts';
 import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';
 import { generateSynthetic } from '../data/synth/generate.ts';
 import { hashSeed } from '../data/seed.ts';
-import { bytesPerSample } from '../data/types.ts';
+import { bytesPerSample, NO_SPLIT } from '../data/types.ts';
 import { UserError } from '../util/errors.ts';
 import type { Recipe } from './schema.ts';
 
@@ -100,26 +102,80 @@ export function checkRecipeDataExists(d: Recipe['data']): void {
   if (!existsSync(path)) throw new UserError(`data.path: ${resolve(path)} does not exist. Download the data set there or fix data.path (e.g. --set data.path=/data/rxrx1_v1.0).`);
 }
 
+/** Options of {@link readRecipeData}. */
+export interface RecipeDataOptions {
+  log?: (line: string) => void;
+  onDetected?: CellCropOptions['onDetected'];
+  /** Where `data.illumination: compute` writes its functions (the run directory's `illumination/`). */
+  illuminationDir?: string;
+}
+
+/** The illumination options of the recipe's `data` section, with compute's folder. */
+function illuminationOf(d: Recipe['data'], dir: string | undefined, log?: (line: string) => void): IlluminationOptions | undefined {
+  if (d.illumination === undefined) return undefined;
+  const o = typeof d.illumination === 'string' ? { mode: d.illumination } : d.illumination;
+  return { ...o, ...(o.mode === 'compute' ? { dir } : {}), log };
+}
+
 /**
- * Reads the data set of the recipe (after {@link ensureRecipeData}); pixels stay on disk until a
- * split is loaded. With `data.crops` the rows are single cells (data/cells/crops.ts), in memory;
- * the per-site sample of cells is seeded by the data set alone, so every stage sees the same cells.
+ * The sites of the recipe's data set (after {@link ensureRecipeData}), pixels on disk until a
+ * split is loaded, illumination-corrected and intensity-scaled as `data` says.
  */
-export async function readRecipeData(d: Recipe['data'], path: string, opts: { log?: (line: string) => void; onDetected?: CellCropOptions['onDetected'] } = {}): Promise<Dataset> {
-  const layout = recipeLayout(d);
-  const sites = await readDataset(path, { ...recipeReadOptions(d), layout, skipBad: d.skipBad, load: false });
-  if (!d.crops) return sites;
-  const c = d.crops;
-  const { data, sites: counts } = await cellCrops(sites, {
+export async function readRecipeSites(d: Recipe['data'], path: string, opts: RecipeDataOptions = {}): Promise<Dataset> {
+  return readDataset(path, { ...recipeReadOptions(d), illumination: illuminationOf(d, opts.illuminationDir, opts.log), layout: recipeLayout(d), skipBad: d.skipBad, load: false });
+}
+
+/**
+ * The recipe's single cells of `sites` (data/cells/crops.ts), in memory: around detected nuclei,
+ * or at the centres `data.crops.locations` gives. The per-site sample of cells is seeded by the
+ * data set alone, so every stage sees the same cells.
+ */
+export async function recipeCells(d: Recipe['data'], sites: Dataset, opts: RecipeDataOptions = {}): Promise<Dataset> {
+  const c = d.crops!;
+  const locations = c.locations ? await readLocations(c.locations, { images: c.locationsImages, experimentColumns: sites.fields?.experiment ? sites.fields.experiment.split('/') : undefined }) : undefined;
+  if (!c.locations && c.locationsImages) throw new UserError('data.crops.locationsImages is the per-image table of data.crops.locations; set data.crops.locations too.');
+  const r = await cellCrops(sites, {
     size: c.size,
     maxPerSite: c.maxPerSite,
     channel: c.channel,
     nuclei: { sigma: c.sigma, minArea: c.minArea, maxArea: c.maxArea },
+    locations,
     onDetected: opts.onDetected,
   });
-  const detected = counts.map((s) => s.detected).sort((a, b) => a - b);
-  opts.log?.(`cells: ${data.size} crops of ${c.size}px from ${sites.size} sites (nuclei per site: min ${detected[0]}, median ${detected[detected.length >> 1]}, max ${detected.at(-1)}${c.maxPerSite ? `; at most ${c.maxPerSite} kept` : ''})`);
-  return data;
+  if (r.notice) opts.log?.(r.notice);
+  const found = r.sites.map((s) => s.detected).sort((a, b) => a - b);
+  const what = locations ? `centres given by ${describeLocations(locations)}` : 'nuclei';
+  opts.log?.(`cells: ${r.data.size} crops of ${c.size}px from ${sites.size} sites (${what} per site: min ${found[0]}, median ${found[found.length >> 1]}, max ${found.at(-1)}${c.maxPerSite ? `; at most ${c.maxPerSite} kept` : ''})`);
+  return r.data;
+}
+
+/**
+ * Reads the data set of the recipe ({@link readRecipeSites}); with `data.crops` the rows are
+ * single cells ({@link recipeCells}).
+ */
+export async function readRecipeData(d: Recipe['data'], path: string, opts: RecipeDataOptions = {}): Promise<Dataset> {
+  const sites = await readRecipeSites(d, path, opts);
+  return d.crops ? recipeCells(d, sites, opts) : sites;
+}
+
+/**
+ * Every split the recipe (and each variant) names exists in the data set at `path`, read for its
+ * metadata only: checked before any data work. `all` selects every row, split column or not.
+ */
+export async function checkRecipeSplits(recipes: readonly Recipe[], path: string): Promise<void> {
+  const d = recipes[0].data;
+  const ds = await readDataset(path, { ...recipeReadOptions(d), illumination: 'none', intensity: undefined, layout: recipeLayout(d), skipBad: d.skipBad, metadataOnly: true });
+  const known = new Set(ds.rows.map((r) => r.split));
+  if (known.size === 1 && known.has(NO_SPLIT)) return;
+  for (const r of recipes) {
+    const fields: [string, string[]][] = [['data.trainSplits', r.data.trainSplits], ['data.evalSplits', r.data.evalSplits], ['evaluation.probeTrainSplits', r.evaluation.metrics.includes('linear-probe') ? r.evaluation.probeTrainSplits : []]];
+    for (const [field, names] of fields) {
+      for (const n of names) {
+        if (n === NO_SPLIT || known.has(n)) continue;
+        throw new UserError(`${field}: split "${n}" has no rows in ${path}. Known splits: ${[...known].sort().join(', ')}; "${NO_SPLIT}" selects every row.`);
+      }
+    }
+  }
 }
 
 /** Decoded-pixel budget under which a split is loaded into memory (else decoded batch by batch). */

@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { checkImages } from '../../data/check.ts';
 import type { Argv, CommandModule } from 'yargs';
 import { SYNTH_PRESETS, resolveSynthConfig, synthConfigSchema, synthImageCount, type SynthConfig } from '../../data/synth/config.ts';
@@ -17,7 +18,9 @@ function synthOptions(y: Argv): Argv {
   const shape = synthConfigSchema.shape;
   for (const [key, field] of Object.entries(shape)) {
     if (key === 'seed' || key === 'layout') continue;
-    y = y.option(key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'number', describe: field.description, group: 'Generator parameters (override the preset):' });
+    const inner = field instanceof z.ZodOptional ? field.unwrap() : field;
+    const boolean = inner instanceof z.ZodBoolean;
+    y = y.option(key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: boolean ? 'boolean' : 'number', describe: field.description, group: 'Generator parameters (override the preset):' });
   }
   return y;
 }

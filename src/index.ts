@@ -6,6 +6,7 @@ export { initBackend, type BackendInfo } from './engine/backend.ts';
 export { engineFlags, setEngineFlags, withEngineFlags, type EngineFlags } from './engine/flags.ts';
 
 export { readDataset } from './data/readers/index.ts';
+export { readLocations } from './data/cells/locations.ts';
 export type { Dataset } from './data/image-dataset.ts';
 export { generateSynthetic } from './data/synth/generate.ts';
 export { resolveSynthConfig, type SynthConfig } from './data/synth/config.ts';

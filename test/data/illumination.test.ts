@@ -17,7 +17,17 @@ import { encodeNpy, parseNpy } from '../../src/data/npy.ts';
 import { readCsv, toCsv } from '../../src/data/csv.ts';
 import { DataError, UserError } from '../../src/util/errors.ts';
 import { Rng } from '../../src/util/rng.ts';
-import { vignette, writeScreen, type Screen } from './screen-fixtures.ts';
+import { floatTiff, vignette, writeScreen, type Screen } from './screen-fixtures.ts';
+import { fromArrayBuffer } from 'geotiff';
+import { decodeImage } from '../../src/data/decode.ts';
+import { readIlluminationFunction } from '../../src/data/illumination/index.ts';
+
+// Float TIFF functions are read by the image decoder; where it does not read float samples yet,
+// their test is skipped (the .npy ones cover the correction itself).
+const probe = join(mkdtempSync(join(tmpdir(), 'ben-float-probe-')), 'probe.tif');
+writeFileSync(probe, floatTiff(Float32Array.from([1.5, 2.25]), 2, 1));
+const floatTiffs = await decodeImage(probe).then((d) => d.dtype === 'float32', () => false);
+if (!floatTiffs) console.warn('skipping the float TIFF function test: the decoder reads no float TIFF samples');
 
 const root = mkdtempSync(join(tmpdir(), 'ben-illum-'));
 let screen: Screen;
@@ -83,6 +93,18 @@ describe('illumination functions named by the LoadData CSV', () => {
     const plain = await writeScreen(join(root, 'plain'), { plates: 1, wells: 1, sites: 1, illumColumns: false });
     expect((await readDataset(plain.csv)).illumination.mode).toBe('none');
     await rejects(readDataset(plain.csv, { illumination: 'loaddata' }), UserError, /names no illumination functions/, /--illumination compute/);
+  });
+
+  it.skipIf(!floatTiffs)('a float32 TIFF function (values checked with geotiff, a second decoder) divides like its .npy', async () => {
+    const f = screen.functions.get('P1')![0];
+    const tif = join(root, 'P1_IllumDNA.tif');
+    writeFileSync(tif, floatTiff(f, screen.width, screen.height));
+    const b = readFileSync(tif);
+    const ref = (await (await fromArrayBuffer(b.buffer.slice(b.byteOffset, b.byteOffset + b.length))).getImage()).readRasters({ interleave: true });
+    expect(Array.from((await ref) as unknown as Float32Array)).toEqual(Array.from(f));
+    const got = await readIlluminationFunction(tif);
+    expect([got.height, got.width]).toEqual([screen.height, screen.width]);
+    expect(Array.from(got.data)).toEqual(Array.from(f));
   });
 
   it('URL_Orig / URL_Illum columns: file:// read directly, s3:// through --url-root, an unmapped URL names column, URL and flag', async () => {

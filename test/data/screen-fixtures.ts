@@ -98,3 +98,28 @@ export async function writeScreen(dir: string, o: { plates?: number; wells?: num
   return { dir, csv, height: H, width: W, channels, pixels, functions, functionFiles };
 }
 
+
+/** A minimal uncompressed little-endian float32 grey TIFF (as Fiji and CellProfiler save float images). */
+export function floatTiff(data: Float32Array, width: number, height: number): Buffer {
+  const entries: [number, number, number][] = [
+    [256, 4, width], [257, 4, height], [258, 3, 32], [259, 3, 1], [262, 3, 1],
+    [273, 4, 0], [277, 3, 1], [278, 4, height], [279, 4, 4 * width * height], [339, 3, 3],
+  ];
+  const ifdSize = 2 + 12 * entries.length + 4;
+  const dataAt = 8 + ifdSize;
+  const buf = Buffer.alloc(dataAt + 4 * data.length);
+  buf.write('II', 0, 'latin1');
+  buf.writeUInt16LE(42, 2);
+  buf.writeUInt32LE(8, 4);
+  buf.writeUInt16LE(entries.length, 8);
+  entries.forEach(([tag, type, value], k) => {
+    const e = 10 + 12 * k;
+    buf.writeUInt16LE(tag, e);
+    buf.writeUInt16LE(type, e + 2);
+    buf.writeUInt32LE(1, e + 4);
+    if (type === 3) buf.writeUInt16LE(value, e + 8);
+    else buf.writeUInt32LE(tag === 273 ? dataAt : value, e + 8);
+  });
+  for (let i = 0; i < data.length; i++) buf.writeFloatLE(data[i], dataAt + 4 * i);
+  return buf;
+}

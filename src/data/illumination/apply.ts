@@ -7,6 +7,7 @@
 import { stat } from 'node:fs/promises';
 import { DataError, UserError } from '../../util/errors.ts';
 import { Dataset } from '../image-dataset.ts';
+import { UnreadImageStore } from '../image-store.ts';
 import { plateKey } from '../types.ts';
 import { computeIllumination } from './compute.ts';
 import { npyPlaneShape } from './functions.ts';
@@ -55,7 +56,7 @@ function platesOf(ds: Dataset): { plates: IlluminationRecord['plates']; files: n
 export async function applyIllumination(ds: Dataset, o: IlluminationOptions = {}): Promise<Dataset> {
   const named = namesFunctions(ds);
   const mode = o.mode ?? (named ? 'loaddata' : 'none');
-  const metadataOnly = !ds.summary().imagesRead;
+  const metadataOnly = ds.images instanceof UnreadImageStore;
   if (mode === 'none') {
     return new Dataset({ ...ds, illumination: { ...NO_ILLUMINATION, ...(named ? { note: `${ds.root} names illumination functions; not applied (data.illumination: none)` } : {}) } });
   }

@@ -8,6 +8,7 @@ import { RESIZE_MODES, type ResizeMode } from '../../embedding/input.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';
 import { parsePlateList, parseShard } from '../../embedding/shard.ts';
+import { UserError } from '../../util/errors.ts';
 
 interface EmbedArgs {
   backend?: string;
@@ -72,6 +73,7 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       .option('json', { type: 'boolean', describe: 'Print the summary as JSON' }) as never,
   handler: async (argv) => {
     // Flags first: a bad --shard fails before the backend starts.
+    if (argv['locations-images'] !== undefined && argv.locations === undefined) throw new UserError('--locations-images is the per-image table of --locations (a per-object table keyed by ImageNumber); give --locations too.');
     const shard = argv.shard !== undefined ? parseShard(argv.shard) : undefined;
     const plates = argv.plates !== undefined ? parsePlateList(argv.plates) : undefined;
     await initBackend(argv.backend);

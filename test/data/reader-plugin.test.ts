@@ -1,8 +1,8 @@
 /**
  * Adding a reader is one file and one registry line: a trivial reader (fixtures/image-list-reader.ts)
  * registered here is detected, takes its option from a recipe (checked when the recipe is read)
- * and from the command line (the flag derives from its declaration), and reads real BBBC013
- * images. Nothing else in the code base names it.
+ * and from the command line (the flag derives from its declaration), and reads generated and
+ * real BBBC013 images. Nothing else in the code base names it.
  */
 import { describe, expect, it } from 'vitest';
 import { existsSync, mkdirSync, mkdtempSync, writeFileSync } from 'node:fs';
@@ -14,6 +14,9 @@ import { validateRecipe } from '../../src/recipe/load.ts';
 import { readRecipeData, recipeReadOptions } from '../../src/recipe/data.ts';
 import { readerFlags, readerOptionsOf } from '../../src/cli/reader-options.ts';
 import { imageListReader } from './fixtures/image-list-reader.ts';
+import { generateSynthetic } from '../../src/data/synth/generate.ts';
+import { resolveSynthConfig } from '../../src/data/synth/config.ts';
+import { readCsv } from '../../src/data/csv.ts';
 
 readers.register(imageListReader.name, imageListReader); // the one registry line
 
@@ -46,6 +49,20 @@ describe('a reader added as a plug-in', () => {
     expect(readerOptionsOf(argv as Record<string, unknown>)).toEqual({ platePrefix: 'run2-', channels: ['DNA'] });
     const help = await readerFlags(yargs([])).getHelp();
     expect(help).toMatch(/--plate-prefix\s+image-list: Text put before every plate id/);
+  });
+
+  it('reads generated images it lists', async () => {
+    const synth = join(root, 'synth');
+    await generateSynthetic(resolveSynthConfig('tiny', { layout: 'loaddata-csv' }), synth);
+    const t = await readCsv(join(synth, 'load_data.csv'));
+    const dir = join(root, 'generated');
+    mkdirSync(dir);
+    const picked = t.records.slice(0, 4).map(({ values: v }) => `${v.Metadata_Plate},${v.Metadata_Well}_${v.Metadata_Site},${join(synth, v.PathName_nucleus, v.FileName_nucleus)}`);
+    writeFileSync(join(dir, 'images.txt'), picked.join('\n') + '\n');
+    const ds = await readDataset(dir);
+    const ref = await readDataset(join(synth, 'load_data.csv'), { channels: ['nucleus'] });
+    expect(ds.summary()).toMatchObject({ images: 4, channels: ['grey'], height: 32, width: 32 });
+    for (let i = 0; i < 4; i++) expect(Array.from(ds.images.getSync(i))).toEqual(Array.from(ref.images.getSync(i)));
   });
 
   it.skipIf(!have)('is detected in its place and reads real BBBC013 images, from a recipe too', async () => {

@@ -22,8 +22,9 @@ export interface IlluminationOptions {
   filterSize?: number;
   /** compute: the folder the functions are written to (required for compute). */
   dir?: string;
-  /** compute: called after each image averaged. */
+  /** compute: called after each image averaged (else a progress bar, unless `quiet`). */
   onImage?: (done: number, total: number) => void;
+  quiet?: boolean;
   log?: (line: string) => void;
 }
 
@@ -82,7 +83,7 @@ export async function applyIllumination(ds: Dataset, o: IlluminationOptions = {}
   }
   if (metadataOnly) return new Dataset({ ...ds, illumination: { mode, applied: false, plates: {}, files: 0, note: 'not computed: the images were not read' } });
   if (!o.dir) throw new UserError('data.illumination: compute writes the functions it estimates; name the folder with --illumination-dir DIR.');
-  const { rows, record } = await computeIllumination(ds, { dir: o.dir, filterSize: o.filterSize, onImage: o.onImage, log: o.log });
+  const { rows, record } = await computeIllumination(ds, { dir: o.dir, filterSize: o.filterSize, onImage: o.onImage, quiet: o.quiet, log: o.log });
   return new Dataset({ ...ds, rows, images: new IlluminationImageStore(ds.images, rows), illumination: record });
 }
 

@@ -15,6 +15,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { markerFile, withAtomicOutput } from '../../util/atomic.ts';
+import { createProgress } from '../../util/progress.ts';
 import { toCsv } from '../csv.ts';
 import type { Dataset } from '../image-dataset.ts';
 import { encodeNpy } from '../npy.ts';
@@ -37,8 +38,10 @@ export interface ComputeIlluminationOptions {
   filterSize?: number;
   /** Paths the command reads (never replaced). */
   inputs?: readonly string[];
-  /** Called after each image averaged, with the images done and the total. */
+  /** Called after each image averaged, with the images done and the total (else a progress bar). */
   onImage?: (done: number, total: number) => void;
+  /** No progress bar. */
+  quiet?: boolean;
   log?: (line: string) => void;
 }
 
@@ -107,6 +110,8 @@ export async function computeIllumination(ds: Dataset, o: ComputeIlluminationOpt
 
   const s = 1 / maxSampleValue(ds.dtype);
   const plates: Marker['plates'] = {};
+  // Every image of every plate is read once: a long pass on a real screen, so it shows progress.
+  const bar = o.onImage ? undefined : createProgress({ label: 'illumination (mean image per plate)', total: ds.size, unit: 'img', quiet: o.quiet });
   const functions: { file: string; data: Float32Array }[] = [];
   let done = 0;
   for (const rows of groups) {
@@ -119,6 +124,7 @@ export async function computeIllumination(ds: Dataset, o: ComputeIlluminationOpt
         for (let p = 0, q = c; p < H * W; p++, q += C) sum[p] += px[q] * s;
       }
       o.onImage?.(++done, ds.size);
+      bar?.tick(1);
     }
     const files: Record<string, string> = {};
     for (let c = 0; c < C; c++) {
@@ -130,6 +136,7 @@ export async function computeIllumination(ds: Dataset, o: ComputeIlluminationOpt
     }
     plates[plateKey(first)] = { images: rows.length, files };
   }
+  bar?.stop();
 
   const marker: Marker = {
     format: 'ben-ssl illumination functions',

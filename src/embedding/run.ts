@@ -231,7 +231,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
 function withIlluminationDir(read: Record<string, unknown> | undefined, dir: string, log?: (line: string) => void): Record<string, unknown> {
   const il = read?.illumination;
   const o = typeof il === 'string' ? { mode: il } : (il as { mode?: string; dir?: string } | undefined);
-  return o?.mode === 'compute' ? { ...read, illumination: { ...o, dir: o.dir ?? dir, log } } : { ...read };
+  return o?.mode === 'compute' ? { ...read, illumination: { ...o, dir: o.dir ?? dir, log, quiet: !log } } : { ...read };
 }
 
 /** `min / median / max` of counts. */

@@ -119,7 +119,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   const started = new Date().toISOString();
   const t00 = performance.now();
   try {
-    data = await readDataset(opts.dataPath, { ...withIlluminationDir(opts.read, `${dir.replace(/\.parquet$/i, '')}.illumination`, log), layout: opts.layout, skipBad: opts.skipBad });
+    data = await readDataset(opts.dataPath, { ...withIlluminationDir(opts.read, `${dir.replace(/\.parquet$/i, '')}.illumination`, log, opts.shard !== undefined), layout: opts.layout, skipBad: opts.skipBad });
     if (opts.splits?.length) data = data.split(opts.splits);
     // Plates are chosen on the sites, identically on every node. A seeded cell sample is drawn
     // before the selection (its seeds follow the site's row), as a single run draws it.
@@ -227,11 +227,14 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   };
 }
 
-/** Reader options with `illumination: compute` writing to `dir` (beside the output) unless they name a folder. */
-function withIlluminationDir(read: Record<string, unknown> | undefined, dir: string, log?: (line: string) => void): Record<string, unknown> {
+/**
+ * Reader options with `illumination: compute` writing to `dir` (beside the output) unless they
+ * name a folder; a shard only reuses functions computed before (never all shards writing one folder).
+ */
+function withIlluminationDir(read: Record<string, unknown> | undefined, dir: string, log: ((line: string) => void) | undefined, shard: boolean): Record<string, unknown> {
   const il = read?.illumination;
   const o = typeof il === 'string' ? { mode: il } : (il as { mode?: string; dir?: string } | undefined);
-  return o?.mode === 'compute' ? { ...read, illumination: { ...o, dir: o.dir ?? dir, log, quiet: !log } } : { ...read };
+  return o?.mode === 'compute' ? { ...read, illumination: { ...o, dir: o.dir ?? dir, log, quiet: !log, reuseOnly: shard } } : { ...read };
 }
 
 /** `min / median / max` of counts. */

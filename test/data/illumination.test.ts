@@ -184,6 +184,9 @@ describe('illumination functions computed per plate (CellProfiler Regular / All 
     const again = await readDataset(big.csv, { illumination: { mode: 'compute', dir, filterSize: 30, log: (l) => logs.push(l) } });
     expect(logs.at(-1)).toMatch(/reusing the functions computed from the same 18 sites/);
     expect(again.illumination.note).toMatch(/reused/);
+    // Shards only reuse: a folder without these sites' functions is an error saying how to make them once.
+    expect((await readDataset(big.csv, { illumination: { mode: 'compute', dir, filterSize: 30, reuseOnly: true } })).illumination.files).toBe(4);
+    await rejects(readDataset(big.csv, { illumination: { mode: 'compute', dir: join(root, 'not-yet'), reuseOnly: true } }), UserError, /shards must not each compute them.*--illumination-dir/);
     // Compute needs a folder; a folder that is not ours is never replaced.
     await rejects(readDataset(screen.csv, { illumination: 'compute' }), UserError, /--illumination-dir/);
     const foreign = join(root, 'foreign');

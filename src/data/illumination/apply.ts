@@ -25,6 +25,8 @@ export interface IlluminationOptions {
   /** compute: called after each image averaged (else a progress bar, unless `quiet`). */
   onImage?: (done: number, total: number) => void;
   quiet?: boolean;
+  /** compute: only reuse functions already in `dir` (shards of one job). */
+  reuseOnly?: boolean;
   log?: (line: string) => void;
 }
 
@@ -83,7 +85,7 @@ export async function applyIllumination(ds: Dataset, o: IlluminationOptions = {}
   }
   if (metadataOnly) return new Dataset({ ...ds, illumination: { mode, applied: false, plates: {}, files: 0, note: 'not computed: the images were not read' } });
   if (!o.dir) throw new UserError('data.illumination: compute writes the functions it estimates; name the folder with --illumination-dir DIR.');
-  const { rows, record } = await computeIllumination(ds, { dir: o.dir, filterSize: o.filterSize, onImage: o.onImage, quiet: o.quiet, log: o.log });
+  const { rows, record } = await computeIllumination(ds, { dir: o.dir, filterSize: o.filterSize, onImage: o.onImage, quiet: o.quiet, reuseOnly: o.reuseOnly, log: o.log });
   return new Dataset({ ...ds, rows, images: new IlluminationImageStore(ds.images, rows), illumination: record });
 }
 

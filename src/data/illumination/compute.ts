@@ -16,6 +16,7 @@ import { mkdir, writeFile } from 'node:fs/promises';
 import { basename, dirname, join, resolve } from 'node:path';
 import { markerFile, withAtomicOutput } from '../../util/atomic.ts';
 import { createProgress } from '../../util/progress.ts';
+import { UserError } from '../../util/errors.ts';
 import { toCsv } from '../csv.ts';
 import type { Dataset } from '../image-dataset.ts';
 import { encodeNpy } from '../npy.ts';
@@ -42,6 +43,11 @@ export interface ComputeIlluminationOptions {
   onImage?: (done: number, total: number) => void;
   /** No progress bar. */
   quiet?: boolean;
+  /**
+   * Only reuse functions already computed in `dir` from the same sites (an error otherwise): for
+   * shards of one job, which must not all compute and write the same folder.
+   */
+  reuseOnly?: boolean;
   log?: (line: string) => void;
 }
 
@@ -108,6 +114,12 @@ export async function computeIllumination(ds: Dataset, o: ComputeIlluminationOpt
     }
   }
 
+  if (o.reuseOnly) {
+    throw new UserError(
+      `${dir} holds no illumination functions computed from these ${ds.size} sites: shards must not each compute them. ` +
+        `Compute them once (ben data info DATA --illumination compute --illumination-dir ${dir}), then give every shard --illumination-dir ${dir}.`,
+    );
+  }
   const s = 1 / maxSampleValue(ds.dtype);
   const plates: Marker['plates'] = {};
   // Every image of every plate is read once: a long pass on a real screen, so it shows progress.

@@ -7,7 +7,7 @@
  */
 export { initBackend, engineFlags, setEngineFlags, withEngineFlags, type BackendInfo, type EngineFlags } from './engine/index.ts';
 
-export { readDataset, generateSynthetic, resolveSynthConfig, samplers, type Dataset, type SynthConfig } from './data/index.ts';
+export { readDataset, readLocations, generateSynthetic, resolveSynthConfig, samplers, type Dataset, type SynthConfig } from './data/index.ts';
 export { readProfileTable, loadProfiles, tableSources, writeProfilesParquet, type ProfileTable, type TableSource } from './tables/index.ts';
 export { loadBbbc021Gallery } from './datasets/index.ts';
 

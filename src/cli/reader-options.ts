@@ -1,40 +1,52 @@
 import type { Argv } from 'yargs';
+import { ILLUMINATION_MODES, type IlluminationMode } from '../data/illumination/record.ts';
 import { INTENSITY_MODES, type IntensityOptions } from '../data/preprocess.ts';
+import { optionFlag, readerOptions, type ReaderFlagForm } from '../data/readers/index.ts';
 import { UserError } from '../util/errors.ts';
 
-const GROUP = 'Reading your own images (LoadData CSV, image folder):';
+const GROUP = 'Reading your own images (readers, illumination, intensity):';
+
+/** yargs settings of a flag form. */
+function flagType(form: ReaderFlagForm): { type: 'string' | 'number'; array?: boolean } {
+  return form === 'number' ? { type: 'number' } : form === 'string' ? { type: 'string' } : { type: 'string', array: true };
+}
 
 /**
  * The reader options of `ben data info` and `ben embed`, the same fields as a recipe's `data`
- * section: channels, label / experiment / control columns, image-folder pattern and plate map,
- * intensity scaling.
+ * section: every registered reader's options (readers/, each declaring its own), then the
+ * illumination correction and the intensity scaling.
  */
 export function readerFlags<T>(y: Argv<T>): Argv<T> {
+  const all = [...readerOptions().values()];
+  for (const { key, option, readers: owners } of all) {
+    // Options of some readers only say whose they are.
+    const whose = owners.length < new Set(all.flatMap((d) => d.readers)).size ? `${owners.join(', ')}: ` : '';
+    y = y.option(optionFlag(key, option), { ...flagType(option.flag?.form ?? 'string'), group: GROUP, describe: `${whose}${option.describe}` });
+  }
   return y
-    .option('channels', { type: 'string', array: true, group: GROUP, describe: 'Channels to read, by name, in order (e.g. --channels DNA ER RNA AGP Mito)' })
-    .option('label-column', { type: 'string', group: GROUP, describe: 'Column of the treatment label (Metadata_ prefix optional)' })
-    .option('experiment-column', { type: 'string', group: GROUP, describe: 'Column(s) of the experiment, comma-separated (default Metadata_Source,Metadata_Batch when both exist)' })
-    .option('negative-control', { type: 'string', array: true, group: GROUP, describe: 'Negative-control wells as COLUMN=VALUE (repeatable; e.g. Metadata_control_type=negcon, Compound=DMSO)' })
-    .option('positive-control', { type: 'string', array: true, group: GROUP, describe: 'Positive-control wells as COLUMN=VALUE (repeatable)' })
-    .option('pattern', { type: 'string', group: GROUP, describe: "image-folder: file-name regex with named groups ch, well | row + col, plate, site (e.g. 'Channel(?<ch>\\d)-\\d+-(?<row>[A-H])-(?<col>\\d+)\\.tif')" })
-    .option('plate-map', { type: 'string', group: GROUP, describe: 'image-folder: plate-map CSV joined on the well (relative to the folder or absolute)' })
-    .option('plate-map-well', { type: 'string', group: GROUP, describe: 'image-folder: plate-map column of the well (default Well, else Row + Column)' })
-    .option('channel-name', { type: 'string', array: true, group: GROUP, describe: 'image-folder: name a ch value, VALUE=NAME (e.g. --channel-name 1=GFP 2=DNA)' })
-    .option('plate', { type: 'string', group: GROUP, describe: 'image-folder: plate id when the pattern has no plate group (default the folder name)' })
+    .option('illumination', { choices: ILLUMINATION_MODES, group: GROUP, describe: 'Illumination correction: loaddata (divide by the FileName_Illum<Ch> functions; the default when the CSV names them), compute (estimate per plate, CellProfiler-style), none' })
+    .option('illumination-dir', { type: 'string', group: GROUP, describe: 'With --illumination compute: the folder the functions (.npy) and their LoadData CSV are written to' })
+    .option('illumination-filter-size', { type: 'number', group: GROUP, describe: "With --illumination compute: CellProfiler's smoothing filter size in px (default min(30, image size / 40))" })
     .option('intensity', { choices: INTENSITY_MODES, group: GROUP, describe: 'Intensity scaling: raw (default), image (per-image percentiles), plate (per-plate percentiles of control wells)' })
     .option('intensity-from', { choices: ['controls', 'all'] as const, group: GROUP, describe: 'plate scaling: fit on the negative controls (default) or on all images of the plate' })
     .option('intensity-percentiles', { type: 'string', group: GROUP, describe: 'Low,high percentiles mapped to the sample range (default 0.1,99.9)' });
 }
 
-function pairs(list: unknown, flag: string): Record<string, string[]> | undefined {
-  if (list === undefined) return undefined;
+function pairs(list: unknown, flag: string, example: string): Record<string, string[]> {
   const out: Record<string, string[]> = {};
   for (const item of list as string[]) {
     const k = String(item).indexOf('=');
-    if (k <= 0) throw new UserError(`${flag} "${item}": give COLUMN=VALUE (e.g. ${flag} Metadata_control_type=negcon).`);
+    if (k <= 0) throw new UserError(`--${flag} "${item}": give KEY=VALUE (e.g. --${flag} ${example}).`);
     (out[String(item).slice(0, k)] ??= []).push(String(item).slice(k + 1));
   }
   return out;
+}
+
+/** A flag's parsed value as the recipe field's value. */
+function fieldValue(v: unknown, form: ReaderFlagForm, flag: string): unknown {
+  if (form === 'pairs') return pairs(v, flag, 'Metadata_control_type=negcon');
+  if (form === 'mapping') return Object.fromEntries(Object.entries(pairs(v, flag, 'NAME=VALUE')).map(([k, vs]) => [k, vs[vs.length - 1]]));
+  return v;
 }
 
 /** The reader options of parsed {@link readerFlags} (absent flags are left out). */
@@ -50,19 +62,16 @@ export function readerOptionsOf(argv: Record<string, unknown>): Record<string, u
     if (mode === 'raw' && (low !== undefined || argv['intensity-from'] !== undefined)) throw new UserError('--intensity-from / --intensity-percentiles need --intensity image or plate.');
     intensity = mode === 'raw' ? { mode } : mode === 'image' ? { mode, low, high } : { mode, low, high, from: argv['intensity-from'] as 'controls' | 'all' | undefined };
   }
-  const names = pairs(argv['channel-name'], '--channel-name');
-  const o: Record<string, unknown> = {
-    channels: argv.channels,
-    labelColumn: argv['label-column'],
-    experimentColumn: argv['experiment-column'],
-    negativeControls: pairs(argv['negative-control'], '--negative-control'),
-    positiveControls: pairs(argv['positive-control'], '--positive-control'),
-    pattern: argv.pattern,
-    plateMap: argv['plate-map'],
-    plateMapWell: argv['plate-map-well'],
-    channelNames: names && Object.fromEntries(Object.entries(names).map(([k, v]) => [k, v[v.length - 1]])),
-    plate: argv.plate,
-    intensity,
-  };
+  let illumination: { mode?: IlluminationMode; dir?: string; filterSize?: number } | undefined;
+  if (argv.illumination !== undefined || argv['illumination-dir'] !== undefined || argv['illumination-filter-size'] !== undefined) {
+    const mode = argv.illumination as IlluminationMode | undefined;
+    if (mode !== 'compute' && (argv['illumination-dir'] !== undefined || argv['illumination-filter-size'] !== undefined)) throw new UserError('--illumination-dir / --illumination-filter-size go with --illumination compute.');
+    illumination = { mode, dir: argv['illumination-dir'] as string | undefined, filterSize: argv['illumination-filter-size'] as number | undefined };
+  }
+  const o: Record<string, unknown> = { intensity, illumination };
+  for (const { key, option } of readerOptions().values()) {
+    const flag = optionFlag(key, option);
+    if (argv[flag] !== undefined) o[key] = fieldValue(argv[flag], option.flag?.form ?? 'string', flag);
+  }
   return Object.fromEntries(Object.entries(o).filter(([, v]) => v !== undefined));
 }

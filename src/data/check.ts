@@ -1,15 +1,14 @@
 import { isUserError } from '../util/errors.ts';
 import type { Dataset } from './image-dataset.ts';
-import { decodeSite } from './image-store.ts';
 import type { SkippedSite } from './types.ts';
 
 /**
- * Decodes every image of `ds` once and drops the pixels: finds truncated and corrupt files, which
- * reading the metadata alone cannot see, without holding the data set in memory. The first bad
+ * Decodes every image of `ds` once, through its store (so illumination functions are read and
+ * checked too), and drops the pixels: finds truncated and corrupt files, which reading the
+ * metadata alone cannot see, without holding the data set in memory. The first bad
  * site (in table order) throws, unless `skipBad`: then all bad sites are returned.
  */
 export async function checkImages(ds: Dataset, opts: { skipBad?: boolean; concurrency?: number; onProgress?: (n: number) => void } = {}): Promise<SkippedSite[]> {
-  const shape = { height: ds.height, width: ds.width, channels: ds.images.channels, dtype: ds.dtype };
   const bad: { i: number; site: SkippedSite; error: unknown }[] = [];
   let next = 0;
   const worker = async () => {
@@ -17,7 +16,7 @@ export async function checkImages(ds: Dataset, opts: { skipBad?: boolean; concur
       const i = next++;
       const row = ds.rows[i];
       try {
-        await decodeSite(row, shape);
+        await ds.images.get(i);
       } catch (e) {
         if (!isUserError(e)) throw e;
         bad.push({ i, error: e, site: { source: row.source, siteId: row.siteId, file: row.paths.join(';'), reason: e.message } });

@@ -2,8 +2,9 @@ import { stat, readdir } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import { UserError, isUserError } from '../util/errors.ts';
 import { SKIP_BAD_HINT } from './decode.ts';
-import { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
+import { FileImageStore, MemoryImageStore, UnreadImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
 import { channelIndices, withChannelOrder } from './channel-order.ts';
+import { NO_ILLUMINATION, type IlluminationRecord } from './illumination/record.ts';
 import { NO_SPLIT, bytesPerSample, newPixels, plateKey, type GroupKey, type PixelDType, type SiteRecord, type SkippedSite } from './types.ts';
 
 /** Key string of `row` over `keys`, e.g. `HEPG2-01/2` for [experiment, plate]. */
@@ -70,6 +71,10 @@ export interface DatasetSummary {
   fields?: DatasetFields;
   /** Intensity scaling applied to the pixels (`raw` when none). */
   intensity: Record<string, unknown>;
+  /** Illumination correction (mode, function files per plate). */
+  illumination: IlluminationRecord;
+  /** False when only the metadata was read (no image opened: no shape). */
+  imagesRead: boolean;
 }
 
 /** Where a reader took the site fields from, recorded in summaries and outputs. */
@@ -95,6 +100,8 @@ export interface DatasetInit {
   fields?: DatasetFields;
   /** Description of the intensity scaling the image store applies (default `{ mode: 'raw' }`). */
   intensity?: Record<string, unknown>;
+  /** The illumination correction the image store applies (default none). */
+  illumination?: IlluminationRecord;
 }
 
 /**
@@ -113,6 +120,8 @@ export class Dataset {
   fields?: DatasetFields;
   /** The intensity scaling the image store applies, as recorded in outputs. */
   readonly intensity: Record<string, unknown>;
+  /** The illumination correction the image store applies, as recorded in outputs. */
+  readonly illumination: IlluminationRecord;
 
   constructor(init: DatasetInit) {
     if (init.images.size !== init.rows.length) throw new Error(`image store has ${init.images.size} images for ${init.rows.length} rows`);
@@ -125,6 +134,7 @@ export class Dataset {
     this.skipped = init.skipped ?? [];
     this.fields = init.fields;
     this.intensity = init.intensity ?? { mode: 'raw' };
+    this.illumination = init.illumination ?? NO_ILLUMINATION;
   }
 
   get size(): number {
@@ -163,15 +173,16 @@ export class Dataset {
   }
 
   /**
-   * The rows of the named split(s), e.g. `split('train')` or `split(['val', 'test'])`. A data set
-   * read without a split column (every row in {@link NO_SPLIT}) returns all its rows for any name.
+   * The rows of the named split(s), e.g. `split('train')` or `split(['val', 'test'])`. `all`
+   * ({@link NO_SPLIT}) is every row, whether or not the data set has a split column; a data set
+   * read without one returns all its rows for any name.
    */
   split(names: string | readonly string[]): Dataset {
     const want = new Set(typeof names === 'string' ? [names] : names);
     const known = new Set(this.rows.map((r) => r.split));
-    if (known.size === 1 && known.has(NO_SPLIT)) return this;
+    if (want.has(NO_SPLIT) || (known.size === 1 && known.has(NO_SPLIT))) return this;
     for (const n of want) {
-      if (!known.has(n)) throw new UserError(`Split "${n}" has no rows in ${this.root}. Known splits: ${[...known].sort().join(', ')}.`);
+      if (!known.has(n)) throw new UserError(`Split "${n}" has no rows in ${this.root}. Known splits: ${[...known].sort().join(', ')}; "${NO_SPLIT}" selects every row.`);
     }
     return this.filter((r) => want.has(r.split));
   }
@@ -236,6 +247,8 @@ export class Dataset {
       plateKeys: [...new Set(this.rows.map(plateKey))].sort(),
       ...(this.fields ? { fields: this.fields } : {}),
       intensity: this.intensity,
+      illumination: this.illumination,
+      imagesRead: !(this.images instanceof UnreadImageStore),
     };
   }
 }
@@ -298,6 +311,11 @@ export interface ReadOptions {
   onProgress?: (n: number) => void;
   /** Label vocabulary order (class id = position); default: the labels sorted naturally. */
   labelOrder?: string[];
+  /**
+   * Read the metadata only: no image is opened (files are not checked, the shape stays 0 x 0,
+   * asking for pixels is an error). `ben data info --no-check`.
+   */
+  metadataOnly?: boolean;
 }
 
 /**
@@ -333,6 +351,10 @@ export async function assembleDataset(
     }
     seen.set(key, r);
     kept.push(r);
+  }
+  if (opts.metadataOnly) {
+    if (kept.length === 0) throw new UserError(`No sites in ${root}${skipped.length ? ` (${skipped.length} skipped as bad)` : ''}.`);
+    return new Dataset({ rows: kept, channels, images: new UnreadImageStore(kept.length, channels.length), root, layout, skipped, labels: opts.labelOrder?.filter((l) => kept.some((r) => r.label === l)) });
   }
   // Files: a plate folder that is missing or empty is reported once, by plate.
   const dirState = new Map<string, 'ok' | 'missing' | 'empty'>();

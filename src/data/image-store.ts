@@ -179,3 +179,31 @@ export class FileImageStore implements ImageStore {
     return new FileImageStore(this, Array.from(indices, (i) => this.rows[i]));
   }
 }
+
+/**
+ * The store of a data set read for its metadata only (`metadataOnly`, `ben data info --no-check`):
+ * no image was opened, so there is no shape (0 x 0) and asking for pixels is an error.
+ */
+export class UnreadImageStore implements ImageStore {
+  readonly inMemory = false;
+  readonly height = 0;
+  readonly width = 0;
+  readonly dtype = 'uint8' as const;
+
+  constructor(
+    readonly size: number,
+    readonly channels: number,
+  ) {}
+
+  get(): Promise<Pixels> {
+    return Promise.reject(new UserError('The data set was read for its metadata only (--no-check); read it again with its images to get pixels.'));
+  }
+
+  getSync(): Pixels {
+    throw new UserError('The data set was read for its metadata only (--no-check); read it again with its images to get pixels.');
+  }
+
+  subset(indices: ArrayLike<number>): UnreadImageStore {
+    return new UnreadImageStore(indices.length, this.channels);
+  }
+}

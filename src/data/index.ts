@@ -7,7 +7,10 @@ export { Dataset, assembleDataset, classIds, groupKey, groupRows, labelVocabular
 export { FileImageStore, MemoryImageStore, decodeSite, type ImageShape, type ImageStore } from './image-store.ts';
 export { decodeImage, encodePng, encodeTiff, type DecodedImage, type DecodeOptions } from './decode.ts';
 export type { PlaneRef } from './tiff-planes.ts';
-export { readDataset, readers, type DatasetReader } from './readers/index.ts';
+export { readDataset, readers, type DatasetReader, type ReaderOption } from './readers/index.ts';
+export { applyIllumination, computeIllumination, readIlluminationFunction, ILLUMINATION_MODES, type IlluminationMode, type IlluminationOptions, type IlluminationRecord } from './illumination/index.ts';
+export { readLocations, type CellLocations } from './cells/locations.ts';
+export { encodeNpy, parseNpy, type NpyArray } from './npy.ts';
 export { wildsSplit, WILDS_CHANNELS } from './readers/rxrx1-wilds.ts';
 export { SYNTH_PRESETS, FEATURES, resolveSynthConfig, synthImageCount, type SynthConfig, type SynthPreset } from './synth/config.ts';
 export { drawWorld, generateSynthetic, renderSite, type SynthWorld, type SynthResult } from './synth/generate.ts';

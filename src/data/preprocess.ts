@@ -13,7 +13,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { UserError } from '../util/errors.ts';
 import { Dataset } from './image-dataset.ts';
 import type { ImageShape, ImageStore } from './image-store.ts';
-import { plateKey, type Pixels } from './types.ts';
+import { newPixels, plateKey, type Pixels } from './types.ts';
 import { cropResize, standardize, toFloat } from './augment/ops.ts';
 
 /**
@@ -79,7 +79,8 @@ export function modelInputBatch(images: readonly Pixels[], shape: ImageShape, o:
  * - `image`: each image and channel maps its own `low`..`high` percentiles to 0..max;
  * - `plate`: each plate and channel maps the `low`..`high` percentiles of its control images
  *   (`from: controls`, the negative-control wells; `all`: every image of the plate) to 0..max.
- * Values outside the range are clipped. The scaled samples keep the stored dtype.
+ * Values outside the range are clipped. The scaled samples keep the stored dtype (float samples
+ * map to [0, 1]).
  */
 export type IntensityOptions =
   | { mode: 'raw' }
@@ -93,11 +94,14 @@ export const INTENSITY_MODES = ['raw', 'image', 'plate'] as const;
 export const DEFAULT_PERCENTILES: readonly [number, number] = [0.1, 99.9];
 
 /**
- * Per-channel `low` and `high` percentiles (0-100) of HWC integer images: the smallest sample
- * value whose cumulative count reaches `p%` of the samples (a histogram over the dtype's values,
- * exact, pooled over `images`).
+ * Per-channel `low` and `high` percentiles (0-100) of HWC images, pooled over `images`: the
+ * smallest sample value whose cumulative count reaches `p%` of the samples. Integer images: a
+ * histogram over the dtype's values. Float images: the same order statistic, exact, found by a
+ * histogram over the channel's range and a sort of the one bin that holds it (non-finite samples
+ * are left out).
  */
 export function channelPercentiles(images: readonly Pixels[], channels: number, dtype: ImageShape['dtype'], low: number, high: number): { lo: number[]; hi: number[] } {
+  if (dtype === 'float32') return floatPercentiles(images, channels, low, high);
   const bins = maxSampleValue(dtype) + 1;
   const hist = Array.from({ length: channels }, () => new Uint32Array(bins));
   let total = 0;
@@ -115,16 +119,66 @@ export function channelPercentiles(images: readonly Pixels[], channels: number, 
   return { lo: hist.map((h) => at(h, low)), hi: hist.map((h) => at(h, high)) };
 }
 
-/** `img` with channel c mapped from [lo[c], hi[c]] to [0, max] (clipped, rounded), same dtype. */
+/** Histogram bins of the float order statistic's first pass. */
+const FLOAT_BINS = 65536;
+
+function floatPercentiles(images: readonly Pixels[], channels: number, low: number, high: number): { lo: number[]; hi: number[] } {
+  const lo: number[] = [];
+  const hi: number[] = [];
+  for (let c = 0; c < channels; c++) {
+    let min = Infinity, max = -Infinity, total = 0;
+    for (const img of images) {
+      for (let q = c; q < img.length; q += channels) {
+        const v = img[q];
+        if (!Number.isFinite(v)) continue;
+        total++;
+        if (v < min) min = v;
+        if (v > max) max = v;
+      }
+    }
+    if (total === 0) {
+      lo.push(0);
+      hi.push(0);
+      continue;
+    }
+    if (min === max) {
+      lo.push(min);
+      hi.push(max);
+      continue;
+    }
+    const scale = FLOAT_BINS / (max - min);
+    const binOf = (v: number) => Math.min(FLOAT_BINS - 1, Math.floor((v - min) * scale));
+    const hist = new Uint32Array(FLOAT_BINS);
+    for (const img of images) for (let q = c; q < img.length; q += channels) if (Number.isFinite(img[q])) hist[binOf(img[q])]++;
+    const kth = (pct: number) => {
+      const want = Math.max(1, Math.ceil((pct / 100) * total));
+      let cum = 0, b = 0;
+      while (cum + hist[b] < want) cum += hist[b++];
+      const inBin: number[] = [];
+      for (const img of images) for (let q = c; q < img.length; q += channels) if (Number.isFinite(img[q]) && binOf(img[q]) === b) inBin.push(img[q]);
+      inBin.sort((x, y) => x - y);
+      return inBin[want - cum - 1];
+    };
+    lo.push(kth(low));
+    hi.push(kth(high));
+  }
+  return { lo, hi };
+}
+
+/**
+ * `img` with channel c mapped from [lo[c], hi[c]] to [0, max] and clipped, same dtype: integer
+ * samples rounded, float samples mapped to [0, 1] as they are.
+ */
 export function scaleIntensity(img: Pixels, channels: number, dtype: ImageShape['dtype'], lo: readonly number[], hi: readonly number[]): Pixels {
   const max = maxSampleValue(dtype);
-  const out = dtype === 'uint16' ? new Uint16Array(img.length) : new Uint8Array(img.length);
-  const a = lo.map((l, c) => max / Math.max(hi[c] - l, 1));
+  const out = newPixels(dtype, img.length);
+  const float = dtype === 'float32';
+  const a = lo.map((l, c) => max / Math.max(hi[c] - l, float ? Number.MIN_VALUE : 1));
   for (let c = 0; c < channels; c++) {
     const l = lo[c], s = a[c];
     for (let q = c; q < img.length; q += channels) {
       const v = (img[q] - l) * s;
-      out[q] = v <= 0 ? 0 : v >= max ? max : Math.round(v);
+      out[q] = v <= 0 ? 0 : v >= max ? max : float ? v : Math.round(v);
     }
   }
   return out;
@@ -181,7 +235,6 @@ export class ScaledImageStore implements ImageStore {
  */
 export async function fitIntensity(ds: Dataset, o: IntensityOptions): Promise<Dataset> {
   if (o.mode === 'raw') return ds;
-  if (ds.dtype === 'float32') throw new UserError(`data.intensity ${o.mode}: ${ds.root} holds float images, which are scaled as they are; use data.intensity: raw (--intensity raw).`);
   const [low, high] = [o.low ?? DEFAULT_PERCENTILES[0], o.high ?? DEFAULT_PERCENTILES[1]];
   if (!(low >= 0 && high <= 100 && low < high)) throw new UserError(`data.intensity: percentiles low ${low} and high ${high} must satisfy 0 <= low < high <= 100.`);
   if (o.mode === 'image') {

@@ -45,6 +45,12 @@ export interface SiteRecord {
    * `Series_<Ch>` / `Frame_<Ch>`. Absent: a file is read whole, its pages as channels.
    */
   planes?: PlaneRef[];
+  /**
+   * Illumination function of each channel (absolute paths, in channel order; '' where none is
+   * named), when the metadata names them (LoadData `FileName_Illum<Ch>`); data/illumination/
+   * divides the images by them.
+   */
+  illumination?: string[];
   /** Other metadata columns as read (e.g. every `Metadata_*` of a LoadData CSV), by column name. */
   extra: Record<string, string>;
   /** Where the row came from, for error messages (`metadata.csv line 12`). */
@@ -71,7 +77,9 @@ export type GroupKey = 'experiment' | 'plate' | 'well' | 'site' | 'cellType' | '
 
 /**
  * Sample type of decoded pixels: 8- and 16-bit unsigned integers as stored; float32 for float
- * images and for signed or 32-bit integer samples (held as float32: exact up to 2^24).
+ * images, signed or 32-bit integer samples (held as float32: exact up to 2^24) and
+ * illumination-corrected images. Float samples have a full scale of 1, CellProfiler's convention
+ * for a corrected image.
  */
 export type PixelDType = 'uint8' | 'uint16' | 'float32';
 
@@ -83,9 +91,14 @@ export function newPixels(dtype: PixelDType, n: number): Pixels {
   return dtype === 'float32' ? new Float32Array(n) : dtype === 'uint16' ? new Uint16Array(n) : new Uint8Array(n);
 }
 
-/** Bytes per sample of `dtype`. */
+/** Bytes one sample of `dtype` takes (memory budgets). */
 export function bytesPerSample(dtype: PixelDType): number {
   return dtype === 'float32' ? 4 : dtype === 'uint16' ? 2 : 1;
+}
+
+/** The dtype of a sample buffer. */
+export function dtypeOf(px: Pixels): PixelDType {
+  return px instanceof Float32Array ? 'float32' : px instanceof Uint16Array ? 'uint16' : 'uint8';
 }
 
 /** A row the reader dropped because of bad input (with `skipBad`). */

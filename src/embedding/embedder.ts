@@ -251,6 +251,7 @@ export async function embedDataset(model: tfl.LayersModel, data: Dataset, opts: 
     ...opts.keyValue,
     normalization: mode,
     intensity: JSON.stringify(data.intensity),
+    illumination: JSON.stringify(data.illumination),
     plate_key: 'Metadata_PlateKey = Metadata_Experiment/Metadata_Plate (Metadata_Plate without an experiment), unique in the data set',
     preprocess: typeof opts.preprocess === 'function' ? (opts.keyValue?.preprocess ?? 'custom') : (opts.preprocess ?? 'standardize'),
     batch_size: String(batchSize),

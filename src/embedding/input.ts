@@ -12,7 +12,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { ImageShape } from '../data/image-store.ts';
 import { modelInputInto } from '../data/preprocess.ts';
-import { newPixels, type Pixels } from '../data/types.ts';
+import { newPixels, dtypeOf, type Pixels } from '../data/types.ts';
 import { UserError } from '../util/errors.ts';
 
 export { RESIZE_MODES, isResizeMode, type ResizeMode } from '../data/preprocess.ts';
@@ -46,7 +46,7 @@ export function cropOrigins(mode: Exclude<ResizeMode, 'resize'>, shape: Pick<Ima
 /** The `size` x `size` crop of HWC samples `px` at top-left (y, x), as a new buffer of the same type. */
 export function cropPixels(px: Pixels, shape: ImageShape, y: number, x: number, size: number): Pixels {
   const C = shape.channels;
-  const out = newPixels(shape.dtype, size * size * C);
+  const out = newPixels(dtypeOf(px), size * size * C);
   for (let r = 0; r < size; r++) {
     const src = ((y + r) * shape.width + x) * C;
     out.set(px.subarray(src, src + size * C), r * size * C);

@@ -14,6 +14,7 @@ import { checkProfileOutputs, wellPathFor, type ExportSummary } from './export.t
 import type { ResizeMode } from './input.ts';
 import { loadEmbeddingModel } from './saved-model.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
+import { readLocations } from '../data/cells/locations.ts';
 import { cellPathFor } from './cells.ts';
 import type { ProfileParquetSummary } from '../tables/parquet.ts';
 import { plateKey } from '../data/types.ts';
@@ -65,7 +66,7 @@ export interface EmbedToParquetOptions {
    * cells and the well file the wells pooled the same way. The crop size defaults to the one the
    * model was trained on (its metadata's `crops.size`), else 48.
    */
-  cells?: Omit<CellCropOptions, 'onSite' | 'size'> & { size?: number };
+  cells?: Omit<CellCropOptions, 'onSite' | 'size' | 'locations'> & { size?: number; locations?: string; locationsImages?: string };
   /** Progress of the embedding pass: `start(total images)`, `tick(images)`, `stop()`. */
   progress?: { start(total: number): void; tick(n: number): void; stop(): void };
   /** Notices (e.g. "reading the data set"), one line each. */
@@ -121,7 +122,7 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
   const started = new Date().toISOString();
   const t00 = performance.now();
   try {
-    data = await readDataset(opts.dataPath, { ...opts.read, layout: opts.layout, skipBad: opts.skipBad });
+    data = await readDataset(opts.dataPath, { ...withIlluminationDir(opts.read, `${dir.replace(/\.parquet$/i, '')}.illumination`, log, opts.shard !== undefined), layout: opts.layout, skipBad: opts.skipBad });
     // Channels by name first: a channel the model needs and the data set lacks fails before any pixel work.
     data = matchModelChannels(em.metadata.channels, data, opts.modelDir, log);
     if (opts.splits?.length) data = data.split(opts.splits);
@@ -145,7 +146,10 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     if (opts.cells) {
       const sites = data.size;
       const size = opts.cells.size ?? (typeof trainedCrops?.size === 'number' ? trainedCrops.size : 48);
-      const r = await cellCrops(data, { ...opts.cells, size });
+      const { locations: at, locationsImages, ...cellOpts } = opts.cells;
+      const locations = at ? await readLocations(at, { images: locationsImages, experimentColumns: data.fields?.experiment ? data.fields.experiment.split('/') : undefined }) : undefined;
+      const r = await cellCrops(data, { ...cellOpts, size, locations });
+      if (r.notice) log?.(r.notice);
       data = r.data;
       if (sampleCells) data = select(data);
       log?.(`${data.size} cells from ${sites} sites (nuclei per site: ${summarizeCounts(r.sites.map((c) => c.detected))})`);
@@ -202,6 +206,16 @@ export async function embedToParquet(opts: EmbedToParquetOptions): Promise<Embed
     embedImagesPerSec: stats.images / Math.max(1e-9, stats.embedSeconds + stats.statsSeconds),
     writeRowsPerSec: rowsWritten / Math.max(1e-9, writeSeconds),
   };
+}
+
+/**
+ * Reader options with `illumination: compute` writing to `dir` (beside the output) unless they
+ * name a folder; a shard only reuses functions computed before (never all shards writing one folder).
+ */
+function withIlluminationDir(read: Record<string, unknown> | undefined, dir: string, log: ((line: string) => void) | undefined, shard: boolean): Record<string, unknown> {
+  const il = read?.illumination;
+  const o = typeof il === 'string' ? { mode: il } : (il as { mode?: string; dir?: string } | undefined);
+  return o?.mode === 'compute' ? { ...read, illumination: { ...o, dir: o.dir ?? dir, log, quiet: !log, reuseOnly: shard } } : { ...read };
 }
 
 /** `min / median / max` of counts. */

@@ -8,10 +8,13 @@ import { join, resolve } from 'node:path';
 import { isDeepStrictEqual } from 'node:util';
 import type { Dataset } from '../data/image-dataset.ts';
 import { cellCrops, type CellCropOptions } from '../data/cells/crops.ts';
-import { readDataset } from '../data/readers/index.ts';
+import { describeLocations, readLocations } from '../data/cells/locations.ts';
+import type { IlluminationOptions } from '../data/illumination/apply.ts';
+import { readDataset, readerForSource } from '../data/readers/index.ts';
 import { resolveSynthConfig, type SynthConfig } from '../data/synth/config.ts';
 import { generateSynthetic } from '../data/synth/generate.ts';
 import { hashSeed } from '../data/seed.ts';
+import { bytesPerSample, NO_SPLIT } from '../data/types.ts';
 import { UserError } from '../util/errors.ts';
 import type { Recipe } from './schema.ts';
 
@@ -26,16 +29,19 @@ export interface DataStageOptions {
   log?: (line: string) => void;
 }
 
-/** Reader layout of each real `data.source`. */
-const LAYOUT: Record<Exclude<Recipe['data']['source'], 'synthetic'>, string> = { 'rxrx1-wilds': 'rxrx1-wilds', rxrx1: 'rxrx1', loaddata: 'loaddata-csv', 'image-folder': 'image-folder' };
+/** The reader layout of a real `data.source` (a reader's name or alias; undefined for synthetic). */
+export function recipeLayout(d: Recipe['data']): string | undefined {
+  return d.source === 'synthetic' ? undefined : readerForSource(d.source)?.name;
+}
 
-/** The reader options of the recipe's `data` section (user-table fields for loaddata / image-folder). */
+/**
+ * The reader options of the recipe's `data` section: the options the source's reader declares
+ * (data/readers/), then the illumination correction and the intensity scaling.
+ */
 export function recipeReadOptions(d: Recipe['data']): Record<string, unknown> {
-  const user = d.source === 'loaddata' || d.source === 'image-folder';
-  const pick = user
-    ? { channels: d.channels, labelColumn: d.labelColumn, experimentColumn: d.experimentColumn, negativeControls: d.negativeControls, positiveControls: d.positiveControls, pattern: d.pattern, plateMap: d.plateMap, plateMapWell: d.plateMapWell, channelNames: d.channelNames, plate: d.plate }
-    : {};
-  return Object.fromEntries(Object.entries({ ...pick, intensity: d.intensity }).filter(([, v]) => v !== undefined));
+  const reader = d.source === 'synthetic' ? undefined : readerForSource(d.source);
+  const pick = Object.fromEntries(Object.keys(reader?.options ?? {}).map((k) => [k, d[k]]));
+  return Object.fromEntries(Object.entries({ ...pick, intensity: d.intensity, illumination: d.illumination }).filter(([, v]) => v !== undefined));
 }
 
 function stableJson(v: unknown): string {
@@ -82,7 +88,7 @@ export async function ensureRecipeData(d: Recipe['data'], opts: DataStageOptions
     return dir;
   }
   checkRecipeDataExists(d);
-  return (d.source === 'loaddata' ? (d.csv ?? d.path) : d.path)!;
+  return (d.csv ?? d.path)!;
 }
 
 /**
@@ -91,31 +97,85 @@ export async function ensureRecipeData(d: Recipe['data'], opts: DataStageOptions
  */
 export function checkRecipeDataExists(d: Recipe['data']): void {
   if (d.source === 'synthetic') return;
-  const path = d.source === 'loaddata' ? (d.csv ?? d.path) : d.path;
-  if (!path) throw new UserError(`data.path: source "${d.source}" reads a downloaded copy; set data.path to its folder${d.source === 'loaddata' ? ' (or data.csv to the LoadData CSV)' : ''}.`);
+  const path = d.csv ?? d.path;
+  if (!path) throw new UserError(`data.path: source "${d.source}" reads a copy on disk; set data.path to its folder or file (data.csv: a LoadData CSV).`);
   if (!existsSync(path)) throw new UserError(`data.path: ${resolve(path)} does not exist. Download the data set there or fix data.path (e.g. --set data.path=/data/rxrx1_v1.0).`);
 }
 
+/** Options of {@link readRecipeData}. */
+export interface RecipeDataOptions {
+  log?: (line: string) => void;
+  onDetected?: CellCropOptions['onDetected'];
+  /** Where `data.illumination: compute` writes its functions (the run directory's `illumination/`). */
+  illuminationDir?: string;
+}
+
+/** The illumination options of the recipe's `data` section, with compute's folder. */
+function illuminationOf(d: Recipe['data'], dir: string | undefined, log?: (line: string) => void): IlluminationOptions | undefined {
+  if (d.illumination === undefined) return undefined;
+  const o = typeof d.illumination === 'string' ? { mode: d.illumination } : d.illumination;
+  return { ...o, ...(o.mode === 'compute' ? { dir } : {}), log };
+}
+
 /**
- * Reads the data set of the recipe (after {@link ensureRecipeData}); pixels stay on disk until a
- * split is loaded. With `data.crops` the rows are single cells (data/cells/crops.ts), in memory;
- * the per-site sample of cells is seeded by the data set alone, so every stage sees the same cells.
+ * The sites of the recipe's data set (after {@link ensureRecipeData}), pixels on disk until a
+ * split is loaded, illumination-corrected and intensity-scaled as `data` says.
  */
-export async function readRecipeData(d: Recipe['data'], path: string, opts: { log?: (line: string) => void; onDetected?: CellCropOptions['onDetected'] } = {}): Promise<Dataset> {
-  const layout = d.source === 'synthetic' ? undefined : LAYOUT[d.source];
-  const sites = await readDataset(path, { ...recipeReadOptions(d), layout, skipBad: d.skipBad, load: false });
-  if (!d.crops) return sites;
-  const c = d.crops;
-  const { data, sites: counts } = await cellCrops(sites, {
+export async function readRecipeSites(d: Recipe['data'], path: string, opts: RecipeDataOptions = {}): Promise<Dataset> {
+  return readDataset(path, { ...recipeReadOptions(d), illumination: illuminationOf(d, opts.illuminationDir, opts.log), layout: recipeLayout(d), skipBad: d.skipBad, load: false });
+}
+
+/**
+ * The recipe's single cells of `sites` (data/cells/crops.ts), in memory: around detected nuclei,
+ * or at the centres `data.crops.locations` gives. The per-site sample of cells is seeded by the
+ * data set alone, so every stage sees the same cells.
+ */
+export async function recipeCells(d: Recipe['data'], sites: Dataset, opts: RecipeDataOptions = {}): Promise<Dataset> {
+  const c = d.crops!;
+  const locations = c.locations ? await readLocations(c.locations, { images: c.locationsImages, experimentColumns: sites.fields?.experiment ? sites.fields.experiment.split('/') : undefined }) : undefined;
+  if (!c.locations && c.locationsImages) throw new UserError('data.crops.locationsImages is the per-image table of data.crops.locations; set data.crops.locations too.');
+  const r = await cellCrops(sites, {
     size: c.size,
     maxPerSite: c.maxPerSite,
     channel: c.channel,
     nuclei: { sigma: c.sigma, minArea: c.minArea, maxArea: c.maxArea },
+    locations,
     onDetected: opts.onDetected,
   });
-  const detected = counts.map((s) => s.detected).sort((a, b) => a - b);
-  opts.log?.(`cells: ${data.size} crops of ${c.size}px from ${sites.size} sites (nuclei per site: min ${detected[0]}, median ${detected[detected.length >> 1]}, max ${detected.at(-1)}${c.maxPerSite ? `; at most ${c.maxPerSite} kept` : ''})`);
-  return data;
+  if (r.notice) opts.log?.(r.notice);
+  const found = r.sites.map((s) => s.detected).sort((a, b) => a - b);
+  const what = locations ? `centres given by ${describeLocations(locations)}` : 'nuclei';
+  opts.log?.(`cells: ${r.data.size} crops of ${c.size}px from ${sites.size} sites (${what} per site: min ${found[0]}, median ${found[found.length >> 1]}, max ${found.at(-1)}${c.maxPerSite ? `; at most ${c.maxPerSite} kept` : ''})`);
+  return r.data;
+}
+
+/**
+ * Reads the data set of the recipe ({@link readRecipeSites}); with `data.crops` the rows are
+ * single cells ({@link recipeCells}).
+ */
+export async function readRecipeData(d: Recipe['data'], path: string, opts: RecipeDataOptions = {}): Promise<Dataset> {
+  const sites = await readRecipeSites(d, path, opts);
+  return d.crops ? recipeCells(d, sites, opts) : sites;
+}
+
+/**
+ * Every split the recipe (and each variant) names exists in the data set at `path`, read for its
+ * metadata only: checked before any data work. `all` selects every row, split column or not.
+ */
+export async function checkRecipeSplits(recipes: readonly Recipe[], path: string): Promise<void> {
+  const d = recipes[0].data;
+  const ds = await readDataset(path, { ...recipeReadOptions(d), illumination: 'none', intensity: undefined, layout: recipeLayout(d), skipBad: d.skipBad, metadataOnly: true });
+  const known = new Set(ds.rows.map((r) => r.split));
+  if (known.size === 1 && known.has(NO_SPLIT)) return;
+  for (const r of recipes) {
+    const fields: [string, string[]][] = [['data.trainSplits', r.data.trainSplits], ['data.evalSplits', r.data.evalSplits], ['evaluation.probeTrainSplits', r.evaluation.metrics.includes('linear-probe') ? r.evaluation.probeTrainSplits : []]];
+    for (const [field, names] of fields) {
+      for (const n of names) {
+        if (n === NO_SPLIT || known.has(n)) continue;
+        throw new UserError(`${field}: split "${n}" has no rows in ${path}. Known splits: ${[...known].sort().join(', ')}; "${NO_SPLIT}" selects every row.`);
+      }
+    }
+  }
 }
 
 /** Decoded-pixel budget under which a split is loaded into memory (else decoded batch by batch). */
@@ -126,7 +186,7 @@ export const IN_MEMORY_LIMIT_BYTES = 4 * 2 ** 30;
  * (the real RxRx1-WILDS) stays on disk and the pipeline and embedder decode it on demand.
  */
 export async function loadIfSmall(ds: Dataset, opts: { skipBad?: boolean; limitBytes?: number } = {}): Promise<Dataset> {
-  const bytes = ds.size * ds.height * ds.width * ds.images.channels * (ds.dtype === 'uint16' ? 2 : 1);
+  const bytes = ds.size * ds.height * ds.width * ds.images.channels * bytesPerSample(ds.dtype);
   // skipBad: a corrupt image is dropped (and counted in `skipped`) when decoded, not only a missing one.
   return bytes <= (opts.limitBytes ?? IN_MEMORY_LIMIT_BYTES) ? ds.load({ skipBad: opts.skipBad }) : ds;
 }

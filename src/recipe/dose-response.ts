@@ -58,11 +58,11 @@ async function mergeEval(dir: string, key: string, value: unknown): Promise<void
  * cell crops) and its options (the reporter, and the nuclei settings of `data.crops` when the
  * recipe cuts cells, so both arms see the same nuclei).
  */
-export async function classicalSitesOf(recipe: Recipe, dataPath: string): Promise<{ sites: Dataset; options: ClassicalFeatureOptions }> {
+export async function classicalSitesOf(recipe: Recipe, dataPath: string, illuminationDir?: string): Promise<{ sites: Dataset; options: ClassicalFeatureOptions }> {
   const c = recipe.doseResponse.classical;
   if (!c) throw new Error('classicalSitesOf: the recipe has no doseResponse.classical');
   const crops = recipe.data.crops;
-  const sites = await readRecipeData({ ...recipe.data, crops: undefined, intensity: undefined }, dataPath);
+  const sites = await readRecipeData({ ...recipe.data, crops: undefined, intensity: undefined }, dataPath, { illuminationDir });
   return { sites, options: { reporter: c.reporter, dna: crops?.channel, ringWidth: c.ringWidth, nuclei: crops ? { sigma: crops.sigma, minArea: crops.minArea, maxArea: crops.maxArea } : undefined } };
 }
 
@@ -94,7 +94,7 @@ export async function runDoseResponseStage(runDir: string, recipe: Recipe, o: Do
     const t0 = performance.now();
     if (!table) {
       if (!o.dataPath) throw new UserError('doseResponse.classical reads the images: add the "data" stage to the recipe.');
-      const { sites, options } = await classicalSitesOf(recipe, o.dataPath);
+      const { sites, options } = await classicalSitesOf(recipe, o.dataPath, join(runDir, RUN_LAYOUT.illumination));
       table = await classicalFeatures(await sites.load({ skipBad: recipe.data.skipBad }), options);
     }
     const dir = join(runDir, CLASSICAL_ARM);

@@ -1,7 +1,8 @@
 import { readFileSync, existsSync } from 'node:fs';
 import { parse as parseYaml, YAMLParseError } from 'yaml';
 import { z } from 'zod';
-import { RecipeSchema, type Recipe } from './schema.ts';
+import { DATA_FIELDS, RecipeSchema, type Recipe } from './schema.ts';
+import { optionFlag, readerForSource, readerOptions } from '../data/readers/index.ts';
 import { UserError } from '../util/errors.ts';
 import { objectives } from '../objectives/index.ts';
 
@@ -60,6 +61,7 @@ export function validateRecipe(raw: unknown, source = '(inline)'): Recipe {
  */
 function checkPlugins(recipe: Recipe, source: string): void {
   const field = (name: string, e: unknown) => new UserError(`Invalid recipe ${source}:\n  ${name}: ${(e as Error).message}`);
+  checkReaderOptions(recipe.data, field);
   let views: number;
   try {
     views = objectives.get(recipe.objective.name)(recipe.objective.options).views;
@@ -69,6 +71,34 @@ function checkPlugins(recipe: Recipe, source: string): void {
   const bs = recipe.sampler.batchSize;
   if (typeof bs === 'number' && bs < 2) {
     throw field('sampler.batchSize', new Error(`${bs} image per batch: BatchNorm needs at least 2 images to compute batch statistics${views > 1 ? `, and ${recipe.objective.name} needs other images as negatives` : ''}. Use 2 or more (64 is the default).`));
+  }
+}
+
+/**
+ * The `data` fields that are not the section's own are options of the chosen reader: each is
+ * checked against the reader's declaration (the registry is the one list of readers and their
+ * options), so a misspelt or misplaced field fails when the recipe is read.
+ */
+function checkReaderOptions(d: Recipe['data'], field: (name: string, e: unknown) => UserError): void {
+  const reader = d.source === 'synthetic' ? undefined : readerForSource(d.source);
+  const declared = readerOptions();
+  for (const [key, value] of Object.entries(d)) {
+    if (DATA_FIELDS.includes(key) || value === undefined) continue;
+    const own = reader?.options[key];
+    if (!own) {
+      const other = declared.get(key);
+      const mine = reader ? Object.keys(reader.options) : [];
+      throw field(
+        `data.${key}`,
+        new Error(
+          other
+            ? `an option of ${other.readers.join(', ')}, not of source ${d.source}${mine.length ? ` (its options: ${mine.join(', ')})` : ''}`
+            : `unknown field${mine.length ? `; source ${d.source} takes ${mine.join(', ')}` : ''} (the data section's own fields: ${DATA_FIELDS.join(', ')})`,
+        ),
+      );
+    }
+    const r = own.schema.safeParse(value);
+    if (!r.success) throw field(`data.${key}`, new Error(`${r.error.issues.map((i) => `${i.path.length ? `${i.path.join('.')}: ` : ''}${i.message}`).join('; ')} (flag --${optionFlag(key, own)})`));
   }
 }
 

@@ -29,7 +29,9 @@ import { claimRunDir, markRunFailed, runEnvironment, writeResolvedRecipe, writeR
 import { writeFileAtomic } from '../util/atomic.ts';
 import { UserError } from '../util/errors.ts';
 import { createProgress } from '../util/progress.ts';
-import { checkRecipeDataExists, ensureRecipeData, loadIfSmall, readRecipeData } from './data.ts';
+import { checkRecipeDataExists, checkRecipeSplits, ensureRecipeData, loadIfSmall, readRecipeSites, recipeCells } from './data.ts';
+import { writeRecordFigure } from '../report/illumination-figure.ts';
+import type { IlluminationRecord } from '../data/illumination/record.ts';
 import { writeNucleiCheck } from './nuclei-check.ts';
 import { classicalSitesOf, runDoseResponseStage, type DoseResponseStageResult } from './dose-response.ts';
 import { classicalCollector } from '../embedding/classical.ts';
@@ -115,8 +117,11 @@ export function checkModelVariants(recipe: Recipe): void {
 export async function runRecipe(recipe: Recipe, opts: RunRecipeOptions = {}): Promise<RunRecipeResult> {
   const runDir = opts.runDir ?? recipe.output.dir ?? join('runs', recipe.name);
   const log = opts.log ?? ((l: string) => process.stderr.write(`${l}\n`));
-  if (new Set(recipe.stages).has('data') || recipe.stages.includes('train') || recipe.stages.includes('embed')) checkRecipeDataExists(recipe.data);
+  const usesData = recipe.stages.includes('data') || recipe.stages.includes('train') || recipe.stages.includes('embed');
+  if (usesData) checkRecipeDataExists(recipe.data);
   checkModelVariants(recipe);
+  // Split names against the data's metadata, before the run directory or any data work.
+  if (usesData && recipe.data.source !== 'synthetic') await checkRecipeSplits(recipeVariants(recipe).map((v) => v.recipe), (recipe.data.csv ?? recipe.data.path)!);
   const claim = await claimRunDir(runDir, { resume: opts.resume, overwrite: opts.overwrite, inputs: recipeInputs(recipe), log });
   try {
     return await runClaimed(recipe, runDir, opts, log);
@@ -154,21 +159,30 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
   let dataPath: string | undefined;
   let data: Dataset | undefined;
   let nucleiFigure: { path: string; caption: string } | undefined;
+  let illuminationFigure: { path: string; caption: string } | undefined;
   let collector: ReturnType<typeof classicalCollector> | undefined;
   if (needsData) {
     log(`[data] ${recipe.data.source}${recipe.data.source === 'synthetic' ? ` preset ${recipe.data.preset}` : ` at ${recipe.data.path ?? recipe.data.csv}`}`);
     dataPath = await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log: (l) => log(`[data] ${l}`) });
+    if (recipe.data.source === 'synthetic') await checkRecipeSplits(recipeVariants(recipe).map((v) => v.recipe), dataPath);
     // Cells and classical features: measured on the nuclei the crops find, one detection per site.
     if (recipe.data.crops && stages.has('dose-response') && recipe.doseResponse.classical) {
-      const { sites, options } = await classicalSitesOf(recipe, dataPath);
+      if (recipe.data.crops.locations) throw new UserError('doseResponse.classical measures the nuclei ben detects (their masks); it cannot use data.crops.locations, which gives centres only. Drop one of the two.');
+      const { sites, options } = await classicalSitesOf(recipe, dataPath, join(runDir, RUN_LAYOUT.illumination));
       collector = classicalCollector(sites, options);
     }
-    data = await readRecipeData(recipe.data, dataPath, { log: (l) => log(`[data] ${l}`), onDetected: collector && ((i, site, det) => collector!.measure(i, site.siteId, det)) });
+    const dataLog = (l: string) => log(`[data] ${l}`);
+    const sites = await readRecipeSites(recipe.data, dataPath, { log: dataLog, illuminationDir: join(runDir, RUN_LAYOUT.illumination) });
+    await recordIllumination(runDir, recipe, sites.illumination, dataLog);
+    if (sites.illumination.applied) {
+      const f = await writeRecordFigure(join(runDir, RUN_LAYOUT.illuminationFigure), sites.illumination);
+      illuminationFigure = { path: join(runDir, RUN_LAYOUT.illuminationFigure), caption: f.caption };
+    }
+    data = recipe.data.crops ? await recipeCells(recipe.data, sites, { log: dataLog, onDetected: collector && ((i, site, det) => collector!.measure(i, site.siteId, det)) }) : sites;
     if (recipe.data.crops) {
-      // Cells: the detections of two fields, for the report (look before trusting the crops).
+      // Cells: the detections (or the given centres) of two fields, for the report (look before trusting the crops).
       const c = recipe.data.crops;
-      const sites = await readRecipeData({ ...recipe.data, crops: undefined }, dataPath);
-      nucleiFigure = { path: join(runDir, NUCLEI_FIGURE), caption: await writeNucleiCheck(sites, join(runDir, NUCLEI_FIGURE), { channel: c.channel, nuclei: { sigma: c.sigma, minArea: c.minArea, maxArea: c.maxArea } }) };
+      nucleiFigure = { path: join(runDir, NUCLEI_FIGURE), caption: await writeNucleiCheck(sites, join(runDir, NUCLEI_FIGURE), { channel: c.channel, nuclei: { sigma: c.sigma, minArea: c.minArea, maxArea: c.maxArea }, cells: c.locations ? data : undefined, size: c.size }) };
       log(`[data] ${nucleiFigure.caption}`);
     }
     const s = data.summary();
@@ -287,7 +301,8 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
           { title: 'Dose response: activity mAP per dose, each arm', caption: 'Activity mAP of each dose group against the negative-control wells (copairs activity), observed and the mean over the column-shuffled permutations (doses permuted within plate rows).', path: doseResponse.files.doseFigure },
           { title: 'Control separation', caption: "Held-out 1-D projection score of every positive and negative control well (each scored by a projection fitted on the other control wells), with the class means and Z'.", path: doseResponse.files.separationFigure },
         ] : []),
-        ...(nucleiFigure ? [{ title: 'Nuclei detections', ...nucleiFigure }] : []),
+        ...(illuminationFigure ? [{ title: 'Illumination functions', ...illuminationFigure }] : []),
+        ...(nucleiFigure ? [{ title: recipe.data.crops?.locations ? 'Given nuclei centres' : 'Nuclei detections', ...nucleiFigure }] : []),
       ],
     });
     for (const n of r.notes) log(`[report] note: ${n}`);
@@ -307,10 +322,29 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     loadAverage: { start: load0, end: loadavg() },
     ...env,
     data: dataPath,
+    ...(data ? { illumination: data.illumination } : {}),
     variants: variants.map(({ dir: _d, ...rest }) => rest),
     report,
   });
   return result;
+}
+
+/**
+ * The illumination correction as run, in the resolved recipe: `data.illumination` resolved (absent
+ * means loaddata or none, decided by the metadata) and the functions used in a comment.
+ */
+async function recordIllumination(runDir: string, recipe: Recipe, rec: IlluminationRecord, log: (l: string) => void): Promise<void> {
+  const plates = Object.keys(rec.plates);
+  const files = plates.slice(0, 4).map((p) => `${p}: ${Object.entries(rec.plates[p]).map(([ch, f]) => `${ch} ${f}`).join(', ')}`);
+  const notes = [
+    `data.illumination: ${rec.mode}${rec.applied ? `, ${rec.files} function files over ${plates.length} plate(s)` : ''}${rec.csv ? `, listed in ${rec.csv}` : ''}${rec.note ? ` (${rec.note})` : ''}`,
+    ...files.map((f) => `  ${f}`),
+    ...(plates.length > 4 ? [`  ... ${plates.length - 4} more plates (run.json lists them all)`] : []),
+  ];
+  const current = recipe.data.illumination;
+  const resolved = current === undefined || typeof current === 'string' ? rec.mode : { ...current, mode: rec.mode };
+  await writeResolvedRecipe(runDir, { ...recipe, data: { ...recipe.data, illumination: resolved } }, notes);
+  log(notes[0]);
 }
 
 async function readEmbeddings(path: string): Promise<ProfileTable> {

@@ -1,5 +1,7 @@
 import { z } from 'zod';
 import { INTENSITY_MODES, RESIZE_MODES } from '../data/preprocess.ts';
+import { ILLUMINATION_MODES } from '../data/illumination/record.ts';
+import { readerForSource, readerSourceNames } from '../data/readers/index.ts';
 import { samplers } from '../data/samplers/index.ts';
 import { metrics } from '../evaluation/metric.ts';
 import '../evaluation/metrics.ts';
@@ -38,6 +40,15 @@ export const CropsSchema = z
     maxPerSite: z.number().int().positive().optional(),
     /** The DNA channel, by name or index (default: the channel named DNA, Hoechst, DAPI or nucleus). */
     channel: z.union([z.string(), z.number().int().min(0)]).optional(),
+    /**
+     * Nuclei given by CellProfiler instead of detected: a table (CSV, CSV.gz, Parquet) with
+     * Metadata_Plate / Well / Site and (<Object>_)Location_Center_X/Y, CellProfiler's per-object
+     * table keyed by ImageNumber (with `locationsImages`, its per-image table), or DeepProfiler's
+     * `locations/` folder. Crops are cut at exactly these centres.
+     */
+    locations: z.string().optional(),
+    /** CellProfiler's per-image table (ImageNumber -> Metadata_*), when `locations` is keyed by ImageNumber. */
+    locationsImages: z.string().optional(),
     /** Nuclei detection: smoothing sigma (px), smallest and largest object (px). */
     sigma: z.number().min(0).optional(),
     minArea: z.number().int().min(1).optional(),
@@ -48,8 +59,17 @@ export const CropsSchema = z
 /** Where images come from. */
 export const DataSchema = z
   .object({
-    /** `synthetic` generates (and caches) the embedded default; the others read a real copy. */
-    source: z.enum(['synthetic', 'rxrx1-wilds', 'rxrx1', 'loaddata', 'image-folder']).default('synthetic'),
+    /**
+     * `synthetic` generates (and caches) the embedded default; the others name a reader
+     * (data/readers/: its name or alias, e.g. `loaddata`, `image-folder`) that reads a real copy.
+     * A reader's own options are fields of this section too (`channels`, `labelColumn`,
+     * `pattern`, `urlRoot`...): each reader declares them, and they are checked when the recipe
+     * is read (recipe/load.ts).
+     */
+    source: z
+      .string()
+      .default('synthetic')
+      .refine((s) => s === 'synthetic' || readerForSource(s) !== undefined, { error: (issue) => `unknown data source "${String(issue.input)}"; choose one of: synthetic, ${readerSourceNames().join(', ')}` }),
     /** Synthetic preset (tiny | small | bench) when source = synthetic. */
     preset: z.string().default('small'),
     /** Generator parameter overrides when source = synthetic. */
@@ -64,26 +84,6 @@ export const DataSchema = z
     evalSplits: z.array(z.string()).default(['test']),
     /** Skip unreadable images with a count instead of failing. */
     skipBad: z.boolean().default(false),
-    /** loaddata / image-folder: channels to read, by name, in this order (`[DNA, ER, RNA, AGP, Mito]`). */
-    channels: z.array(z.string()).optional(),
-    /** loaddata / image-folder: column of the treatment label (the `Metadata_` prefix may be left out). */
-    labelColumn: z.string().optional(),
-    /** loaddata / image-folder: column(s) of the experiment (default JUMP's Metadata_Source + Metadata_Batch, else Metadata_Experiment / Metadata_Batch). */
-    experimentColumn: z.union([z.string(), z.array(z.string())]).optional(),
-    /** Negative-control wells: column -> value(s) (`{Metadata_control_type: negcon}`, `{Compound: DMSO}`), or a list of labels. */
-    negativeControls: z.union([z.record(z.string(), z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))])), z.array(z.string())]).optional(),
-    /** Positive-control wells: column -> value(s). */
-    positiveControls: z.record(z.string(), z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))])).optional(),
-    /** image-folder: file-name regex with named groups ch, well | row + col, plate, site, experiment. */
-    pattern: z.string().optional(),
-    /** image-folder: plate-map CSV (relative to data.path or absolute), joined on the well. */
-    plateMap: z.string().optional(),
-    /** image-folder: plate-map column of the well (default Well / Metadata_Well, else Row + Column). */
-    plateMapWell: z.string().optional(),
-    /** image-folder: names of the pattern's ch values (`{'1': GFP, '2': DNA}`). */
-    channelNames: z.record(z.string(), z.string()).optional(),
-    /** image-folder: plate id when the pattern has no plate group (default the folder name). */
-    plate: z.string().optional(),
     /**
      * Intensity scaling before the model input: `raw` (as stored), `image` (each image's own
      * low/high percentiles), `plate` (each plate's, from its negative controls or all its images). Absent = raw.
@@ -99,6 +99,16 @@ export const DataSchema = z
       .strict()
       .optional(),
     /**
+     * Illumination correction, CellProfiler's way (divide each image by its plate's function):
+     * `loaddata` (the functions the LoadData CSV names, FileName_Illum<Ch> / URL_Illum<Ch>),
+     * `compute` (estimated per plate and channel from the images, written to the run directory's
+     * `illumination/`), `none`. Absent: `loaddata` when the metadata names functions, else `none`.
+     * The object form sets compute's smoothing filter size (px; default min(30, max(H, W) / 40)).
+     */
+    illumination: z
+      .union([z.enum(ILLUMINATION_MODES), z.object({ mode: z.enum(ILLUMINATION_MODES), filterSize: z.number().positive().optional() }).strict()])
+      .optional(),
+    /**
      * Single-cell crops instead of whole sites (data/cells/): nuclei found on the DNA channel, a
      * `size` x `size` crop around each, at most `maxPerSite` per site. Training and embedding then
      * work on cells; the embed stage writes the cells and the site and well profiles (mean of the
@@ -106,7 +116,11 @@ export const DataSchema = z
      */
     crops: CropsSchema.optional(),
   })
-  .strict();
+  // The readers' options (above): validated against the chosen reader's declarations in recipe/load.ts.
+  .catchall(z.unknown());
+
+/** The fields of the `data` section itself (the rest are reader options). */
+export const DATA_FIELDS: readonly string[] = Object.keys(DataSchema.shape);
 
 /** Which images form a training batch. */
 export const SamplerSchema = z

@@ -162,7 +162,7 @@ async function pretrainClaimed(recipe: Recipe, opts: PretrainOptions, log: (l: s
   const startedAt = new Date().toISOString();
   await writeRunJson(runDir, { recipe: recipe.name, status: 'running', startedAt, ...env });
 
-  const all = opts.data ?? (await readRecipeData(recipe.data, await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log })));
+  const all = opts.data ?? (await readRecipeData(recipe.data, await ensureRecipeData(recipe.data, { dataRoot: opts.dataRoot, log }), { log, illuminationDir: join(runDir, RUN_LAYOUT.illumination) }));
   const train = await loadIfSmall(all.split(recipe.data.trainSplits), { skipBad: recipe.data.skipBad });
   if (train.skipped.length) log(`data: ${train.skipped.length} unreadable images skipped (data.skipBad), e.g. ${train.skipped.at(-1)!.reason}`);
   const size = recipe.augment.cropSize;

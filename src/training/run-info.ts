@@ -60,8 +60,8 @@ export async function runEnvironment(backend: BackendInfo): Promise<RunEnvironme
 }
 
 /** Writes `<dir>/resolved-recipe.yaml` (atomically). */
-export async function writeResolvedRecipe(dir: string, recipe: unknown): Promise<void> {
-  await writeFileAtomic(join(dir, RUN_LAYOUT.recipe), `# Resolved recipe: every default filled in and every --set applied.\n${toYaml(recipe)}`);
+export async function writeResolvedRecipe(dir: string, recipe: unknown, notes: readonly string[] = []): Promise<void> {
+  await writeFileAtomic(join(dir, RUN_LAYOUT.recipe), `# Resolved recipe: every default filled in and every --set applied.\n${notes.map((n) => `# ${n}\n`).join('')}${toYaml(recipe)}`);
 }
 
 /** Writes `<dir>/run.json` (atomically). */

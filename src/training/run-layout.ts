@@ -19,6 +19,8 @@
  *     embeddings-probe-train.parquet  training-split embeddings for the linear probe
  *     profiles.parquet          corrected profiles (the profiles stage)
  *     eval.json                 the evaluation summary (every numeric leaf is a report row)
+ *   illumination/               illumination functions computed per plate (data.illumination: compute): .npy + illumination.csv
+ *   illumination.png            a plate's illumination function per channel (the report shows it)
  *   classical/                  classical features of the sites (dose-response stage)
  *   dose-response.md / .json    the dose-response table of every arm (and .png figures)
  *   examples.json               optional example images for the report
@@ -37,6 +39,8 @@ export const RUN_LAYOUT = {
   profiles: 'profiles.parquet',
   evaluation: 'eval.json',
   examples: 'examples.json',
+  illumination: 'illumination',
+  illuminationFigure: 'illumination.png',
   reportDir: 'report',
   doseResponseTable: 'dose-response.md',
   doseResponse: 'dose-response.json',

@@ -169,21 +169,24 @@ describe('image-folder reader', () => {
 });
 
 describe('LoadData reader, CellProfiler and JUMP conventions', () => {
-  it('Orig channels chosen and ordered by name, illumination columns ignored, relative and absolute paths, Source/Batch experiment, control types', async () => {
-    const ds = await readDataset(csv, { channels: ['DNA', 'Mito', 'AGP'] });
+  it('Orig channels chosen and ordered by name, illumination columns not applied with none, relative and absolute paths, Source/Batch experiment, control types', async () => {
+    // The CSV names a function for DNA only: by default (loaddata, since it names functions) an error naming the first channel without one.
+    await userError(readDataset(csv, { channels: ['DNA', 'Mito', 'AGP'] }), esc(`${csv} line 2`), /no illumination function for channel Mito/, /--illumination none/);
+    const ds = await readDataset(csv, { channels: ['DNA', 'Mito', 'AGP'], illumination: 'none' });
+    expect(ds.illumination).toMatchObject({ mode: 'none', applied: false, note: expect.stringMatching(/names illumination functions; not applied/) });
     expect(ds.channels).toEqual(['DNA', 'Mito', 'AGP']);
     expect(ds.summary()).toMatchObject({ images: 3, experiments: 2, plates: 2, dtype: 'uint16', splits: { all: 3 }, plateKeys: ['src1/b1/P1', 'src2/b9/P1'] });
     expect(ds.rows.map((r) => r.wellType)).toEqual(['negative_control', 'treatment', 'positive_control']);
     expect(ds.rows.map((r) => r.label)).toEqual(['JCP-DMSO', 'JCP-1', 'JCP-2']);
     // Channel order: DNA (file 2 of the row), Mito (3), AGP (1); values 7k + index + 1, x100.
     ds.rows.forEach((_, k) => expect(Array.from(ds.images.getSync(k).slice(0, 3))).toEqual([2, 3, 1].map((c) => (7 * k + c) * 100)));
-    const all = await readDataset(csv);
+    const all = await readDataset(csv, { illumination: 'none' });
     expect(all.channels).toEqual(['AGP', 'DNA', 'Mito']); // CSV order, no IllumDNA
     expect(all.split('train').size).toBe(3); // no split column: every row trains and embeds
   });
 
   it("a recipe's data section sets the same options", async () => {
-    const r = validateRecipe({ name: 'x', data: { source: 'loaddata', csv, channels: ['Mito', 'DNA'], labelColumn: 'control_type', negativeControls: { Metadata_JCP2022: 'JCP-1' }, intensity: { mode: 'image', low: 1, high: 99 } } });
+    const r = validateRecipe({ name: 'x', data: { source: 'loaddata', csv, illumination: 'none', channels: ['Mito', 'DNA'], labelColumn: 'control_type', negativeControls: { Metadata_JCP2022: 'JCP-1' }, intensity: { mode: 'image', low: 1, high: 99 } } });
     const ds = await (await readRecipeData(r.data, csv)).load();
     expect(ds.channels).toEqual(['Mito', 'DNA']);
     expect(ds.rows.map((x) => [x.label, x.wellType])).toEqual([['negcon', 'treatment'], ['trt', 'negative_control'], ['poscon_cp', 'treatment']]);
@@ -194,7 +197,7 @@ describe('LoadData reader, CellProfiler and JUMP conventions', () => {
   });
 
   it('label, experiment and control columns named by the user', async () => {
-    const ds = await readDataset(csv, { labelColumn: 'Metadata_control_type', experimentColumn: 'Source', negativeControls: { JCP2022: ['JCP-DMSO', 'JCP-1'] } });
+    const ds = await readDataset(csv, { illumination: 'none', labelColumn: 'Metadata_control_type', experimentColumn: 'Source', negativeControls: { JCP2022: ['JCP-DMSO', 'JCP-1'] } });
     expect(ds.rows.map((r) => [r.experiment, r.label, r.wellType])).toEqual([
       ['src1', 'negcon', 'negative_control'], ['src1', 'trt', 'negative_control'], ['src2', 'poscon_cp', 'treatment'],
     ]);
@@ -202,7 +205,7 @@ describe('LoadData reader, CellProfiler and JUMP conventions', () => {
   });
 
   it('bad inputs: one message naming the file and the field', async () => {
-    await userError(readDataset(csv, { channels: ['DNA', 'ER'] }), /Channel "ER" \(data\.channels \/ --channels\)/, esc(csv), /no FileName_ER or FileName_OrigER column/, /Its channels: AGP, DNA, Mito/);
+    await userError(readDataset(csv, { channels: ['DNA', 'ER'] }), /Channel "ER" \(data\.channels \/ --channels\)/, esc(csv), /no FileName_ER, FileName_OrigER, URL_ER or URL_OrigER column/, /Its channels: AGP, DNA, Mito/);
     await userError(readDataset(csv, { experimentColumn: 'Metadata_Lab' }), /data\.experimentColumn \(--experiment-column\) "Metadata_Lab"/, esc(csv), /has no such column/);
     const dir = join(root, 'jump');
     const head = join(dir, 'header-only.csv');
@@ -210,7 +213,7 @@ describe('LoadData reader, CellProfiler and JUMP conventions', () => {
     await userError(readDataset(head), esc(head), /has a header but no rows/);
     const noFiles = join(dir, 'no-files.csv');
     writeFileSync(noFiles, 'Metadata_Plate,Metadata_Well\nP1,A01\n');
-    await userError(readDataset(noFiles, { layout: 'loaddata-csv' }), esc(noFiles), /has no FileName_<Channel> columns/);
+    await userError(readDataset(noFiles, { layout: 'loaddata-csv' }), esc(noFiles), /has no FileName_<Channel> or URL_<Channel> columns/);
     await userError(readDataset(noFiles), esc(noFiles), /is not a LoadData CSV: it needs Metadata_Plate, Metadata_Well and FileName_<Channel>/);
     const badType = join(dir, 'bad-type.csv');
     writeFileSync(badType, 'Metadata_Plate,Metadata_Well,Metadata_control_type,FileName_OrigDNA,PathName_OrigDNA\nP1,A01,weird,src1_A01_DNA.tiff,images\n');

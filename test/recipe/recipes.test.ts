@@ -15,8 +15,9 @@ import { ensureRecipeData, readRecipeData } from '../../src/recipe/data.ts';
 import { recipeVariants, runRecipe } from '../../src/recipe/run.ts';
 import type { Recipe } from '../../src/recipe/schema.ts';
 
-// Recipes reading a real image folder (bbbc013-embed) run on those images in test/data/real-images.test.ts.
-const RECIPES = readdirSync('recipes').filter((f) => f.endsWith('.yaml') && loadRecipe(join('recipes', f)).data.source !== 'image-folder').sort((a, b) => (a === 'quickstart.yaml' ? -1 : b === 'quickstart.yaml' ? 1 : a.localeCompare(b)));
+// Recipes reading a real image folder (bbbc013-embed) run on those images in test/data/real-images.test.ts;
+// the LoadData screen with functions and nuclei (jump-style-cells) on its generated screen in test/recipe/jump-style.test.ts.
+const RECIPES = readdirSync('recipes').filter((f) => f.endsWith('.yaml') && !['image-folder', 'loaddata'].includes(loadRecipe(join('recipes', f)).data.source)).sort((a, b) => (a === 'quickstart.yaml' ? -1 : b === 'quickstart.yaml' ? 1 : a.localeCompare(b)));
 const root = mkdtempSync(join(tmpdir(), 'ben-recipes-'));
 const dataRoot = join(root, 'data');
 const quickstartModel = join(root, 'runs', 'quickstart', 'ben', 'model');

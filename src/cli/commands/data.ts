@@ -1,3 +1,4 @@
+import { z } from 'zod';
 import { checkImages } from '../../data/check.ts';
 import type { Argv, CommandModule } from 'yargs';
 import { SYNTH_PRESETS, resolveSynthConfig, synthConfigSchema, synthImageCount, type SynthConfig } from '../../data/synth/config.ts';
@@ -7,6 +8,8 @@ import { createProgress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';
 import { surveyNuclei } from '../../data/cells/crops.ts';
 import { writeNucleiFigure } from '../../report/nuclei-figure.ts';
+import { writeRecordFigure } from '../../report/illumination-figure.ts';
+import type { IlluminationRecord } from '../../data/illumination/record.ts';
 
 type Args = Record<string, unknown> & { _: (string | number)[] };
 
@@ -15,7 +18,9 @@ function synthOptions(y: Argv): Argv {
   const shape = synthConfigSchema.shape;
   for (const [key, field] of Object.entries(shape)) {
     if (key === 'seed' || key === 'layout') continue;
-    y = y.option(key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: 'number', describe: field.description, group: 'Generator parameters (override the preset):' });
+    const inner = field instanceof z.ZodOptional ? field.unwrap() : field;
+    const boolean = inner instanceof z.ZodBoolean;
+    y = y.option(key.replace(/[A-Z]/g, (c) => '-' + c.toLowerCase()), { type: boolean ? 'boolean' : 'number', describe: field.description, group: 'Generator parameters (override the preset):' });
   }
   return y;
 }
@@ -53,14 +58,22 @@ const readOptions = (y: Argv) =>
 
 const infoCommand: CommandModule<object, Args> = {
   command: 'info <path>',
-  describe: 'Read a data set and print its summary (images, plates, splits, labels, skipped sites)',
-  builder: (y) => readOptions(y).option('json', { type: 'boolean', describe: 'Print JSON' }).option('load', { type: 'boolean', default: false, describe: 'Hold every image in memory (as training does)' }).option('check', { type: 'boolean', default: true, describe: 'Decode every image once to find truncated or corrupt files (--no-check: metadata and the first image only)' }) as never,
+  describe: 'Read a data set and print its summary (images, plates, splits, labels, illumination, skipped sites)',
+  builder: (y) =>
+    readOptions(y)
+      .option('json', { type: 'boolean', describe: 'Print JSON' })
+      .option('load', { type: 'boolean', default: false, describe: 'Hold every image in memory (as training does)' })
+      .option('check', { type: 'boolean', default: true, describe: 'Decode every image once to find truncated or corrupt files (--no-check: the metadata only; no image is opened, so sites, channels and illumination functions are listed even where the images are not on this machine)' })
+      .option('figure', { type: 'string', describe: "Write a PNG of a plate's illumination functions, one panel per channel (--figure-plate; default the first plate)" })
+      .option('figure-plate', { type: 'string', describe: 'With --figure: the plate key to draw' }) as never,
   handler: async (argv) => {
+    const metadataOnly = !argv.check && !argv.load;
     const ds = await readDataset(String(argv.path), {
       ...readerOptionsOf(argv),
       layout: argv.layout as string | undefined,
       skipBad: Boolean(argv.skipBad),
       load: Boolean(argv.load),
+      metadataOnly,
     });
     let skipped = ds.skipped;
     let checked = false;
@@ -70,20 +83,24 @@ const infoCommand: CommandModule<object, Args> = {
       bar.stop();
       checked = true;
     }
-    const s = { path: String(argv.path), layout: ds.layout, ...ds.summary(), skipped: skipped.length, imagesChecked: checked || Boolean(argv.load) };
+    const figure = argv.figure ? await writeRecordFigure(String(argv.figure), ds.illumination, argv.figurePlate as string | undefined) : undefined;
+    const s = { path: String(argv.path), layout: ds.layout, ...ds.summary(), skipped: skipped.length, imagesChecked: checked || Boolean(argv.load), ...(figure ? { figure: String(argv.figure) } : {}) };
     if (argv.json) {
       console.log(JSON.stringify({ ...s, skippedSites: skipped }, null, 2));
       return;
     }
     console.log(`${s.path} (${s.layout}): ${s.images} images, ${s.experiments} experiments, ${s.plates} plates, ${s.wells} wells, ${s.labels} labels`);
-    console.log(`images ${s.height}x${s.width}x${s.channels.length} ${s.dtype} (${s.channels.join(', ')}), ${s.imagesChecked ? 'every image decoded and checked' : 'images not checked (--check decodes them all)'}`);
+    if (s.imagesRead) console.log(`images ${s.height}x${s.width}x${s.channels.length} ${s.dtype} (${s.channels.join(', ')}), ${s.imagesChecked ? 'every image decoded and checked' : 'images not checked (--check decodes them all)'}`);
+    else console.log(`channels ${s.channels.length} (${s.channels.join(', ')}); images not opened (--no-check: metadata only)`);
     console.log(`splits: ${Object.entries(s.splits).map(([k, v]) => `${k}=${v}`).join(' ')}`);
     console.log(`plates: ${s.plateKeys.slice(0, 8).join(', ')}${s.plateKeys.length > 8 ? `, ... (${s.plateKeys.length})` : ''}`);
     if (s.fields) console.log(`fields: label ${s.fields.label || '-'}, experiment ${s.fields.experiment || '-'}, controls ${s.fields.controls}`);
     const wt: Record<string, number> = {};
     for (const r of ds.rows) wt[r.wellType] = (wt[r.wellType] ?? 0) + 1;
     console.log(`well types: ${Object.entries(wt).map(([k, v]) => `${k}=${v}`).join(' ')}`);
+    for (const line of illuminationLines(ds.illumination)) console.log(line);
     console.log(`intensity: ${JSON.stringify(s.intensity)}`);
+    if (figure) console.log(`wrote ${argv.figure}: ${figure.caption}`);
     if (s.skipped) {
       console.log(`skipped ${s.skipped} bad site(s):`);
       for (const b of skipped.slice(0, 20)) console.log(`  ${b.source}: ${b.reason}`);
@@ -91,6 +108,20 @@ const infoCommand: CommandModule<object, Args> = {
     }
   },
 };
+
+/** The illumination record as a few lines: the mode, then each plate's function files (the first plates). */
+function illuminationLines(r: IlluminationRecord): string[] {
+  const plates = Object.keys(r.plates);
+  const head = `illumination: ${r.mode}${r.mode === 'none' ? '' : `${r.applied ? ', images divided by the functions' : ', not applied (metadata only)'}; ${r.files} function file(s) over ${plates.length} plate(s)`}` +
+    `${r.filterSize !== undefined ? `; filter size ${+r.filterSize.toFixed(2)} px (median radius ${r.radius})` : ''}${r.csv ? `; LoadData CSV ${r.csv}` : ''}${r.note ? ` (${r.note})` : ''}`;
+  const lines = [head];
+  for (const p of plates.slice(0, 3)) {
+    lines.push(`  ${p}:`);
+    for (const [ch, f] of Object.entries(r.plates[p])) lines.push(`    ${ch}: ${f}`);
+  }
+  if (plates.length > 3) lines.push(`  ... ${plates.length - 3} more plates (--json lists all)`);
+  return lines;
+}
 
 const nucleiCommand: CommandModule<object, Args> = {
   command: 'nuclei <path>',

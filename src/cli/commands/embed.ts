@@ -8,6 +8,7 @@ import { RESIZE_MODES, type ResizeMode } from '../../embedding/input.ts';
 import { createProgress, type Progress } from '../../util/progress.ts';
 import { readerFlags, readerOptionsOf } from '../reader-options.ts';
 import { parsePlateList, parseShard } from '../../embedding/shard.ts';
+import { UserError } from '../../util/errors.ts';
 
 interface EmbedArgs {
   backend?: string;
@@ -29,6 +30,8 @@ interface EmbedArgs {
   'cell-size'?: number;
   'max-cells'?: number;
   'dna-channel'?: string;
+  locations?: string;
+  'locations-images'?: string;
   quiet?: boolean;
   json?: boolean;
 }
@@ -63,11 +66,14 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       .option('cell-size', { type: 'number', describe: "With --cells: crop size (px); default the model's training crops, else 48" })
       .option('max-cells', { type: 'number', describe: 'With --cells: at most this many cells per site (seeded sample)' })
       .option('dna-channel', { type: 'string', describe: 'With --cells: the DNA channel, by name or index (default: the channel named DNA/Hoechst/DAPI/nucleus)' })
+      .option('locations', { type: 'string', describe: "Cells at CellProfiler's nuclei instead of detected ones (implies --cells): a table with Metadata_Plate/Well/Site and (Nuclei_)Location_Center_X/Y (CSV, CSV.gz, Parquet), a per-object table keyed by ImageNumber (with --locations-images), or DeepProfiler's locations/ folder" })
+      .option('locations-images', { type: 'string', describe: "With --locations keyed by ImageNumber: CellProfiler's per-image table (ImageNumber -> Metadata_Plate/Well/Site)" })
       .option('skip-bad', { type: 'boolean', describe: 'Skip unreadable images (counted) instead of failing' })
       .option('quiet', { type: 'boolean', describe: 'No progress bar' })
       .option('json', { type: 'boolean', describe: 'Print the summary as JSON' }) as never,
   handler: async (argv) => {
     // Flags first: a bad --shard fails before the backend starts.
+    if (argv['locations-images'] !== undefined && argv.locations === undefined) throw new UserError('--locations-images is the per-image table of --locations (a per-object table keyed by ImageNumber); give --locations too.');
     const shard = argv.shard !== undefined ? parseShard(argv.shard) : undefined;
     const plates = argv.plates !== undefined ? parsePlateList(argv.plates) : undefined;
     await initBackend(argv.backend);
@@ -89,8 +95,14 @@ export const embedCommand: CommandModule<{ backend?: string }, EmbedArgs> = {
       wellOut: argv['well-out'],
       skipBad: argv['skip-bad'],
       read: readerOptionsOf(argv as unknown as Record<string, unknown>),
-      cells: argv.cells
-        ? { size: argv['cell-size'], maxPerSite: argv['max-cells'], channel: argv['dna-channel'] !== undefined && /^\d+$/.test(argv['dna-channel']) ? Number(argv['dna-channel']) : argv['dna-channel'] }
+      cells: argv.cells || argv.locations !== undefined
+        ? {
+            size: argv['cell-size'],
+            maxPerSite: argv['max-cells'],
+            channel: argv['dna-channel'] !== undefined && /^\d+$/.test(argv['dna-channel']) ? Number(argv['dna-channel']) : argv['dna-channel'],
+            locations: argv.locations,
+            locationsImages: argv['locations-images'],
+          }
         : undefined,
       progress: {
         start: (total) => (bar = createProgress({ label: `embed${tag} (${argv.normalization})`, total, unit: 'img', quiet: argv.quiet })),

@@ -6,7 +6,8 @@ import { readCsv, type CsvTable } from '../csv.ts';
 import { assembleDataset, type Dataset, type ReadOptions } from '../image-dataset.ts';
 import { NO_SPLIT, type SiteRecord } from '../types.ts';
 import type { DatasetReader } from './reader.ts';
-import { findColumn, requireColumn, resolveSiteFields, type SiteFieldOptions } from './site-fields.ts';
+import { z } from 'zod';
+import { CHANNELS_OPTION, findColumn, requireColumn, resolveSiteFields, SITE_FIELD_OPTIONS, type SiteFieldOptions } from './site-fields.ts';
 
 /** Options of the image-folder reader (recipe `data.*`, `ben embed --pattern ...`). */
 export interface ImageFolderReadOptions extends ReadOptions, SiteFieldOptions {
@@ -100,6 +101,15 @@ function plateMapIndex(table: CsvTable, o: ImageFolderReadOptions, plateCol: str
  */
 export const imageFolderReader: DatasetReader = {
   name: 'image-folder',
+  options: {
+    channels: CHANNELS_OPTION,
+    ...SITE_FIELD_OPTIONS,
+    pattern: { schema: z.string(), describe: "File-name regex with named groups ch, well | row + col, plate, site (e.g. 'Channel(?<ch>\\d)-\\d+-(?<row>[A-H])-(?<col>\\d+)\\.tif')" },
+    plateMap: { schema: z.string(), describe: 'Plate-map CSV joined on the well (relative to the folder or absolute)' },
+    plateMapWell: { schema: z.string(), describe: 'Plate-map column of the well (default Well, else Row + Column)' },
+    channelNames: { schema: z.record(z.string(), z.string()), describe: 'Name a ch value, VALUE=NAME (e.g. --channel-name 1=GFP 2=DNA)', flag: { name: 'channel-name', form: 'mapping' } },
+    plate: { schema: z.string(), describe: 'Plate id when the pattern has no plate group (default the folder name)' },
+  },
   description: 'Folder of per-channel images named by a pattern with named groups (ch, well | row + col, plate, site) + a plate-map CSV joined on the well',
   async detect() {
     // Needs a pattern, which only the user can give: never detected.

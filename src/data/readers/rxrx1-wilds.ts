@@ -95,6 +95,8 @@ export async function readRxrx1Rows(
  */
 export const rxrx1WildsReader: DatasetReader = {
   name: 'rxrx1-wilds',
+  detectOrder: 1,
+  options: {},
   description: 'RxRx1-WILDS: metadata.csv + images/<experiment>/Plate<plate>/<well>_s<site>.png (RGB)',
   async detect(path) {
     try {

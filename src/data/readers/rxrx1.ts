@@ -36,6 +36,8 @@ export interface Rxrx1ReadOptions extends ReadOptions {
  */
 export const rxrx1Reader: DatasetReader = {
   name: 'rxrx1',
+  detectOrder: 2,
+  options: {},
   description: 'RxRx1 original: metadata.csv + images/[<dataset>/]<experiment>/Plate<plate>/<well>_s<site>_w<k>.png (one grey PNG per channel)',
   async detect(path) {
     try {

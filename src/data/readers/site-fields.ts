@@ -4,7 +4,9 @@
  * controls. Shared by the readers of user tables so a recipe's `data` section and `ben embed`'s
  * flags mean the same thing for every layout.
  */
+import { z } from 'zod';
 import { UserError } from '../../util/errors.ts';
+import type { ReaderOption } from './reader.ts';
 import type { CsvTable } from '../csv.ts';
 import { WELL_TYPES, type WellType } from '../types.ts';
 
@@ -28,6 +30,34 @@ export interface SiteFieldOptions {
   /** Positive-control wells: column -> value(s) (default: the well-type column's `poscon*` values). */
   positiveControls?: ControlSpec;
 }
+
+const controlValues = z.union([z.string(), z.number(), z.array(z.union([z.string(), z.number()]))]);
+
+/** `data.channels` / `--channels`: the channels to read, by name, in order (readers of user tables). */
+export const CHANNELS_OPTION: ReaderOption = {
+  schema: z.array(z.string()),
+  describe: 'Channels to read, by name, in order (e.g. --channels DNA ER RNA AGP Mito)',
+  flag: { form: 'strings' },
+};
+
+/** The {@link SiteFieldOptions} as reader options (recipe fields and flags of every user-table reader). */
+export const SITE_FIELD_OPTIONS: Readonly<Record<string, ReaderOption>> = {
+  labelColumn: { schema: z.string(), describe: 'Column of the treatment label (Metadata_ prefix optional)' },
+  experimentColumn: {
+    schema: z.union([z.string(), z.array(z.string())]),
+    describe: 'Column(s) of the experiment, comma-separated (default Metadata_Source,Metadata_Batch when both exist)',
+  },
+  negativeControls: {
+    schema: z.union([z.record(z.string(), controlValues), z.array(z.string())]),
+    describe: 'Negative-control wells as COLUMN=VALUE (repeatable; e.g. Metadata_control_type=negcon, Compound=DMSO)',
+    flag: { name: 'negative-control', form: 'pairs' },
+  },
+  positiveControls: {
+    schema: z.record(z.string(), controlValues),
+    describe: 'Positive-control wells as COLUMN=VALUE (repeatable)',
+    flag: { name: 'positive-control', form: 'pairs' },
+  },
+};
 
 /** Label columns looked for, in order, when none is named. */
 export const LABEL_COLUMNS = ['Metadata_Treatment', 'Metadata_Label', 'Metadata_pert_iname', 'Metadata_JCP2022', 'Metadata_broad_sample', 'Metadata_Compound', 'Metadata_sirna'];

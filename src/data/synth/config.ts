@@ -27,8 +27,8 @@ export const synthConfigSchema = z.object({
     .union([z.literal(3), z.literal(5)])
     .optional()
     .describe('Channels: 3 (nucleus, cytoplasm, texture; default) or 5 Cell-Painting-like (DNA, ER, RNA, AGP, Mito; rxrx1 or loaddata-csv layout)'),
-  height: z.number().int().min(16).max(1024).describe('Image height (px)'),
-  width: z.number().int().min(16).max(1024).describe('Image width (px)'),
+  height: z.number().int().min(16).max(4096).describe('Image height (px; JUMP fields are 1080, many instruments write 2160)'),
+  width: z.number().int().min(16).max(4096).describe('Image width (px)'),
   cellTypes: z.number().int().min(1).max(8).describe('Cell types; experiments are grouped by cell type'),
   trainExperimentsPerCellType: z.number().int().min(1).describe('Training experiments per cell type (WILDS dataset=train)'),
   valExperimentsPerCellType: z.number().int().min(0).describe('Held-out validation experiments per cell type (dataset=val)'),
@@ -59,6 +59,14 @@ export const synthConfigSchema = z.object({
   illumination: z.number().min(0).max(0.9).describe('Max strength of the illumination fall-off/gradient per plate'),
   blurMax: z.number().min(0).describe('Max optical blur sigma (px) per plate'),
   noiseMax: z.number().min(0).describe('Max noise std (fraction of range) per plate'),
+  illuminationFunctions: z
+    .boolean()
+    .optional()
+    .describe("Also write each plate's illumination function per channel as .npy, named by FileName_Illum<Ch>/PathName_Illum<Ch> columns (loaddata-csv layout)"),
+  nucleiTable: z
+    .boolean()
+    .optional()
+    .describe('Also write nuclei.csv: the centre of every nucleus drawn inside a field, CellProfiler-style (Metadata_Plate/Well/Site, Nuclei_Location_Center_X/Y)'),
 });
 
 /** Parameters of the synthetic generator (see {@link synthConfigSchema} for each field). */
@@ -173,6 +181,9 @@ export function resolveSynthConfig(preset: string, overrides: Partial<Record<key
   const c = r.data;
   // 3 is the default: left out of the config so the default output (synth.json) stays the same.
   if (c.channels === 3) delete c.channels;
+  if (c.illuminationFunctions === false) delete c.illuminationFunctions;
+  if (c.nucleiTable === false) delete c.nucleiTable;
+  if (c.illuminationFunctions && c.layout !== 'loaddata-csv') throw new UserError('illuminationFunctions are named by the LoadData CSV (FileName_Illum<Ch>); use --layout loaddata-csv.');
   const wells = c.treatments * c.wellsPerTreatment + c.negativeControlWells + c.positiveControls * c.positiveControlWells;
   if (wells > 384) throw new UserError(`A plate holds at most 384 wells but the parameters need ${wells}; lower treatments or wells per treatment.`);
   if (c.channels === 5 && c.layout === 'rxrx1-wilds') throw new UserError('channels 5: the rxrx1-wilds layout stores RGB PNGs (3 channels); use --layout loaddata-csv (or rxrx1) with --channels 5.');

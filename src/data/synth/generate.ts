@@ -6,7 +6,8 @@ import { toCsv } from '../csv.ts';
 import { encodePng, encodeTiff } from '../decode.ts';
 import type { WellType } from '../types.ts';
 import { FEATURES, synthImageCount, type SynthConfig } from './config.ts';
-import { opticalSignal, synthChannels, recordSignal, renderCells, type PlateTechnical } from './render.ts';
+import { illuminationFunctionOf, opticalSignal, synthChannels, recordSignal, renderCells, type PlateTechnical } from './render.ts';
+import { encodeNpy } from '../npy.ts';
 import { matchRecordedMoments, recordedMoments } from './match.ts';
 import { hashSeed } from '../seed.ts';
 import { wildsSplit } from '../readers/rxrx1-wilds.ts';
@@ -127,12 +128,13 @@ export interface SynthSite {
 }
 
 /**
- * Pixels (HWC, uint8/uint16) of one site. Deterministic in (config, site). A treated site's
+ * Pixels (HWC, uint8/uint16) of one site. Deterministic in (config, site); `nuclei` receives the
+ * centre of every nucleus drawn (some outside the field). A treated site's
  * optical signal gets, per channel, the mean and std of an untreated field of the same plate and
  * well (its "twin", `cfg.intensityMatch` of the way): the treatment then changes where the signal
  * is, not the image-level intensity statistics, which only the plate's shifts move.
  */
-export function renderSite(cfg: SynthConfig, world: SynthWorld, s: SynthSite): Uint8Array | Uint16Array {
+export function renderSite(cfg: SynthConfig, world: SynthWorld, s: SynthSite, nuclei?: { x: number; y: number }[]): Uint8Array | Uint16Array {
   const plate = world.plates[s.plateIndex];
   const well = plate.wells[s.wellIndex];
   const wr = new Rng(hashSeed(cfg.seed, 5, s.plateIndex, s.wellIndex));
@@ -141,7 +143,7 @@ export function renderSite(cfg: SynthConfig, world: SynthWorld, s: SynthSite): U
   const feat = plate.baseline.map((b, i) => b + eff[i] + wellNoise[i]);
   const wellFeat = plate.baseline.map((b, i) => b + wellNoise[i]);
   const rng = new Rng(hashSeed(cfg.seed, 6, s.plateIndex, s.wellIndex, s.site));
-  const planes = opticalSignal(renderCells(feat, cfg, rng), plate.technical, cfg);
+  const planes = opticalSignal(renderCells(feat, cfg, rng, nuclei), plate.technical, cfg);
   const tech = { ...plate.technical, gain: plate.technical.gain.map((g) => g * Math.exp(rng.normal(0, cfg.siteGainJitter))) };
   if (cfg.intensityMatch > 0 && eff.some((v) => v !== 0)) {
     // The untreated twin: another field of the same well without the treatment, same microscope.
@@ -165,6 +167,11 @@ export interface SynthResult {
  * `cfg.layout`, with `synth.json` recording every parameter and the drawn world.
  * Layouts: rxrx1-wilds (metadata.csv + RGB PNGs), rxrx1 (metadata.csv + one grey PNG per channel
  * under images/<dataset>/), loaddata-csv (load_data.csv + grey PNG or 16-bit TIFF per channel).
+ * With `illuminationFunctions` (loaddata-csv) each plate's function per channel is written to
+ * `illum/<plate>/<plate>_Illum<Ch>.npy` and named by `FileName_Illum<Ch>` / `PathName_Illum<Ch>`;
+ * with `nucleiTable`, `nuclei.csv` lists the centre of every nucleus drawn inside a field
+ * (`Metadata_Experiment`, `Metadata_Plate`, `Metadata_Well`, `Metadata_Site`, `ObjectNumber`,
+ * `Nuclei_Location_Center_X/Y`), as CellProfiler's nuclei table would.
  */
 export async function generateSynthetic(
   cfg: SynthConfig,
@@ -192,10 +199,15 @@ export async function generateSynthetic(
     };
     const split = (pl: SynthPlate, site: number) => wildsSplit(pl.dataset, site);
     const metaRows: (string | number)[][] = [];
+    const nucleiOf = new Map<SynthSite, { x: number; y: number }[]>();
+    const plateIdOf = (pl: SynthPlate) => (cfg.layout === 'loaddata-csv' ? `${pl.experiment}_P${pl.plate}` : String(pl.plate));
+    const illumDir = (pl: SynthPlate) => `illum/${plateIdOf(pl)}`;
     const writeSite = async (s: SynthSite) => {
       const pl = world.plates[s.plateIndex];
       const { well } = pl.wells[s.wellIndex];
-      const px = renderSite(cfg, world, s);
+      const drawn: { x: number; y: number }[] | undefined = cfg.nucleiTable ? [] : undefined;
+      const px = renderSite(cfg, world, s, drawn);
+      if (drawn) nucleiOf.set(s, drawn.filter((n) => n.x >= 0 && n.x <= W - 1 && n.y >= 0 && n.y <= H - 1));
       if (cfg.layout === 'rxrx1-wilds') {
         const dir = join(tmp, 'images', pl.experiment, `Plate${pl.plate}`);
         await ensureDir(dir);
@@ -230,7 +242,8 @@ export async function generateSynthetic(
         const plateId = `${pl.experiment}_P${pl.plate}`;
         const ext = cfg.bitDepth === 16 ? 'tif' : 'png';
         metaRows.push([plateId, pl.experiment, well, s.site, pl.cellType, lab.name, lab.wellType, split(pl, s.site), pl.dataset,
-          ...CHANNELS.flatMap((ch) => [`${well}_s${s.site}_${ch}.${ext}`, `images/${plateId}`])]);
+          ...CHANNELS.flatMap((ch) => [`${well}_s${s.site}_${ch}.${ext}`, `images/${plateId}`]),
+          ...(cfg.illuminationFunctions ? CHANNELS.flatMap((ch) => [`${plateId}_Illum${ch}.npy`, illumDir(pl)]) : [])]);
       } else {
         metaRows.push([`${pl.experiment}_${pl.plate}_${well}_${s.site}`, `${pl.experiment}_${pl.plate}_${well}`, pl.cellType, pl.dataset,
           pl.experiment, pl.plate, well, s.site, lab.wellType, lab.name, label]);
@@ -249,10 +262,25 @@ export async function generateSynthetic(
     await Promise.all(inflight);
     if (cfg.layout === 'loaddata-csv') {
       const cols = ['Metadata_Plate', 'Metadata_Experiment', 'Metadata_Well', 'Metadata_Site', 'Metadata_CellType', 'Metadata_Treatment', 'Metadata_WellType', 'Metadata_Split', 'Metadata_Dataset',
-        ...CHANNELS.flatMap((ch) => [`FileName_${ch}`, `PathName_${ch}`])];
+        ...CHANNELS.flatMap((ch) => [`FileName_${ch}`, `PathName_${ch}`]),
+        ...(cfg.illuminationFunctions ? CHANNELS.flatMap((ch) => [`FileName_Illum${ch}`, `PathName_Illum${ch}`]) : [])];
       await writeFile(join(tmp, 'load_data.csv'), toCsv(cols, metaRows));
+      if (cfg.illuminationFunctions) {
+        for (const pl of world.plates) {
+          await ensureDir(join(tmp, illumDir(pl)));
+          for (const [c, ch] of CHANNELS.entries()) await writeFile(join(tmp, illumDir(pl), `${plateIdOf(pl)}_Illum${ch}.npy`), encodeNpy(illuminationFunctionOf(pl.technical, c, H, W), [H, W]));
+        }
+      }
     } else {
       await writeFile(join(tmp, 'metadata.csv'), toCsv(['site_id', 'well_id', 'cell_type', 'dataset', 'experiment', 'plate', 'well', 'site', 'well_type', 'sirna', 'sirna_id'], metaRows));
+    }
+    if (cfg.nucleiTable) {
+      const rows: (string | number)[][] = [];
+      for (const s of sites) {
+        const pl = world.plates[s.plateIndex];
+        (nucleiOf.get(s) ?? []).forEach((n, k) => rows.push([pl.experiment, plateIdOf(pl), pl.wells[s.wellIndex].well, s.site, k + 1, +n.x.toFixed(3), +n.y.toFixed(3)]));
+      }
+      await writeFile(join(tmp, 'nuclei.csv'), toCsv(['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well', 'Metadata_Site', 'ObjectNumber', 'Nuclei_Location_Center_X', 'Nuclei_Location_Center_Y'], rows));
     }
     const record = {
       generator: 'ben-ssl synthetic microscopy v2',

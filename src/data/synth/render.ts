@@ -85,9 +85,10 @@ function valueNoise(rng: Rng, H: number, W: number, scale: number): Float32Array
  * FEATURES). Returns three planes [3][H*W] of non-negative floats (about 0..1.5); with
  * `cfg.channels` 5, the five Cell Painting planes ({@link CELL_PAINTING_CHANNELS}): the same
  * nuclei (DNA) and spots (Mito), the cytoplasm split into a perinuclear ER, a membrane/cortex AGP
- * ring and a faint RNA stain with nucleoli.
+ * ring and a faint RNA stain with nucleoli. `nuclei`, when given, receives each cell's nucleus
+ * centre (pixel coordinates, x the column; cells drawn partly outside the field included).
  */
-export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng): Float32Array[] {
+export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng, nuclei?: { x: number; y: number }[]): Float32Array[] {
   const H = cfg.height;
   const W = cfg.width;
   const nuc = new Float32Array(H * W);
@@ -124,6 +125,7 @@ export function renderCells(feat: ArrayLike<number>, cfg: SynthConfig, rng: Rng)
     const bn = (r * nucRatio) / na;
     const ox = rng.normal(0, 0.15 * r * (1 - nucRatio));
     const oy = rng.normal(0, 0.15 * r * (1 - nucRatio));
+    nuclei?.push({ x: cx + ox, y: cy + oy });
     const ext = Math.ceil(a + 2);
     const x0 = Math.max(0, Math.floor(cx - ext));
     const x1 = Math.min(W - 1, Math.ceil(cx + ext));
@@ -260,14 +262,8 @@ export function blurPlane(plane: Float32Array, H: number, W: number, sigma: numb
   }
 }
 
-/**
- * The optics of the plate's microscope, in place on true signal planes [C][H*W]: illumination
- * field, optical blur and the detector's per-channel gamma (returns new float64 planes). What is left is the signal the camera
- * records before gain, offset, noise and quantisation ({@link recordSignal}).
- */
-export function opticalSignal(planes: Float32Array[], tech: PlateTechnical, cfg: SynthConfig): Float64Array[] {
-  const H = cfg.height;
-  const W = cfg.width;
+/** The plate's illumination field [H * W]: a radial fall-off and a linear gradient (at least 0.1). */
+export function illuminationField(tech: PlateTechnical, H: number, W: number): Float32Array {
   const { falloff, cx, cy, gradient, angle } = tech.illum;
   const ga = Math.cos(angle);
   const gb = Math.sin(angle);
@@ -279,6 +275,33 @@ export function opticalSignal(planes: Float32Array[], tech: PlateTechnical, cfg:
       illum[y * W + x] = Math.max(0.1, 1 - falloff * 2 * (dx * dx + dy * dy) + gradient * ((x / W - 0.5) * ga + (y / H - 0.5) * gb));
     }
   }
+  return illum;
+}
+
+/**
+ * The plate's illumination function of channel `c` as CellProfiler would save it: the field it
+ * multiplies the signal by after the detector's gamma (`field^gamma_c`), divided by its robust
+ * minimum (the 2nd percentile) so it is >= 1. The camera's offset is added after the field, so
+ * dividing by this leaves the offset slightly shaded, as with a real microscope.
+ */
+export function illuminationFunctionOf(tech: PlateTechnical, c: number, H: number, W: number): Float32Array {
+  const field = illuminationField(tech, H, W);
+  const g = tech.gamma[c];
+  const f = Float32Array.from(field, (v) => Math.pow(v, g));
+  const sorted = Float32Array.from(f).sort();
+  const m = sorted[Math.floor(0.02 * f.length)];
+  return f.map((v) => Math.max(v, m) / m);
+}
+
+/**
+ * The optics of the plate's microscope, in place on true signal planes [C][H*W]: illumination
+ * field, optical blur and the detector's per-channel gamma (returns new float64 planes). What is left is the signal the camera
+ * records before gain, offset, noise and quantisation ({@link recordSignal}).
+ */
+export function opticalSignal(planes: Float32Array[], tech: PlateTechnical, cfg: SynthConfig): Float64Array[] {
+  const H = cfg.height;
+  const W = cfg.width;
+  const illum = illuminationField(tech, H, W);
   return planes.map((p, c) => {
     for (let i = 0; i < H * W; i++) p[i] *= illum[i];
     blurPlane(p, H, W, tech.blur);

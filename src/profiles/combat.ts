@@ -38,8 +38,9 @@ export interface CombatResult {
   deltaStar: Float64Array;
   /** Features left unadjusted (constant within a batch). */
   unadjusted: number[];
-  /** Largest number of EB iterations any batch needed. */
+  /** Largest number of EB iterations any batch needed, and whether every batch converged before the cap. */
   iterations: number;
+  converged: boolean;
 }
 
 /** Inverse of a symmetric positive-definite [p, p] matrix; undefined when it is singular. */
@@ -93,7 +94,7 @@ export function combat(x: Float64Array, n: number, d: number, batch: Int32Array,
   const gammaStar = new Float64Array(B * d).fill(NaN);
   const deltaStar = new Float64Array(B * d).fill(NaN);
   const m = keep.length;
-  if (m === 0) return { x: out, gammaStar, deltaStar, unadjusted, iterations: 0 };
+  if (m === 0) return { x: out, gammaStar, deltaStar, unadjusted, iterations: 0, converged: true };
 
   // 1. Least squares on [batch one-hot | covariates].
   const p = B + c;
@@ -141,6 +142,7 @@ export function combat(x: Float64Array, n: number, d: number, batch: Int32Array,
   const tol = opts.tolerance ?? 1e-4;
   const maxIt = opts.maxIterations ?? 10000;
   let iterations = 0;
+  let converged = true;
   for (let b = 0; b < B; b++) {
     const rows = members[b];
     const nb = rows.length;
@@ -182,7 +184,11 @@ export function combat(x: Float64Array, n: number, d: number, batch: Int32Array,
         gOld = gNew;
         dOld = dNew;
         it++;
-        if (!(change > tol) || it >= maxIt) break;
+        if (!(change > tol)) break;
+        if (it >= maxIt) {
+          converged = false;
+          break;
+        }
       }
       iterations = Math.max(iterations, it);
     }
@@ -195,7 +201,7 @@ export function combat(x: Float64Array, n: number, d: number, batch: Int32Array,
       for (const i of rows) out[i * d + keep[k]] = ((s[i * m + k] - gNew[k]) / sd) * vp + standMean[i * m + k];
     }
   }
-  return { x: out, gammaStar, deltaStar, unadjusted, iterations };
+  return { x: out, gammaStar, deltaStar, unadjusted, iterations, converged };
 }
 
 /** Dummy columns (first level dropped) of the categorical metadata columns `columns`, [n, c] row-major. */
@@ -245,7 +251,7 @@ export const combatCorrection: Correction<z.infer<typeof combatOptions>> = {
     return {
       x: r.x,
       d,
-      record: { batch: input.batchColumns, batches: batches.length, unadjusted: r.unadjusted.length, iterations: r.iterations, converged: true },
+      record: { batch: input.batchColumns, batches: batches.length, unadjusted: r.unadjusted.length, iterations: r.iterations, converged: r.converged },
       summary: `over ${input.batchColumns.join('+')} (${batches.length} batches)${o.covariates.length ? `, protecting ${o.covariates.join('+')}` : ''}, ${r.unadjusted.length} feature(s) unadjusted`,
       warnings,
     };

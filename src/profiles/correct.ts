@@ -35,6 +35,8 @@ registerCorrection(harmonyCorrection);
 
 /** The correction names, from the registry (the recipe schema and the CLI take their choices from here). */
 export const CORRECTION_METHODS = corrections.inOrder() as [string, ...string[]];
+/** The corrections fitted per plate on the controls that keep the features (standardize, mad_robustize). */
+export const PER_PLATE_CORRECTIONS = CORRECTION_METHODS.filter((m) => corrections.get(m).keepsFeatures && corrections.get(m).fitOn.includes('controls')) as [string, ...string[]];
 /** A correction name (see {@link CORRECTION_METHODS}). */
 export type CorrectionMethod = string;
 
@@ -66,6 +68,16 @@ export interface CorrectionResult {
 /** The rows a correction fits on by default (the first it allows). */
 export function defaultFitOn(method: string): FitOn {
   return corrections.get(method).fitOn[0];
+}
+
+/** Whether a correction is fitted per plate group (on controls or all wells) rather than between batches only (ComBat, Harmony). */
+export function fitsPerPlate(method: string): boolean {
+  return corrections.get(method).fitOn.includes('controls');
+}
+
+/** One line per correction, `name: description`, for `--help`. */
+export function describeCorrections(): string {
+  return CORRECTION_METHODS.map((m) => `${m}: ${corrections.get(m).description}`).join('; ');
 }
 
 /** Throws a UserError naming the first missing value of the features. */

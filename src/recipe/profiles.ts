@@ -16,7 +16,7 @@ export function profilesOptions(p: Recipe['profiles'], e: Recipe['evaluation']):
     correction:
       p.normalize === 'none'
         ? undefined
-        : { method: p.normalize, groupBy: p.plate, fitOn: p.fitOn, controls: { column: e.controlColumn, value: e.controlValue }, batch: p.batch, epsilon: p.epsilon },
+        : { method: p.normalize, groupBy: p.plate, fitOn: p.fitOn, controls: { column: e.controlColumn, value: e.controlValue }, batch: p.batch, epsilon: p.epsilon, params: p.options },
     consensus: p.consensus ? { by: p.consensus, method: p.consensusMethod } : undefined,
   };
 }

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { evaluateProfiles, type Normalization } from '../../evaluation/evaluate.ts';
 import { loadProfiles } from '../../tables/load.ts';
-import { CORRECTION_METHODS } from '../../profiles/correct.ts';
+import { CORRECTION_METHODS, describeCorrections } from '../../profiles/correct.ts';
+import { parseCorrectionOptions } from '../../profiles/correction.ts';
 import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
 import { metrics, type EvalColumns } from '../../evaluation/metric.ts';
 import '../../evaluation/metrics.ts';
@@ -31,7 +32,8 @@ interface EvaluateArgs {
   split?: string;
   metrics?: string;
   normalize: string;
-  'normalize-on': string;
+  'normalize-on'?: string;
+  'correction-option'?: string[];
   'map-preset': string;
   'pos-sameby'?: string;
   'pos-diffby'?: string;
@@ -89,8 +91,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       .option('dose', { type: 'string', describe: 'Numeric dose column (dose-response)' })
       .option('split', { type: 'string', describe: 'Train/test split column for the linear probe (values train/test)' })
       .option('metrics', { type: 'string', describe: `Comma-separated metrics (default: all whose columns are named). Known: ${metrics.names().join(', ')}` })
-      .option('normalize', { type: 'string', default: 'none', describe: `Post-hoc correction first (the one of ben profiles): none | ${CORRECTION_METHODS.join(' | ')} (per plate; TVN aligns per --batch)` })
-      .option('normalize-on', { type: 'string', default: 'controls', describe: 'Rows the correction is fitted on: controls | all' })
+      .option('normalize', { type: 'string', default: 'none', describe: `Post-hoc correction first (the one of ben profiles): none | ${describeCorrections()}. Per-plate ones per --plate (TVN aligns per --batch); combat and harmony between --batch (default --plate)` })
+      .option('normalize-on', { type: 'string', describe: 'Rows the correction is fitted on: controls | all (default: controls for the per-plate corrections, all for combat and harmony)' })
+      .option('correction-option', { type: 'string', array: true, nargs: 1, describe: "The correction's own option NAME=VALUE (repeatable; e.g. theta=2, nPcs=30, covariates=moa; docs/corrections.md)" })
       .option('map-preset', { type: 'string', default: 'replicate', describe: `Pair lists of the map metric: ${mapPresets.names().join(' | ')}` })
       .option('pos-sameby', { type: 'string', describe: 'copairs pos_sameby for map (comma-separated; "" for none)' })
       .option('pos-diffby', { type: 'string', describe: 'copairs pos_diffby for map' })
@@ -171,7 +174,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
         columns,
         metrics: chosen,
         normalize,
-        normalizeOn: choice(argv['normalize-on'], ['controls', 'all'] as const, 'normalize-on'),
+        normalizeOn: argv['normalize-on'] === undefined ? undefined : choice(argv['normalize-on'], ['controls', 'all'] as const, 'normalize-on'),
+        correctionOptions: parseCorrectionOptions(argv['correction-option']),
+        onWarning: (line) => console.error(`warning: ${line}`),
         batchFromPlate: argv['batch-from-plate'],
         params: {
           similarity: argv.similarity,

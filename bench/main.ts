@@ -12,6 +12,7 @@ const suites: Record<string, () => Promise<{ run(args: string[]): Promise<void> 
   calibrate: () => import('./calibrate.ts'),
   scale: () => import('./scale.ts'),
   quickstart: () => import('./quickstart.ts'),
+  correct: () => import('./correct.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

@@ -7,7 +7,7 @@ import type { ProfileTable } from '../tables/profile-table.ts';
 import { metaColumn, metaName, withGroupKey } from '../tables/profile-table.ts';
 import type { ReadProfileReport } from '../tables/read.ts';
 import { loadProfiles } from '../tables/load.ts';
-import { correctProfiles, fitsPerPlate, type CorrectionMethod, type CorrectionStep } from '../profiles/correct.ts';
+import { correctProfiles, groupingOf, type CorrectionMethod, type CorrectionStep } from '../profiles/correct.ts';
 import { defaultMetricParams, metrics, type EvalColumns, type MetricParams, type MetricResult } from './metric.ts';
 import './metrics.ts';
 import type { TextEncoding } from '../util/text.ts';
@@ -126,15 +126,17 @@ export async function evaluateProfiles(
   }
   const norm = opts.normalize ?? 'none';
   if (norm !== 'none') {
-    const perPlate = fitsPerPlate(norm);
-    const fitOn = opts.normalizeOn ?? (perPlate ? 'controls' : 'all');
-    if (perPlate && !columns.plate) throw new UserError(`--normalize ${norm} needs --plate (the correction is fitted per plate).`);
-    if (!perPlate && !columns.batch && !columns.plate) throw new UserError(`--normalize ${norm} corrects between batches: name them with --batch (or --batch-from-plate), or --plate for one batch per plate.`);
+    const grouping = groupingOf(norm);
+    const between = grouping === 'between-batches';
+    const fitOn = opts.normalizeOn ?? (between ? 'all' : 'controls');
+    if (grouping === 'per-group' && !columns.plate) throw new UserError(`--normalize ${norm} needs --plate (the correction is fitted per plate).`);
+    if (between && !columns.batch && !columns.plate) throw new UserError(`--normalize ${norm} corrects between batches: name them with --batch (or --batch-from-plate), or --plate for one batch per plate.`);
     if (fitOn === 'controls' && !columns.control) throw new UserError(`--normalize ${norm} fits on controls: name them with --control (e.g. --control Compound=DMSO), or fit on all wells.`);
-    const batchColumn = perPlate ? (norm === 'tvn' ? columns.batch : undefined) : (columns.batch ?? columns.plate);
+    // Per-plate corrections per plate (TVN aligned per batch); sphering pooled over the table; ComBat and Harmony between the batches.
+    const batchColumn = between ? (columns.batch ?? columns.plate) : norm === 'tvn' ? columns.batch : undefined;
     const r = correctProfiles(t, {
       method: norm,
-      groupBy: perPlate ? [columns.plate!] : [],
+      groupBy: grouping === 'per-group' ? [columns.plate!] : [],
       fitOn,
       controls: columns.control,
       batch: batchColumn ? [batchColumn] : undefined,

@@ -65,6 +65,7 @@ const noOptions = z.object({}).strict();
 export const standardize: Correction<Record<string, never>> = {
   name: 'standardize',
   description: 'per plate group: (x - mean) / sd of the fit rows (pycytominer / scikit-learn StandardScaler)',
+  grouping: 'per-group',
   fitOn: ['controls', 'all'],
   keepsFeatures: true,
   options: noOptions as unknown as z.ZodType<Record<string, never>>,
@@ -82,6 +83,7 @@ const madOptions = z
 export const madRobustize: Correction<z.infer<typeof madOptions>> = {
   name: 'mad_robustize',
   description: 'per plate group: (x - median) / (1.4826 MAD + epsilon) of the fit rows (pycytominer)',
+  grouping: 'per-group',
   fitOn: ['controls', 'all'],
   keepsFeatures: true,
   options: madOptions,

@@ -238,6 +238,7 @@ const combatOptions = z
 export const combatCorrection: Correction<z.infer<typeof combatOptions>> = {
   name: 'combat',
   description: 'ComBat (Johnson et al. 2007): empirical-Bayes location and scale adjustment per batch, on all profiles; covariates=COL protects a column',
+  grouping: 'between-batches',
   fitOn: ['all'],
   keepsFeatures: true,
   options: combatOptions as unknown as z.ZodType<z.infer<typeof combatOptions>>,

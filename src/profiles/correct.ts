@@ -3,12 +3,13 @@
  * --normalize` and the recipe's `profiles` stage. The corrections are plug-ins ({@link Correction},
  * correction.ts), registered here in the order help and docs list them:
  * - `standardize`, `mad_robustize` (center-scale.ts): per plate group, on controls or all wells;
- * - `tvn` (tvn.ts): typical variation normalization / sphering on the controls;
+ * - `tvn` (tvn.ts): typical variation normalization on the controls (EFAAR);
+ * - `sphering` (sphering.ts): pycytominer's ZCA-cor sphering on the controls pooled (JUMP);
  * - `combat` (combat.ts): ComBat over the batches, all profiles;
  * - `harmony` (harmony.ts): Harmony on the principal components, over the batch columns.
  */
 import type { ProfileTable } from '../tables/profile-table.ts';
-import { metaName } from '../tables/profile-table.ts';
+import { metaName, withGroupKey } from '../tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
 import { madRobustize, standardize } from './center-scale.ts';
 import { combatCorrection } from './combat.ts';
@@ -19,10 +20,12 @@ import {
   parseCorrectionParams,
   registerCorrection,
   type ControlSpec,
+  type CorrectionGrouping,
   type CorrectionStep,
   type FitOn,
 } from './correction.ts';
 import { harmonyCorrection } from './harmony.ts';
+import { sphering } from './sphering.ts';
 import { tvn } from './tvn.ts';
 
 export { fitRowMask, type ControlSpec, type CorrectionStep } from './correction.ts';
@@ -30,13 +33,14 @@ export { fitRowMask, type ControlSpec, type CorrectionStep } from './correction.
 registerCorrection(standardize);
 registerCorrection(madRobustize);
 registerCorrection(tvn);
+registerCorrection(sphering);
 registerCorrection(combatCorrection);
 registerCorrection(harmonyCorrection);
 
 /** The correction names, from the registry (the recipe schema and the CLI take their choices from here). */
 export const CORRECTION_METHODS = corrections.inOrder() as [string, ...string[]];
-/** The corrections fitted per plate on the controls that keep the features (standardize, mad_robustize). */
-export const PER_PLATE_CORRECTIONS = CORRECTION_METHODS.filter((m) => corrections.get(m).keepsFeatures && corrections.get(m).fitOn.includes('controls')) as [string, ...string[]];
+/** The corrections fitted per plate group that keep the features (standardize, mad_robustize). */
+export const PER_PLATE_CORRECTIONS = CORRECTION_METHODS.filter((m) => corrections.get(m).keepsFeatures && corrections.get(m).grouping === 'per-group') as [string, ...string[]];
 /** A correction name (see {@link CORRECTION_METHODS}). */
 export type CorrectionMethod = string;
 
@@ -49,7 +53,7 @@ export interface CorrectionOptions {
   fitOn?: FitOn;
   /** Negative controls; required when fitting on controls. */
   controls?: ControlSpec;
-  /** Batch columns: TVN's alignment, ComBat's batches (their tuple), Harmony's covariates (each its own). Default `groupBy`. */
+  /** Batch columns: TVN's alignment, ComBat's batches (their tuple), Harmony's covariates (each its own). Default the tuple of `groupBy`. */
   batch?: string[];
   /** The method's own options (its schema in its file: e.g. `{ theta: 2, nPcs: 30 }`, `{ covariates: ['moa'] }`). */
   params?: Record<string, unknown>;
@@ -70,9 +74,9 @@ export function defaultFitOn(method: string): FitOn {
   return corrections.get(method).fitOn[0];
 }
 
-/** Whether a correction is fitted per plate group (on controls or all wells) rather than between batches only (ComBat, Harmony). */
-export function fitsPerPlate(method: string): boolean {
-  return corrections.get(method).fitOn.includes('controls');
+/** How a correction uses plate groups and batches (see {@link CorrectionGrouping}). */
+export function groupingOf(method: string): CorrectionGrouping {
+  return corrections.get(method).grouping;
 }
 
 /** One line per correction, `name: description`, for `--help`. */
@@ -108,13 +112,22 @@ export function correctProfiles(t: ProfileTable, opts: CorrectionOptions): Corre
   if (opts.eigenFloor !== undefined && c.name === 'tvn') legacy.eigenFloor = opts.eigenFloor;
   const params = parseCorrectionParams(c, { ...legacy, ...opts.params });
   const groupBy = opts.groupBy.map((col) => metaName(t, col));
-  const batchColumns = (opts.batch ?? groupBy).map((col) => metaName(t, col));
-  if (!c.fitOn.includes('controls') && batchColumns.length === 0) throw new UserError(`${c.name} corrects between batches: name the batch column(s) (--batch, or --plate for one batch per plate).`);
+  if (c.grouping === 'per-group' && groupBy.length === 0) throw new UserError(`${c.name} is fitted per plate group: name the plate column(s) (--plate).`);
+  // Without batch columns the batch is the plate group: one key column of its tuple (Harmony reads each batch column as its own covariate).
+  let inputTable = t;
+  let batchColumns: string[];
+  if (opts.batch) batchColumns = opts.batch.map((col) => metaName(t, col));
+  else if (groupBy.length > 1) {
+    const k = withGroupKey(t, groupBy);
+    inputTable = k.table;
+    batchColumns = [k.column];
+  } else batchColumns = groupBy;
+  if (c.grouping === 'between-batches' && batchColumns.length === 0) throw new UserError(`${c.name} corrects between batches: name the batch column(s) (--batch, or --plate for one batch per plate).`);
   checkFinite(t);
   const fit = fitRowMask(t, fitOn, opts.controls);
   const groups = groupsOf(t, groupBy);
   const out = c.apply(
-    { table: t, x: Float64Array.from(t.features), n: t.n, d: t.d, groups, batches: groupsOf(t, batchColumns), batchColumns, fit, fitOn },
+    { table: inputTable, x: Float64Array.from(t.features), n: t.n, d: t.d, groups, batches: groupsOf(inputTable, batchColumns), batchColumns, fit, fitOn },
     params,
   );
   const step: CorrectionStep = {

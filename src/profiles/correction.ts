@@ -59,11 +59,20 @@ export interface CorrectionOutput {
   warnings: string[];
 }
 
+/**
+ * How a correction uses the plate groups and the batches:
+ * - `per-group`: fitted per plate group (`groupBy`, required: `--plate`);
+ * - `pooled`: fitted on all fit rows together, or per plate group when one is named;
+ * - `between-batches`: corrects between the batches (`batch`, default the plate groups' tuple).
+ */
+export type CorrectionGrouping = 'per-group' | 'pooled' | 'between-batches';
+
 /** A registered correction. */
 export interface Correction<P extends Record<string, unknown> = Record<string, unknown>> {
   name: string;
   /** One line for `--help` and the docs. */
   description: string;
+  grouping: CorrectionGrouping;
   /** Rows it may be fitted on; the first is its default. */
   fitOn: readonly FitOn[];
   /** True when the output keeps the input's feature columns (false: a new space, e.g. PCs). */

@@ -422,6 +422,7 @@ const harmonyOptions = z
 export const harmonyCorrection: Correction<z.infer<typeof harmonyOptions>> = {
   name: 'harmony',
   description: 'Harmony (Korsunsky et al. 2019) on the principal components, over the batch columns; returns the corrected PCs (harmony_0000...)',
+  grouping: 'between-batches',
   fitOn: ['all'],
   keepsFeatures: false,
   options: harmonyOptions,

@@ -44,6 +44,7 @@ const tvnOptions = z
 export const tvn: Correction<z.infer<typeof tvnOptions>> = {
   name: 'tvn',
   description: 'typical variation normalization (EFAAR): centre-scale per plate group, whiten on the pooled fit rows, align each batch\'s control covariance',
+  grouping: 'per-group',
   fitOn: ['controls', 'all'],
   keepsFeatures: false,
   options: tvnOptions,

@@ -250,8 +250,12 @@ export const ProfilesSchema = z
     aggregateBy: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well']),
     /** `none` or a correction from the registry (profiles/correct.ts): per `plate` group, or between the `batch` columns (combat, harmony). */
     normalize: z.enum(['none', ...CORRECTION_METHODS]).default('none'),
-    /** Columns whose tuple is the group a correction is fitted on (plate numbers repeat across experiments). */
-    plate: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate']),
+    /**
+     * Columns whose tuple is the group a per-plate correction is fitted on (plate numbers repeat
+     * across experiments). Absent: `[Metadata_Experiment, Metadata_Plate]`, except for sphering,
+     * which then pools every plate (give it to sphere per plate).
+     */
+    plate: z.array(z.string()).optional(),
     /** Batch columns: TVN's alignment, ComBat's batches, Harmony's covariates (default `plate`). */
     batch: z.array(z.string()).optional(),
     /** Fit on the negative controls (`evaluation.controlColumn` = `controlValue`) or on all wells (absent: the correction's default, controls for the per-plate ones, all for combat / harmony). */

@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
-"""Float64 numpy references of ComBat (Johnson et al. 2007), Harmony (Korsunsky et al. 2019) and PCA,
+"""Float64 numpy references of ComBat (Johnson et al. 2007), Harmony (Korsunsky et al. 2019), PCA and
+ZCA-cor sphering (pycytominer's Spherize semantics),
 written from the papers' algorithms (no peer code), on drawn inputs; writes the fixtures that
 test/profiles/combat.test.ts and harmony.test.ts compare the TypeScript implementations with.
 
-    python3 test/profiles/corrections_reference.py   # writes test/fixtures/{combat,harmony}-reference.json
+    python3 test/profiles/corrections_reference.py   # writes test/fixtures/{combat,harmony,sphering}-reference.json
 
 Only numpy. Harmony's random parts (initial centroids, the block order of each assignment update)
 are drawn here and stored, so both implementations run on the same draws.
@@ -204,9 +205,34 @@ def harmony_cases():
     return {'n': N, 'k': k, 'z': Z.ravel().tolist(), 'cases': cases, 'pca': pca}
 
 
+# ---------------------------------------------------------------- sphering (ZCA-cor) on the fit rows
+def sphering_reference(X, fit, eps):
+    F = X[fit]
+    mean = F.mean(axis=0)
+    sd = F.std(axis=0)  # population sd
+    Z = (F - mean) / sd
+    R = np.corrcoef(Z.T)
+    t, G = np.linalg.eigh(R)
+    W = G @ np.diag(1 / np.sqrt(np.clip(t, eps, None))) @ G.T
+    return ((X - mean) / sd) @ W
+
+
+def sphering_cases():
+    rng = np.random.default_rng(5)
+    n, d = 80, 6
+    # float32 values: the TypeScript tables hold float32 features.
+    X = (rng.normal(size=(n, d)) @ rng.normal(size=(d, d)) + 3.0).astype(np.float32).astype(np.float64)
+    many = np.arange(n) % 2 == 0  # 40 fit rows > 6 features
+    few = np.arange(n) % 20 == 0  # 4 fit rows < 6 features: the eigenvalue floor acts
+    return {'n': n, 'd': d, 'x': X.ravel().tolist(), 'cases': [
+        {'name': 'many', 'fit': many.tolist(), 'out': sphering_reference(X, many, 1e-6).ravel().tolist()},
+        {'name': 'few', 'fit': few.tolist(), 'out': sphering_reference(X, few, 1e-6).ravel().tolist()},
+    ]}
+
+
 if __name__ == '__main__':
     os.makedirs(FIXTURES, exist_ok=True)
-    for name, data in [('combat-reference.json', combat_cases()), ('harmony-reference.json', harmony_cases())]:
+    for name, data in [('combat-reference.json', combat_cases()), ('harmony-reference.json', harmony_cases()), ('sphering-reference.json', sphering_cases())]:
         with open(os.path.join(FIXTURES, name), 'w') as f:
             json.dump(data, f)
         print('wrote', os.path.join(FIXTURES, name))

@@ -2,7 +2,7 @@ import type { CommandModule } from 'yargs';
 import { parseRowFilter } from '../../evaluation/map-presets.ts';
 import { parseColumnList } from '../../tables/profile-table.ts';
 import { AGGREGATE_METHODS, WELL_COLUMNS, type AggregateMethod } from '../../profiles/aggregate.ts';
-import { CORRECTION_METHODS, describeCorrections, fitsPerPlate } from '../../profiles/correct.ts';
+import { CORRECTION_METHODS, describeCorrections, groupingOf } from '../../profiles/correct.ts';
 import { parseCorrectionOptions } from '../../profiles/correction.ts';
 import { parsePlateList } from '../../embedding/shard.ts';
 import { profilesToParquet } from '../../profiles/run.ts';
@@ -40,7 +40,7 @@ export function describeStep(s: ProfileStep): string {
     const on = s.fitOn === 'controls' ? `controls ${s.controls?.column}=${s.controls?.value}` : 'all wells';
     // Steps recorded before corrections described themselves.
     const extra = s.summary ?? (s.method === 'tvn' ? `${s.components} components, aligned per ${s.batch?.join('+')} (${s.batches} batches)` : `${s.zeroScale} zero-scale (group, feature) pairs`);
-    const where = fitsPerPlate(s.method) ? `per ${s.groupBy.join('+') || '(all rows)'} (${s.groups} groups) ` : '';
+    const where = groupingOf(s.method) !== 'between-batches' ? `per ${s.groupBy.join('+') || '(all rows)'} (${s.groups} groups) ` : '';
     return `correct: ${s.method} ${where}fitted on ${on} (${s.fitRows} rows), ${extra}`;
   }
   return `${s.step}: ${s.method} by ${s.by.join('+')}, ${s.rowsIn} -> ${s.rowsOut} rows`;
@@ -58,7 +58,7 @@ export const profilesCommand: CommandModule<{ backend?: string }, ProfilesArgs> 
       .option('aggregate', { type: 'string', default: 'mean', describe: `Sites/cells -> wells: ${AGGREGATE_METHODS.join(' | ')} | none` })
       .option('aggregate-by', { type: 'string', describe: `Columns of a well (default ${WELL_COLUMNS.join(',')})` })
       .option('normalize', { type: 'string', default: 'none', describe: `Correction: none | ${describeCorrections()}` })
-      .option('plate', { type: 'string', describe: 'Column(s) of the group each per-plate correction is fitted on (e.g. Experiment,Plate; a batch column for per-batch)' })
+      .option('plate', { type: 'string', describe: 'Column(s) of the group each per-plate correction is fitted on (e.g. Experiment,Plate; a batch column for per-batch); sphering pools all rows without it' })
       .option('batch', { type: 'string', describe: "Batch column(s): ComBat's batches (their tuple), Harmony's covariates (each its own), TVN's alignment (default --plate)" })
       .option('control', { type: 'string', describe: 'Negative controls as Column=Value (e.g. WellType=negative_control)' })
       .option('normalize-on', { type: 'string', describe: 'Fit the correction on controls | all (default: controls for the per-plate corrections, all for combat and harmony)' })
@@ -75,8 +75,9 @@ export const profilesCommand: CommandModule<{ backend?: string }, ProfilesArgs> 
     const fitOn = argv['normalize-on'] === undefined ? undefined : choice(argv['normalize-on'], ['controls', 'all'] as const, 'normalize-on');
     const plate = parseColumnList(argv.plate);
     const batch = parseColumnList(argv.batch);
-    if (normalize && fitsPerPlate(normalize) && !plate?.length) throw new UserError(`--normalize ${normalize} is fitted per plate: name the plate column(s), e.g. --plate Experiment,Plate.`);
-    if (normalize && !fitsPerPlate(normalize) && !plate?.length && !batch?.length) throw new UserError(`--normalize ${normalize} corrects between batches: name the batch column(s) with --batch (or --plate for one batch per plate).`);
+    const grouping = normalize ? groupingOf(normalize) : undefined;
+    if (grouping === 'per-group' && !plate?.length) throw new UserError(`--normalize ${normalize} is fitted per plate: name the plate column(s), e.g. --plate Experiment,Plate.`);
+    if (grouping === 'between-batches' && !plate?.length && !batch?.length) throw new UserError(`--normalize ${normalize} corrects between batches: name the batch column(s) with --batch (or --plate for one batch per plate).`);
     const summary = await profilesToParquet({
       input: argv.table,
       out: argv.out,

@@ -4,7 +4,7 @@
  * Harmony), on the same data and metrics, with the batch-removal / biology-conservation metrics of
  * Arevalo et al. (Nature Communications 2024).
  *
- * `--suite real` (about 5 min): BBBC021's CellProfiler profiles (`--table`, default the
+ * `--suite real` (about 2 min on a quiet 2-core machine): BBBC021's CellProfiler profiles (`--table`, default the
  * feature-selected MAD-robustised wells in ../shared/data/real/profiles; the batch is the week in
  * the plate name), each correction in the configuration its authors use ({@link REAL_CONFIGS}),
  * `--seeds` times (the seed moves Harmony's start, the predictability probes' splits and the mAP
@@ -141,6 +141,18 @@ function integrationScores(m: Record<string, { summary: Record<string, number | 
   };
 }
 
+/** The kinds of warnings a correction said, in a few words (`fewer fit rows than features`, `not converged`, ...). */
+export function warningKinds(warnings: readonly string[]): string {
+  const kinds = new Set<string>();
+  for (const w of warnings) {
+    if (/fewer rows/.test(w)) kinds.add('fewer fit rows than features');
+    else if (/not converged/.test(w)) kinds.add('not converged');
+    else if (/zero scale|constant/.test(w)) kinds.add('constant features');
+    else kinds.add(w.split(':')[0]);
+  }
+  return [...kinds].join('; ');
+}
+
 /** Per (arm, config): mean and SD over seeds; paired differences; the Markdown tables. */
 export function tables(rows: readonly Row[], metricCols: [string, string, boolean][], pairs: [string, string][], title: string, note: string) {
   const key = (r: { arm: string; config: string }) => `${r.arm}|${r.config}`;
@@ -149,7 +161,7 @@ export function tables(rows: readonly Row[], metricCols: [string, string, boolea
   const summary = groups.map((g) => {
     const rs = rows.filter((r) => key(r) === g);
     const stats = Object.fromEntries(metricCols.map(([m]) => [m, { mean: mean(rs.map((r) => r.scores[m])), sd: sd(rs.map((r) => r.scores[m])) }]));
-    return { arm: rs[0].arm, config: rs[0].config, seeds: rs.map((r) => r.seed), seconds: mean(rs.map((r) => r.seconds)), warnings: rs[0].warnings.length, stats };
+    return { arm: rs[0].arm, config: rs[0].config, seeds: rs.map((r) => r.seed), seconds: mean(rs.map((r) => r.seconds)), warned: warningKinds(rs.flatMap((r) => r.warnings)), stats };
   });
   const differences = pairs.flatMap(([a, b]) => {
     const ra = rows.filter((r) => key(r) === a);
@@ -165,9 +177,9 @@ export function tables(rows: readonly Row[], metricCols: [string, string, boolea
   const md = [
     title,
     '',
-    `| arm + correction | ${metricCols.map(([, l]) => l).join(' | ')} | correction s | warned |`,
+    `| arm + correction | ${metricCols.map(([, l]) => l).join(' | ')} | correction s | said when it ran |`,
     `|---|${metricCols.map(() => '---').join('|')}|---|---|`,
-    ...summary.map((s) => `| ${s.arm} + ${s.config} | ${metricCols.map(([m]) => cell(m, s.stats[m], s.seeds.length)).join(' | ')} | ${s.seconds.toFixed(1)} | ${s.warnings ? 'yes' : ''} |`),
+    ...summary.map((s) => `| ${s.arm} + ${s.config} | ${metricCols.map(([m]) => cell(m, s.stats[m], s.seeds.length)).join(' | ')} | ${s.seconds.toFixed(1)} | ${s.warned} |`),
     '',
     'Paired differences over seeds, mean [95 % t interval]:',
     '',
@@ -271,7 +283,7 @@ async function runReal(values: Values): Promise<void> {
 }
 
 const REAL_NOTE =
-  'NSC / NSCB: 1-NN MoA accuracy of treatment profiles (cosine), excluding the same compound / also the same week. Replicate mAP: copairs, replicates on other plates vs other treatments. Week / plate predictability: linear probe, lower is better. Silhouettes, iLISI / cLISI (scIB-scaled) and graph connectivity on the treatment wells, batch = week; overall = 0.4 batch removal + 0.6 biology conservation (Luecken et al. 2022, as used by Arevalo et al. 2024). "warned": the correction said when it ran that it is fitted on fewer rows than features.';
+  'NSC / NSCB: 1-NN MoA accuracy of treatment profiles (cosine), excluding the same compound / also the same week. Replicate mAP: copairs, replicates on other plates vs other treatments. Week / plate predictability: linear probe, lower is better. Silhouettes, iLISI / cLISI (scIB-scaled) and graph connectivity on the treatment wells, batch = week; overall = 0.4 batch removal + 0.6 biology conservation (Luecken et al. 2022, as used by Arevalo et al. 2024). "said when it ran": the warnings of the correction (fitted on fewer rows per group than features; the objective of Harmony not converged in 10 rounds; features constant on a group).';
 
 // ------------------------------------------------------------------------------------------ synthetic
 
@@ -377,7 +389,7 @@ async function runSynthetic(values: Values): Promise<void> {
 }
 
 const SYNTH_NOTE =
-  'Mean ± sample SD over seeds (classical features: seed-independent, scored once). Probe: the paper\'s well-level linear probe on the unseen experiments (chance 10 %). kNN: k = 20 on images, neighbours from other plates / experiments. Replicate mAP: well profiles, replicates on other plates. Plate predictability: within an experiment (chance 25 %) and over all 16 OOD plates (6.3 %), lower is better. Silhouettes, iLISI / cLISI, graph connectivity: OOD treatment wells, batch = plate; overall = 0.4 batch removal + 0.6 biology conservation (with the replicate mAP). Corrections are fitted on the probe-training and OOD embeddings together. "warned": fitted on fewer rows per group than features.';
+  'Mean ± sample SD over seeds (classical features: seed-independent, scored once). Probe: the paper\'s well-level linear probe on the unseen experiments (chance 10 %). kNN: k = 20 on images, neighbours from other plates / experiments. Replicate mAP: well profiles, replicates on other plates. Plate predictability: within an experiment (chance 25 %) and over all 16 OOD plates (6.3 %), lower is better. Silhouettes, iLISI / cLISI, graph connectivity: OOD treatment wells, batch = plate; overall = 0.4 batch removal + 0.6 biology conservation (with the replicate mAP). Corrections are fitted on the probe-training and OOD embeddings together. "said when it ran": the warnings of the correction (fitted on fewer rows per group than features; Harmony not converged in 10 rounds; features constant within a group or batch).';
 
 /** The differences the synthetic tables report: BEN alone against every other arm and correction, and each correction against none per arm. */
 function syntheticPairs(configs: string[]): [string, string][] {

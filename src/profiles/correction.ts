@@ -156,7 +156,7 @@ export function fewFitRowsWarning(method: string, groups: RowGroup[], fit: boole
   if (!few.length) return undefined;
   const lo = Math.min(...few);
   const hi = Math.max(...few);
-  return `${method}: ${few.length} of ${groups.length} group(s) fit ${what} on fewer rows (${lo === hi ? lo : `${lo} to ${hi}`}) than the ${d} features; the fitted statistics are then mostly sampling noise that differs from group to group (it can remove the biology with the batch effect). ${fix}`;
+  return `${method}: ${few.length} of ${groups.length} group(s) fit ${what} on fewer rows (${lo === hi ? lo : `${lo} to ${hi}`}) than the ${d} features; such statistics are mostly sampling noise, which moves every profile of the group (a different noise per group, which can remove the biology with the batch effect). ${fix}`;
 }
 
 /**

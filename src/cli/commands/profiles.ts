@@ -40,7 +40,7 @@ export function describeStep(s: ProfileStep): string {
     const on = s.fitOn === 'controls' ? `controls ${s.controls?.column}=${s.controls?.value}` : 'all wells';
     // Steps recorded before corrections described themselves.
     const extra = s.summary ?? (s.method === 'tvn' ? `${s.components} components, aligned per ${s.batch?.join('+')} (${s.batches} batches)` : `${s.zeroScale} zero-scale (group, feature) pairs`);
-    const where = groupingOf(s.method) !== 'between-batches' ? `per ${s.groupBy.join('+') || '(all rows)'} (${s.groups} groups) ` : '';
+    const where = groupingOf(s.method) === 'between-batches' ? '' : s.groupBy.length ? `per ${s.groupBy.join('+')} (${s.groups} groups) ` : 'pooled over all rows, ';
     return `correct: ${s.method} ${where}fitted on ${on} (${s.fitRows} rows), ${extra}`;
   }
   return `${s.step}: ${s.method} by ${s.by.join('+')}, ${s.rowsIn} -> ${s.rowsOut} rows`;

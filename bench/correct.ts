@@ -359,13 +359,15 @@ async function runSynthetic(values: Values): Promise<void> {
       }
       const { recipe, fit } = models.get(arm.batching)!;
       evaluation = recipe.evaluation;
+      const te = performance.now();
       const emb = await embedArm(fit.modelDir, arm.mode, ood, probeSet);
+      const embedSeconds = (performance.now() - te) / 1000;
       for (const cfg of configs) {
         const tc = performance.now();
         const c = correctJointly(emb.ood, emb.probe, cfg, recipe.evaluation, seed);
         const seconds = (performance.now() - tc) / 1000;
         const scores = await scoreSynthetic(c.ood, c.probe, recipe.evaluation, seed);
-        emit({ arm: arm.name, config: cfg.name, seed, scores, seconds, warnings: c.warnings }, { trainSeconds: fit.seconds, features: c.ood.d });
+        emit({ arm: arm.name, config: cfg.name, seed, scores, seconds, warnings: c.warnings }, { trainSeconds: fit.seconds, embedSeconds, features: c.ood.d });
       }
     }
   }

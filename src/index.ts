@@ -31,7 +31,8 @@ export { embedToParquet } from './embedding/run.ts';
 export { loadEmbeddingModel } from './embedding/saved-model.ts';
 
 export { aggregateProfiles } from './profiles/aggregate.ts';
-export { correctProfiles } from './profiles/correct.ts';
+export { correctProfiles, CORRECTION_METHODS } from './profiles/correct.ts';
+export { corrections, type Correction } from './profiles/correction.ts';
 export { profilesToParquet } from './profiles/run.ts';
 
 export { evaluateProfiles } from './evaluation/evaluate.ts';

@@ -13,6 +13,7 @@ const suites: Record<string, () => Promise<{ run(args: string[]): Promise<void> 
   scale: () => import('./scale.ts'),
   quickstart: () => import('./quickstart.ts'),
   tiff: () => import('./tiff.ts'),
+  correct: () => import('./correct.ts'),
 };
 
 const [name, ...rest] = process.argv.slice(2);

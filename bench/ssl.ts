@@ -86,7 +86,7 @@ const BASE_ARMS = ['ben', 'baseline', 'random-plate'] as const;
  * `--reuse`: a finished run in `runDir` of the same resolved recipe (its losses read back from
  * metrics.jsonl) instead of training again; undefined when there is none.
  */
-function finishedRun(runDir: string, recipe: Recipe): { modelDir: string; losses: number[]; seconds: number } | undefined {
+export function finishedRun(runDir: string, recipe: Recipe): { modelDir: string; losses: number[]; seconds: number } | undefined {
   const p = join(runDir, 'run.json');
   const recipePath = join(runDir, 'resolved-recipe.yaml');
   if (!existsSync(p) || !existsSync(recipePath)) return undefined;
@@ -111,7 +111,7 @@ const LABELS: Record<MetricKey, string> = {
   platePredictabilityAll: 'plate pred., all plates (%) ↓',
 };
 
-type Scores = Record<MetricKey, number> & { probeConverged: boolean; probeIterations: number; probeTrainWells: number; probeTestWells: number };
+export type Scores = Record<MetricKey, number> & { probeConverged: boolean; probeIterations: number; probeTrainWells: number; probeTestWells: number };
 /** One scored arm of one seed (a JSON line of the benchmark carries these fields and more). */
 type Row = { objective: string; arm: ArmName; corrected: boolean; seed: number } & Scores;
 type Difference = { objective: string; corrected: boolean; a: string; b: string } & Record<MetricKey, ReturnType<typeof pairedDifference>>;
@@ -226,7 +226,8 @@ function correct(t: ProfileTable, e: Recipe['evaluation']): ProfileTable {
   return correctProfiles(t, { method: 'standardize', groupBy: [e.batchColumn, e.plateColumn], fitOn: 'controls', controls: { column: e.controlColumn, value: e.controlValue } }).table;
 }
 
-async function score(ood: ProfileTable, probe: ProfileTable, evaluation: Recipe['evaluation'], seed: number): Promise<Scores> {
+/** The suite's scores of one arm: the paper's well-level probe, kNN across plates and experiments, replicate mAP, plate predictability. */
+export async function score(ood: ProfileTable, probe: ProfileTable, evaluation: Recipe['evaluation'], seed: number): Promise<Scores> {
   const e = { ...evaluation, probe: { ...evaluation.probe, level: 'well' as const } };
   const ev = await evaluateEmbeddings(ood, { evaluation: { ...e, metrics: ['knn', 'linear-probe', 'plate-predictability'] }, probeTrain: probe, seed });
   // copairs replicate mAP on well profiles (the profiling convention), pooled as the probe pools them.
@@ -245,6 +246,72 @@ async function score(ood: ProfileTable, probe: ProfileTable, evaluation: Recipe[
     probeTrainWells: p.trainRows,
     probeTestWells: p.testRows,
   };
+}
+
+/** The suite's data: the shared synthetic set, its OOD split (`test`) and the probe-training splits. */
+export async function loadBenchData(o: { preset: string; recipes: string; objective: string; set: string[]; data: string; probeSplits: string[] }): Promise<{ all: Dataset; ood: Dataset; probeSet: Dataset }> {
+  // Generator parameters from `--set data.params.<name>=V` (every run shares one data set).
+  const params = loadRecipe(join(o.recipes, `${o.objective}-ben.yaml`), [`data.preset=${o.preset}`, ...o.set]).data.params;
+  const dataSection = { source: 'synthetic' as const, preset: o.preset, params, trainSplits: ['train'], evalSplits: ['test'], skipBad: false };
+  const all = await readRecipeData(dataSection, await ensureRecipeData(dataSection, { dataRoot: o.data, log: (l) => process.stderr.write(l + '\n') }));
+  const ood = await all.split('test').load();
+  // The probe's training wells: every plate of the training experiments, all their sites.
+  const probeSet = await all.split(o.probeSplits).load();
+  return { all, ood, probeSet };
+}
+
+/** Options of {@link trainArmModel}: the suite's protocol and one arm's recipe. */
+export interface TrainArmOptions {
+  preset: string;
+  steps: number;
+  crop: number;
+  batch?: string;
+  lr?: string;
+  /** `--set` overrides of every run. */
+  set: string[];
+  recipes: string;
+  out: string;
+  reuse: boolean;
+  data: Dataset;
+  objective: string;
+  batching: 'plate' | 'random';
+  seed: number;
+  /** The arm's own overrides (a lever's). */
+  extra: string[];
+  /** Run folder name part: `<objective>-<name>-seed<seed>`. */
+  name: string;
+}
+
+/** Trains one arm's model (`recipes/<objective>-{ben,random}.yaml` with the suite's overrides), or reuses a finished run with `reuse`. */
+export async function trainArmModel(o: TrainArmOptions): Promise<{ recipe: Recipe; fit: { modelDir: string; losses: number[]; seconds: number } }> {
+  const sets = [
+    `seed=${o.seed}`,
+    `data.preset=${o.preset}`,
+    `training.steps=${o.steps}`,
+    `training.warmupSteps=${Math.round(o.steps / 10)}`,
+    `training.checkpointEvery=${o.steps}`,
+    `augment.cropSize=${o.crop}`,
+    ...(o.batch ? [`sampler.batchSize=${o.batch}`] : []),
+    ...(o.lr ? [`optimizer.lr=${o.lr}`] : []),
+    ...o.set,
+    ...o.extra,
+  ];
+  const recipe = loadRecipe(join(o.recipes, `${o.objective}-${o.batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
+  const runDir = join(o.out, `${o.objective}-${o.name}-seed${o.seed}`);
+  // A lever that trains on other splits (MinCLR's second site) reads them from the shared data set.
+  const fit = (o.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data: o.data }));
+  return { recipe, fit };
+}
+
+/** Embeddings of the OOD and probe-training sets by the saved model in `modelDir` with BN statistics `mode`. */
+export async function embedArm(modelDir: string, mode: NormalizationMode, ood: Dataset, probeSet: Dataset): Promise<{ ood: ProfileTable; probe: ProfileTable }> {
+  const em = await loadEmbeddingModel(modelDir);
+  try {
+    const embed = async (ds: Dataset) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess, inputSize: em.inputSize })).table;
+    return { ood: await embed(ood), probe: await embed(probeSet) };
+  } finally {
+    em.dispose();
+  }
 }
 
 export async function run(args: string[]): Promise<void> {
@@ -287,48 +354,15 @@ export async function run(args: string[]): Promise<void> {
   const info = await initBackend(values.backend);
   const preset = values.preset!;
   const objectiveNames = values.objectives!.split(',');
-  // Generator parameters from `--set data.params.<name>=V` (every run shares one data set).
-  const params = loadRecipe(join(values.recipes!, `${objectiveNames[0]}-ben.yaml`), [`data.preset=${preset}`, ...(values.set ?? [])]).data.params;
-  const dataSection = { source: 'synthetic' as const, preset, params, trainSplits: ['train'], evalSplits: ['test'], skipBad: false };
-  const all = await readRecipeData(dataSection, await ensureRecipeData(dataSection, { dataRoot: values.data, log: (l) => process.stderr.write(l + '\n') }));
-  const ood = await all.split('test').load();
-  // The probe's training wells: every plate of the training experiments, all their sites.
-  const probeSet = await all.split(values['probe-splits']!.split(',')).load();
+  const { all, ood, probeSet } = await loadBenchData({ preset, recipes: values.recipes!, objective: objectiveNames[0], set: values.set ?? [], data: values.data!, probeSplits: values['probe-splits']!.split(',') });
   const crop = Number(values.crop);
   const steps = Number(values.steps);
   const seeds = Array.from({ length: Number(values.seeds) }, (_, i) => Number(values['first-seed']) + i);
   const rows: Row[] = [];
   const runsInfo: Record<string, unknown>[] = [];
-
-  const trained = async (objName: string, batching: 'plate' | 'random', seed: number, extra: string[], name: string) => {
-    const sets = [
-      `seed=${seed}`,
-      `data.preset=${preset}`,
-      `training.steps=${steps}`,
-      `training.warmupSteps=${Math.round(steps / 10)}`,
-      `training.checkpointEvery=${steps}`,
-      `augment.cropSize=${crop}`,
-      ...(values.batch ? [`sampler.batchSize=${values.batch}`] : []),
-      ...(values.lr ? [`optimizer.lr=${values.lr}`] : []),
-      ...(values.set ?? []),
-      ...extra,
-    ];
-    const recipe = loadRecipe(join(values.recipes!, `${objName}-${batching === 'plate' ? 'ben' : 'random'}.yaml`), sets);
-    const runDir = join(values.out!, `${objName}-${name}-seed${seed}`);
-    // A lever that trains on other splits (MinCLR's second site) reads them from the shared data set.
-    const fit = (values.reuse && finishedRun(runDir, recipe)) || (await pretrain(recipe, { runDir, data: all }));
-    return { recipe, fit };
-  };
-
-  const embedWith = async (modelDir: string, mode: NormalizationMode) => {
-    const em = await loadEmbeddingModel(modelDir);
-    try {
-      const embed = async (ds: Dataset) => (await embedDataset(em.model, ds, { normalization: mode, batchSize: 256, preprocess: em.preprocess, inputSize: em.inputSize })).table;
-      return { ood: await embed(ood), probe: await embed(probeSet) };
-    } finally {
-      em.dispose();
-    }
-  };
+  const training = { preset, steps, crop, batch: values.batch, lr: values.lr, set: values.set ?? [], recipes: values.recipes!, out: values.out!, reuse: values.reuse!, data: all };
+  const trained = (objName: string, batching: 'plate' | 'random', seed: number, extra: string[], name: string) => trainArmModel({ ...training, objective: objName, batching, seed, extra, name });
+  const embedWith = (modelDir: string, mode: NormalizationMode) => embedArm(modelDir, mode, ood, probeSet);
 
   for (const seed of seeds) {
     for (const objName of objectiveNames) {

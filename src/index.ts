@@ -18,7 +18,7 @@ export { trainBackbone, trainSupervised, optimizers, RUN_LAYOUT, type TrainBackb
 
 export { embedDataset, embedAndWrite, embedToParquet, loadEmbeddingModel } from './embedding/index.ts';
 
-export { aggregateProfiles, correctProfiles, profilesToParquet } from './profiles/index.ts';
+export { aggregateProfiles, correctProfiles, CORRECTION_METHODS, corrections, profilesToParquet, type Correction } from './profiles/index.ts';
 
 export { evaluateProfiles, defaultMetrics, defineMetric, metrics, type Metric } from './evaluation/index.ts';
 

@@ -7,7 +7,7 @@ import type { ProfileTable } from '../tables/profile-table.ts';
 import { metaColumn, metaName, withGroupKey } from '../tables/profile-table.ts';
 import type { ReadProfileReport } from '../tables/read.ts';
 import { loadProfiles } from '../tables/load.ts';
-import { correctProfiles, type CorrectionMethod, type CorrectionStep } from '../profiles/correct.ts';
+import { correctProfiles, groupingOf, type CorrectionMethod, type CorrectionStep } from '../profiles/correct.ts';
 import { kebab, metrics, parseMetricOptions, unmetNeeds, type EvalColumns, type MetricResult } from './metric.ts';
 import './metrics.ts';
 import type { TextEncoding } from '../util/text.ts';
@@ -38,10 +38,18 @@ export interface EvaluateOptions {
   optionSource?: (field: string) => string;
   /** Seed of every random choice (default 0). */
   seed?: number;
-  /** Default none. `standardize` / `mad_robustize` / `tvn` need the plate and control columns. */
+  /**
+   * Default none. The per-plate corrections (`standardize`, `mad_robustize`, `tvn`) need the plate
+   * column (and the controls when fitted on them); `combat` and `harmony` correct between the batch
+   * column, or the plates when no batch is named.
+   */
   normalize?: Normalization;
-  /** Rows the correction is fitted on: `controls` (default) or `all`. */
+  /** Rows the correction is fitted on (default: the correction's own; controls for the per-plate ones). */
   normalizeOn?: 'controls' | 'all';
+  /** The correction's own options (e.g. `{ theta: 2 }` for harmony). */
+  correctionOptions?: Record<string, unknown>;
+  /** Called with each warning of the correction (e.g. fitted on fewer controls than features) when it runs. */
+  onWarning?: (line: string) => void;
   /**
    * Derive `Metadata_Batch` from the plate name with a regular expression's first group
    * (e.g. `^(Week\d+)_` on BBBC021's `Week4_27481`); sets `columns.batch` when unset.
@@ -131,20 +139,27 @@ export async function evaluateProfiles(
   }
   const norm = opts.normalize ?? 'none';
   if (norm !== 'none') {
-    const fitOn = opts.normalizeOn ?? 'controls';
-    if (!columns.plate) throw new UserError(`--normalize ${norm} needs --plate (the correction is fitted per plate).`);
+    const grouping = groupingOf(norm);
+    const between = grouping === 'between-batches';
+    const fitOn = opts.normalizeOn ?? (between ? 'all' : 'controls');
+    if (grouping === 'per-group' && !columns.plate) throw new UserError(`--normalize ${norm} needs --plate (the correction is fitted per plate).`);
+    if (between && !columns.batch && !columns.plate) throw new UserError(`--normalize ${norm} corrects between batches: name them with --batch (or --batch-from-plate), or --plate for one batch per plate.`);
     if (fitOn === 'controls' && !columns.control) throw new UserError(`--normalize ${norm} fits on controls: name them with --control (e.g. --control Compound=DMSO), or fit on all wells.`);
+    // Per-plate corrections per plate (TVN aligned per batch); sphering pooled over the table; ComBat and Harmony between the batches.
+    const batchColumn = between ? (columns.batch ?? columns.plate) : norm === 'tvn' ? columns.batch : undefined;
     const r = correctProfiles(t, {
       method: norm,
-      groupBy: [columns.plate],
+      groupBy: grouping === 'per-group' ? [columns.plate!] : [],
       fitOn,
       controls: columns.control,
-      batch: norm === 'tvn' && columns.batch ? [columns.batch] : undefined,
+      batch: batchColumn ? [batchColumn] : undefined,
+      params: opts.correctionOptions,
     });
     t = r.table;
     preprocessing.correction = r.step;
-    if (norm === 'tvn') preprocessing.tvnComponents = r.step.components;
-    else preprocessing.zeroScaleFeatures = r.step.zeroScale;
+    if (r.step.components !== undefined && norm === 'tvn') preprocessing.tvnComponents = r.step.components;
+    if (r.step.zeroScale !== undefined) preprocessing.zeroScaleFeatures = r.step.zeroScale;
+    for (const w of r.step.warnings ?? []) opts.onWarning?.(w);
   }
   const out: EvaluationResult['metrics'] = {};
   for (const name of chosen) {

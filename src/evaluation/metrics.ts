@@ -20,6 +20,9 @@ import { computeLinearProbe, splitRows } from './linear-probe.ts';
 import { UserError } from '../util/errors.ts';
 import { doseResponseMetric } from './dose-response.ts';
 import { zPrimeMetric } from './z-prime.ts';
+import { silhouetteMetric } from './silhouette.ts';
+import { lisiMetric } from './lisi.ts';
+import { graphConnectivityMetric } from './graph-connectivity.ts';
 
 /** Largest table the all-pairs metrics accept (they hold an [n, n] similarity matrix). */
 export const MAX_PAIRWISE_ROWS = 20000;
@@ -425,6 +428,9 @@ for (const m of [
   knnMetric,
   linearProbeMetric,
   batchPredictabilityMetric,
+  silhouetteMetric,
+  lisiMetric,
+  graphConnectivityMetric,
   platePredictabilityMetric,
   doseResponseMetric,
   zPrimeMetric,

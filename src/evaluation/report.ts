@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import type { EvaluationResult } from './evaluate.ts';
 import type { ResultRows } from './metric.ts';
 import { markerFile, withAtomicOutput } from '../util/atomic.ts';
+import { summaryScore } from './summary-score.ts';
 
 /** The summary as plain JSON (tables left out; NaN becomes null). */
 export function summarizeEvaluation(r: EvaluationResult): Record<string, unknown> {
@@ -17,6 +18,7 @@ export function summarizeEvaluation(r: EvaluationResult): Record<string, unknown
     seed: r.seed,
     options: r.options,
     metrics: Object.fromEntries(Object.entries(r.metrics).map(([k, m]) => [k, { ...m.summary, seconds: Number(m.seconds.toFixed(3)) }])),
+    ...(summaryScore(r.metrics) ? { summaryScore: summaryScore(r.metrics) } : {}),
   };
 }
 
@@ -35,6 +37,13 @@ export function formatMarkdown(r: EvaluationResult): string {
   ];
   for (const [name, m] of Object.entries(r.metrics)) {
     for (const [k, v] of Object.entries(m.summary)) lines.push(`| ${name} ${k} | ${fmt(v)} |`);
+  }
+  const s = summaryScore(r.metrics);
+  if (s) {
+    lines.push('', `Summary score, ${s.weighting}:`, '', '| score | value | from |', '|---|---|---|');
+    lines.push(`| batch removal | ${fmt(s.batchRemoval)} | ${Object.keys(s.components).filter((c) => /batch_score|ilisi|graph/.test(c)).join(', ')} |`);
+    lines.push(`| biology conservation | ${fmt(s.bioConservation)} | ${Object.keys(s.components).filter((c) => !/batch_score|ilisi|graph/.test(c)).join(', ')} |`);
+    lines.push(`| overall | ${fmt(s.overall)} | |`);
   }
   return lines.join('\n') + '\n';
 }

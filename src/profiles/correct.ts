@@ -1,66 +1,66 @@
 /**
- * Post-hoc corrections of profiles, fitted per plate (or per batch) on the negative-control wells
- * or on all wells: the one implementation behind `ben profiles` and `ben evaluate --normalize`.
- * - `standardize`: pycytominer `normalize(method="standardize")`, i.e. scikit-learn's
- *   StandardScaler: (x - mean) / sd with the population sd (ddof 0); a zero sd scales by 1.
- * - `mad_robustize`: pycytominer `normalize(method="mad_robustize")`:
- *   (x - median) / (1.4826 * MAD + epsilon), epsilon 1e-18 by default, so a feature whose MAD is
- *   zero on a plate is not rescued (pycytominer leaves that to feature selection).
- * - `tvn`: typical variation normalization (Ando et al. 2017) as EFAAR (Celik et al. 2024,
- *   `tvn_on_controls`) runs it: centre-scale each group on its fit rows, PCA whitening fitted on
- *   all fit rows pooled (identity covariance on the controls), then per batch the CORAL-style
- *   alignment x <- x (C_b + 0.5 I)^(-1/2), C_b the batch's control covariance.
+ * Post-hoc corrections of profiles: the one entry point behind `ben profiles`, `ben evaluate
+ * --normalize` and the recipe's `profiles` stage. The corrections are plug-ins ({@link Correction},
+ * correction.ts), registered here in the order help and docs list them:
+ * - `standardize`, `mad_robustize` (center-scale.ts): per plate group, on controls or all wells;
+ * - `tvn` (tvn.ts): typical variation normalization on the controls (EFAAR);
+ * - `sphering` (sphering.ts): pycytominer's ZCA-cor sphering on the controls pooled (JUMP);
+ * - `combat` (combat.ts): ComBat over the batches, all profiles;
+ * - `harmony` (harmony.ts): Harmony on the principal components, over the batch columns.
  */
 import type { ProfileTable } from '../tables/profile-table.ts';
-import { groupCodes, metaColumn, metaName } from '../tables/profile-table.ts';
-import { symmetricEigen } from '../util/linalg.ts';
-import { median } from '../util/stats.ts';
+import { metaName, withGroupKey } from '../tables/profile-table.ts';
 import { UserError } from '../util/errors.ts';
+import { madRobustize, standardize } from './center-scale.ts';
+import { combatCorrection } from './combat.ts';
+import {
+  corrections,
+  fitRowMask,
+  groupsOf,
+  parseCorrectionParams,
+  registerCorrection,
+  type ControlSpec,
+  type CorrectionGrouping,
+  type CorrectionStep,
+  type FitOn,
+} from './correction.ts';
+import { harmonyCorrection } from './harmony.ts';
+import { sphering } from './sphering.ts';
+import { tvn } from './tvn.ts';
 
-/** Which rows are negative controls (e.g. `Metadata_Compound == DMSO`). */
-export interface ControlSpec {
-  column: string;
-  value: string;
-}
+export { fitRowMask, type ControlSpec, type CorrectionStep } from './correction.ts';
 
-/** The correction methods. */
-export const CORRECTION_METHODS = ['standardize', 'mad_robustize', 'tvn'] as const;
-/** A correction method (see the module comment). */
-export type CorrectionMethod = (typeof CORRECTION_METHODS)[number];
+registerCorrection(standardize);
+registerCorrection(madRobustize);
+registerCorrection(tvn);
+registerCorrection(sphering);
+registerCorrection(combatCorrection);
+registerCorrection(harmonyCorrection);
+
+/** The correction names, from the registry (the recipe schema and the CLI take their choices from here). */
+export const CORRECTION_METHODS = corrections.inOrder() as [string, ...string[]];
+/** The corrections fitted per plate group that keep the features (standardize, mad_robustize). */
+export const PER_PLATE_CORRECTIONS = CORRECTION_METHODS.filter((m) => corrections.get(m).keepsFeatures && corrections.get(m).grouping === 'per-group') as [string, ...string[]];
+/** A correction name (see {@link CORRECTION_METHODS}). */
+export type CorrectionMethod = string;
 
 /** Options of {@link correctProfiles}. */
 export interface CorrectionOptions {
   method: CorrectionMethod;
   /** Columns whose tuple defines a group fitted on its own (the plate, e.g. `[Experiment, Plate]`); `[]` = one group. */
   groupBy: string[];
-  /** Rows the statistics are fitted on: `controls` (default) or `all` (pycytominer `samples="all"`). */
-  fitOn?: 'controls' | 'all';
+  /** Rows the statistics are fitted on (default: the correction's own, `controls` for the per-plate ones, `all` for ComBat and Harmony). */
+  fitOn?: FitOn;
   /** Negative controls; required when fitting on controls. */
   controls?: ControlSpec;
-  /** TVN only: columns of the batches whose control covariances are aligned (default `groupBy`). */
+  /** Batch columns: TVN's alignment, ComBat's batches (their tuple), Harmony's covariates (each its own). Default the tuple of `groupBy`. */
   batch?: string[];
-  /** mad_robustize: added to the scale (pycytominer default 1e-18). */
+  /** The method's own options (its schema in its file: e.g. `{ theta: 2, nPcs: 30 }`, `{ covariates: ['moa'] }`). */
+  params?: Record<string, unknown>;
+  /** mad_robustize: shorthand for `params.epsilon` (pycytominer default 1e-18). */
   epsilon?: number;
-  /** TVN: principal components with eigenvalue below `eigenFloor * largest` are dropped. Default 1e-6. */
+  /** TVN: shorthand for `params.eigenFloor`. */
   eigenFloor?: number;
-}
-
-/** What {@link correctProfiles} did, as recorded in a profile file's metadata. */
-export interface CorrectionStep {
-  step: 'correct';
-  method: CorrectionMethod;
-  groupBy: string[];
-  fitOn: 'controls' | 'all';
-  controls?: ControlSpec;
-  groups: number;
-  fitRows: number;
-  /** standardize / mad_robustize: (group, feature) pairs whose fitted scale was zero. */
-  zeroScale?: number;
-  epsilon?: number;
-  /** TVN: batches aligned and whitened components kept. */
-  batch?: string[];
-  batches?: number;
-  components?: number;
 }
 
 /** Result of {@link correctProfiles}. */
@@ -69,169 +69,82 @@ export interface CorrectionResult {
   step: CorrectionStep;
 }
 
-/** Whether each row is a fit row; throws a UserError naming the column when no control is found. */
-export function fitRowMask(t: ProfileTable, fitOn: 'controls' | 'all', controls: ControlSpec | undefined): boolean[] {
-  if (fitOn === 'all') return new Array<boolean>(t.n).fill(true);
-  if (!controls) throw new UserError('Fitting a correction on controls needs the control wells (e.g. --control Compound=DMSO), or fit on all wells.');
-  const col = metaColumn(t, controls.column);
-  const mask = col.map((v) => v === controls.value);
-  if (!mask.some(Boolean)) {
-    const seen = [...new Set(col)].slice(0, 10).join(', ');
-    throw new UserError(`No control rows: column "${controls.column}" never equals "${controls.value}" (values include: ${seen}).`);
-  }
-  return mask;
+/** The rows a correction fits on by default (the first it allows). */
+export function defaultFitOn(method: string): FitOn {
+  return corrections.get(method).fitOn[0];
 }
 
-/** Rows of each group of `columns` (one group when empty), in first-appearance order, with the group's label. */
-function groupsOf(t: ProfileTable, columns: string[]): { label: string; rows: number[] }[] {
-  if (columns.length === 0) return [{ label: '(all rows)', rows: Array.from({ length: t.n }, (_, i) => i) }];
-  const { codes, keys } = groupCodes(t, columns);
-  const out = keys.map((k) => ({ label: k.join('/'), rows: [] as number[] }));
-  for (let i = 0; i < t.n; i++) out[codes[i]].rows.push(i);
-  return out;
+/** How a correction uses plate groups and batches (see {@link CorrectionGrouping}). */
+export function groupingOf(method: string): CorrectionGrouping {
+  return corrections.get(method).grouping;
 }
 
-/** Per group and feature (x - center) / scale with the method's statistics of the group's fit rows, in float64. */
-function centerScale(
-  x: Float64Array,
-  d: number,
-  groups: { label: string; rows: number[] }[],
-  fit: boolean[],
-  method: 'standardize' | 'mad_robustize',
-  epsilon: number,
-  what: string,
-): number {
-  let zeroScale = 0;
-  for (const g of groups) {
-    const rows = g.rows.filter((i) => fit[i]);
-    if (rows.length < 2) throw new UserError(`${what}: group "${g.label}" has ${rows.length} fit rows (controls); a correction per group needs at least 2. Group by a coarser column (batch) or fit on all wells.`);
-    const v = new Float64Array(rows.length);
-    for (let j = 0; j < d; j++) {
-      for (let a = 0; a < rows.length; a++) v[a] = x[rows[a] * d + j];
-      let center: number;
-      let scale: number;
-      if (method === 'mad_robustize') {
-        center = median(v);
-        const mad = 1.4826 * median(v.map((u) => Math.abs(u - center)));
-        if (!(mad > 0)) zeroScale++;
-        scale = mad + epsilon;
-      } else {
-        center = v.reduce((s, u) => s + u, 0) / v.length;
-        const sd = Math.sqrt(v.reduce((s, u) => s + (u - center) ** 2, 0) / v.length);
-        if (!(sd > 0)) zeroScale++;
-        // scikit-learn's StandardScaler leaves a constant feature unscaled.
-        scale = sd > 0 ? sd : 1;
-      }
-      for (const i of g.rows) x[i * d + j] = (x[i * d + j] - center) / scale;
-    }
-  }
-  return zeroScale;
+/** One line per correction, `name: description`, for `--help`. */
+export function describeCorrections(): string {
+  return CORRECTION_METHODS.map((m) => `${m}: ${corrections.get(m).description}`).join('; ');
 }
 
-/** Covariance (ddof 1) of rows `rows` of the [n, d] matrix `x` about their mean. */
-function covariance(x: Float64Array, d: number, rows: number[]): { mean: Float64Array; cov: Float64Array } {
-  const mean = new Float64Array(d);
-  for (const i of rows) for (let a = 0; a < d; a++) mean[a] += x[i * d + a] / rows.length;
-  const cov = new Float64Array(d * d);
-  const z = new Float64Array(d);
-  for (const i of rows) {
-    for (let a = 0; a < d; a++) z[a] = x[i * d + a] - mean[a];
-    for (let a = 0; a < d; a++) {
-      const za = z[a];
-      if (za === 0) continue;
-      for (let b = a; b < d; b++) cov[a * d + b] += za * z[b];
+/** Throws a UserError naming the first missing value of the features. */
+function checkFinite(t: ProfileTable): void {
+  for (let i = 0; i < t.features.length; i++) {
+    if (!Number.isFinite(t.features[i])) {
+      const row = Math.floor(i / t.d);
+      throw new UserError(`Feature "${t.featureNames[i % t.d]}" is ${t.features[i]} in row ${row + 1}; a correction needs finite values. Drop such features on reading (the default --drop-nan) or impute them first.`);
     }
   }
-  for (let a = 0; a < d; a++)
-    for (let b = a; b < d; b++) {
-      cov[a * d + b] /= rows.length - 1;
-      cov[b * d + a] = cov[a * d + b];
-    }
-  return { mean, cov };
 }
 
 /**
- * Corrects `t` (see the module comment). Returns a new table (input untouched) and the step record.
- * Throws a UserError when a group has fewer than 2 fit rows or a column is missing.
+ * Corrects `t` with the registered correction `opts.method`. Returns a new table (input untouched)
+ * and the step record, whose `warnings` say what will likely hurt (the caller prints them).
+ * Throws a UserError for an unknown method, a missing column, a group with too few fit rows,
+ * non-finite features and the method's own bad input.
  */
 export function correctProfiles(t: ProfileTable, opts: CorrectionOptions): CorrectionResult {
-  if (!(CORRECTION_METHODS as readonly string[]).includes(opts.method)) {
-    throw new UserError(`Unknown correction "${String(opts.method)}"; use ${CORRECTION_METHODS.join(', ')}.`);
+  if (!corrections.has(opts.method)) throw new UserError(`Unknown correction "${String(opts.method)}"; use ${CORRECTION_METHODS.join(', ')}.`);
+  const c = corrections.get(opts.method);
+  const fitOn = opts.fitOn ?? c.fitOn[0];
+  if (!c.fitOn.includes(fitOn)) {
+    throw new UserError(`${c.name} is fitted on ${c.fitOn.join(' or ')} rows, not on ${fitOn}: it estimates its batch effects from every profile. Leave the fit rows at their default (--normalize-on ${c.fitOn[0]}).`);
   }
-  const fitOn = opts.fitOn ?? 'controls';
-  const groupBy = opts.groupBy.map((c) => metaName(t, c));
+  const legacy: Record<string, unknown> = {};
+  if (opts.epsilon !== undefined && c.name === 'mad_robustize') legacy.epsilon = opts.epsilon;
+  if (opts.eigenFloor !== undefined && c.name === 'tvn') legacy.eigenFloor = opts.eigenFloor;
+  const params = parseCorrectionParams(c, { ...legacy, ...opts.params });
+  const groupBy = opts.groupBy.map((col) => metaName(t, col));
+  if (c.grouping === 'per-group' && groupBy.length === 0) throw new UserError(`${c.name} is fitted per plate group: name the plate column(s) (--plate).`);
+  // Without batch columns the batch is the plate group: one key column of its tuple (Harmony reads each batch column as its own covariate).
+  let inputTable = t;
+  let batchColumns: string[];
+  if (opts.batch) batchColumns = opts.batch.map((col) => metaName(t, col));
+  else if (groupBy.length > 1) {
+    const k = withGroupKey(t, groupBy);
+    inputTable = k.table;
+    batchColumns = [k.column];
+  } else batchColumns = groupBy;
+  if (c.grouping === 'between-batches' && batchColumns.length === 0) throw new UserError(`${c.name} corrects between batches: name the batch column(s) (--batch, or --plate for one batch per plate).`);
+  checkFinite(t);
   const fit = fitRowMask(t, fitOn, opts.controls);
   const groups = groupsOf(t, groupBy);
-  const d = t.d;
-  const x = Float64Array.from(t.features);
-  const epsilon = opts.epsilon ?? 1e-18;
+  const out = c.apply(
+    { table: inputTable, x: Float64Array.from(t.features), n: t.n, d: t.d, groups, batches: groupsOf(inputTable, batchColumns), batchColumns, fit, fitOn },
+    params,
+  );
   const step: CorrectionStep = {
     step: 'correct',
-    method: opts.method,
+    method: c.name,
     groupBy,
     fitOn,
     ...(fitOn === 'controls' ? { controls: opts.controls } : {}),
     groups: groups.length,
     fitRows: fit.filter(Boolean).length,
+    ...(Object.keys(params).length ? { params } : {}),
+    ...out.record,
+    summary: out.summary,
+    ...(out.warnings.length ? { warnings: out.warnings } : {}),
   };
-  if (opts.method !== 'tvn') {
-    step.zeroScale = centerScale(x, d, groups, fit, opts.method, epsilon, opts.method);
-    if (opts.method === 'mad_robustize') step.epsilon = epsilon;
-    return { table: { ...t, features: Float32Array.from(x) }, step };
-  }
-
-  // TVN 1: centre-scale each group on its fit rows.
-  centerScale(x, d, groups, fit, 'standardize', 0, 'tvn');
-  // TVN 2: PCA whitening fitted on the pooled fit rows.
-  const fitRows = fit.flatMap((f, i) => (f ? [i] : []));
-  const { mean, cov } = covariance(x, d, fitRows);
-  const { values, vectors } = symmetricEigen(cov, d);
-  const floor = opts.eigenFloor ?? 1e-6;
-  const keep = [...values.keys()].filter((c) => values[c] > floor * values[0]);
-  const m = keep.length;
-  const w = new Float64Array(t.n * m);
-  for (let i = 0; i < t.n; i++) {
-    for (let c = 0; c < m; c++) {
-      const col = keep[c];
-      let s = 0;
-      for (let j = 0; j < d; j++) s += (x[i * d + j] - mean[j]) * vectors[j * d + col];
-      w[i * m + c] = s / Math.sqrt(values[col]);
-    }
-  }
-  // TVN 3: per batch, x <- x (C_b + 0.5 I)^(-1/2) with C_b the batch's control covariance (EFAAR's regulariser).
-  const batchCols = (opts.batch ?? groupBy).map((c) => metaName(t, c));
-  const batches = groupsOf(t, batchCols);
-  const row = new Float64Array(m);
-  for (const b of batches) {
-    const rows = b.rows.filter((i) => fit[i]);
-    if (rows.length < 2) throw new UserError(`tvn: batch "${b.label}" has ${rows.length} control rows; the covariance alignment needs at least 2.`);
-    const { cov: cb } = covariance(w, m, rows);
-    for (let a = 0; a < m; a++) cb[a * m + a] += 0.5;
-    const e = symmetricEigen(cb, m);
-    // (C_b + 0.5 I)^(-1/2) = V diag(lambda^-1/2) V^T, symmetric.
-    const inv = new Float64Array(m * m);
-    for (let k = 0; k < m; k++) {
-      const s = 1 / Math.sqrt(e.values[k]);
-      for (let a = 0; a < m; a++) {
-        const va = e.vectors[a * m + k] * s;
-        if (va === 0) continue;
-        for (let c = 0; c < m; c++) inv[a * m + c] += va * e.vectors[c * m + k];
-      }
-    }
-    for (const i of b.rows) {
-      for (let c = 0; c < m; c++) row[c] = w[i * m + c];
-      for (let c = 0; c < m; c++) {
-        let s = 0;
-        for (let a = 0; a < m; a++) s += row[a] * inv[a * m + c];
-        w[i * m + c] = s;
-      }
-    }
-  }
-  step.batch = batchCols;
-  step.batches = batches.length;
-  step.components = m;
-  return {
-    table: { ...t, d: m, features: Float32Array.from(w), featureNames: Array.from({ length: m }, (_, c) => `tvn_${String(c).padStart(4, '0')}`) },
-    step,
-  };
+  const table: ProfileTable = out.featureNames
+    ? { ...t, d: out.d, features: Float32Array.from(out.x), featureNames: out.featureNames }
+    : { ...t, features: Float32Array.from(out.x) };
+  return { table, step };
 }

@@ -4,6 +4,7 @@
  */
 import { join } from 'node:path';
 import type { ProfilesOptions } from '../profiles/profiles.ts';
+import { groupingOf } from '../profiles/correct.ts';
 import { profilesToParquet, type ProfilesSummary } from '../profiles/run.ts';
 import type { Recipe } from './schema.ts';
 import { RUN_LAYOUT } from '../training/run-layout.ts';
@@ -16,7 +17,7 @@ export function profilesOptions(p: Recipe['profiles'], e: Recipe['evaluation']):
     correction:
       p.normalize === 'none'
         ? undefined
-        : { method: p.normalize, groupBy: p.plate, fitOn: p.fitOn, controls: { column: e.controlColumn, value: e.controlValue }, batch: p.batch, epsilon: p.epsilon },
+        : { method: p.normalize, groupBy: p.plate ?? (groupingOf(p.normalize) === 'pooled' ? [] : ['Metadata_Experiment', 'Metadata_Plate']), fitOn: p.fitOn, controls: { column: e.controlColumn, value: e.controlValue }, batch: p.batch, epsilon: p.epsilon, params: p.options },
     consensus: p.consensus ? { by: p.consensus, method: p.consensusMethod } : undefined,
   };
 }

@@ -266,6 +266,7 @@ async function runClaimed(recipe: Recipe, runDir: string, opts: RunRecipeOptions
     if (stages.has('profiles')) {
       const p = await runProfilesStage(dir, vr);
       log(`[profiles] ${v.name}: ${p.rowsIn} -> ${p.rowsOut} profiles (${p.steps.map((s) => (s.step === 'correct' ? `${s.method} per ${s.groupBy.join('+')}` : `${s.step} ${s.method}`)).join(', ')}) -> ${p.out}`);
+      for (const s of p.steps) if (s.step === 'correct') for (const w of s.warnings ?? []) log(`[profiles] ${v.name}: warning: ${w}`);
     }
 
     if (stages.has('evaluate')) {

@@ -12,7 +12,7 @@ import type { Registry } from '../util/registry.ts';
 import { PROJECTION_METHODS } from '../evaluation/z-prime.ts';
 import { NORMALIZATION_MODES } from '../models/ben-batchnorm.ts';
 import { AGGREGATE_METHODS } from '../profiles/aggregate.ts';
-import { CORRECTION_METHODS } from '../profiles/correct.ts';
+import { CORRECTION_METHODS, PER_PLATE_CORRECTIONS } from '../profiles/correct.ts';
 
 /**
  * The recipe: a YAML file that fully describes a run (data, sampler, augmentation, backbone,
@@ -262,14 +262,20 @@ export const ProfilesSchema = z
     aggregate: z.enum([...AGGREGATE_METHODS, 'none']).default('mean'),
     /** Columns of a well. */
     aggregateBy: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate', 'Metadata_Well']),
-    /** Correction fitted per `plate` group: `none` or a correction method (profiles/correct.ts). */
+    /** `none` or a correction from the registry (profiles/correct.ts): per `plate` group, or between the `batch` columns (combat, harmony). */
     normalize: z.enum(['none', ...CORRECTION_METHODS]).default('none'),
-    /** Columns whose tuple is the group a correction is fitted on (plate numbers repeat across experiments). */
-    plate: z.array(z.string()).default(['Metadata_Experiment', 'Metadata_Plate']),
-    /** TVN: columns of the batches whose control covariances are aligned (default `plate`). */
+    /**
+     * Columns whose tuple is the group a per-plate correction is fitted on (plate numbers repeat
+     * across experiments). Absent: `[Metadata_Experiment, Metadata_Plate]`, except for sphering,
+     * which then pools every plate (give it to sphere per plate).
+     */
+    plate: z.array(z.string()).optional(),
+    /** Batch columns: TVN's alignment, ComBat's batches, Harmony's covariates (default `plate`). */
     batch: z.array(z.string()).optional(),
-    /** Fit the correction on the negative controls (`evaluation.controlColumn` = `controlValue`) or on all wells. */
-    fitOn: z.enum(['controls', 'all']).default('controls'),
+    /** Fit on the negative controls (`evaluation.controlColumn` = `controlValue`) or on all wells (absent: the correction's default, controls for the per-plate ones, all for combat / harmony). */
+    fitOn: z.enum(['controls', 'all']).optional(),
+    /** The correction's own options (e.g. harmony `{ theta: 2, nPcs: 30 }`, combat `{ covariates: [Metadata_Label] }`; docs/corrections.md). */
+    options: z.record(z.string(), z.unknown()).default({}),
     /** mad_robustize: added to 1.4826 * MAD (pycytominer default). */
     epsilon: z.number().min(0).default(1e-18),
     /** Columns of a treatment for a consensus profile after correction (absent: none). */
@@ -366,7 +372,7 @@ export const DoseResponseSchema = z
     /** Classical-features arm: the reporter channel (its nuclear / cytoplasmic ratio) and the cytoplasm ring width in px. */
     classical: z.object({ reporter: z.string(), ringWidth: z.number().int().positive().default(5) }).strict().optional(),
     /** Well profiles standardised per plate on the negative controls before scoring (the same for every arm). */
-    normalize: z.enum(['none', ...CORRECTION_METHODS.filter((m) => m !== 'tvn')]).default('standardize'),
+    normalize: z.enum(['none', ...PER_PLATE_CORRECTIONS]).default('standardize'),
     /** Z': the 1-D projection fitted on the other control wells (`lda`: Ledoit-Wolf shrinkage LDA). */
     projection: z.enum(PROJECTION_METHODS).default('lda'),
     /** Z': folds of control wells (absent: leave one well out). */

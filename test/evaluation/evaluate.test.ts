@@ -76,7 +76,7 @@ describe('evaluateProfiles on the BBBC021 profiles (real/profiles)', async () =>
 
   it('registry lists the built-in metrics; CSV escapes', () => {
     expect(metrics.names()).toEqual(
-      ['batch-predictability', 'dose-response', 'knn', 'linear-probe', 'map', 'map-activity', 'map-moa', 'percent-replicating', 'plate-predictability', 'precision-recall', 'replicate-reproducibility', 'z-prime'].sort(),
+      ['batch-predictability', 'dose-response', 'graph-connectivity', 'knn', 'linear-probe', 'lisi', 'map', 'map-activity', 'map-moa', 'percent-replicating', 'plate-predictability', 'precision-recall', 'replicate-reproducibility', 'silhouette', 'z-prime'].sort(),
     );
     expect(toCsv([{ a: 'x,y', b: 1 }, { a: 'q"', c: true }])).toBe('a,b,c\n"x,y",1,\n"q""",,true\n');
   });

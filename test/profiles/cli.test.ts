@@ -14,6 +14,7 @@ import { distributeOptions } from '../../src/evaluation/metric.ts';
 import type { ProfileTable } from '../../src/tables/profile-table.ts';
 import { writeProfilesParquet } from '../../src/tables/parquet.ts';
 import { quickstartLike } from './helpers.ts';
+import { loadProfiles } from '../../src/tables/load.ts';
 import { PROFILE_STEPS_KEY } from '../../src/profiles/profiles.ts';
 
 const root = mkdtempSync(join(tmpdir(), 'ben-profiles-cli-'));
@@ -171,4 +172,72 @@ describe('grouping options naming several columns', () => {
     // An embeddings file of ours is still not a profiles file: not replaced either.
     expect((await ben('profiles', join(root, 'quickstart-like.wells.parquet'), '--aggregate', 'none', '--normalize', 'standardize', '--plate', 'Plate', '--normalize-on', 'all', '--out', emb)).stderr).toMatch(/not an output of ben-ssl/);
   });
+});
+
+describe('corrections through the CLI (child process): few controls, zero scales, ComBat and Harmony', () => {
+  /** quickstart-like sites: 6 plates, 4 control sites each, 6 features; feature 2 takes one value on every control. */
+  async function fewControls(): Promise<string> {
+    const t = quickstartLike();
+    for (let i = 0; i < t.n; i++) if (t.meta.Metadata_WellType[i] === 'negative_control') t.features[i * t.d + 2] = 1.25;
+    const path = join(root, 'few-controls.parquet');
+    await writeProfilesParquet(path, t);
+    return path;
+  }
+
+  it('mad_robustize on 4 controls per plate: warns when it runs, centres zero-scale features instead of dividing by epsilon', async () => {
+    const emb = await fewControls();
+    const out = join(root, 'few-controls.mad.parquet');
+    const r = benProcess('profiles', emb, '--aggregate', 'none', '--normalize', 'mad_robustize', '--plate', 'Experiment,Plate', '--control', 'WellType=negative_control', '--out', out);
+    expect(r.status, r.stderr).toBe(0);
+    expect(r.stderr).toMatch(/warning: mad_robustize: 6 of 6 group\(s\) fit a centre and scale per feature on fewer rows \(4\) than the 6 features.*Fit on all wells \(--normalize-on all\)/);
+    expect(r.stderr).toMatch(/warning: mad_robustize: 6 \(group, feature\) pair\(s\) have a zero scale on their fit rows; those features are centred only/);
+    expect(r.stdout).toMatch(/correct: mad_robustize per Metadata_Experiment\+Metadata_Plate \(6 groups\) fitted on controls WellType=negative_control \(24 rows\), 6 zero-scale/);
+    const { table } = await loadProfiles(out, { dropConstant: false, dropNaN: false });
+    // pycytominer's 1e-18 alone would have written values near 1e17 here.
+    expect(Math.max(...Array.from(table.features, Math.abs))).toBeLessThan(1e3);
+    // Fitted on all 16 sites of each plate, there is nothing to warn about.
+    const all = benProcess('profiles', emb, '--aggregate', 'none', '--normalize', 'mad_robustize', '--plate', 'Experiment,Plate', '--normalize-on', 'all', '--out', join(root, 'few-controls.mad-all.parquet'));
+    expect(all.status, all.stderr).toBe(0);
+    expect(all.stderr).not.toMatch(/warning/);
+    // ben evaluate says the same when it corrects.
+    const e = benProcess('evaluate', emb, '--plate', 'Experiment,Plate', '--label', 'Label', '--control', 'WellType=negative_control', '--normalize', 'mad_robustize', '--metrics', 'batch-predictability');
+    expect(e.status, e.stderr).toBe(0);
+    expect(e.stderr).toMatch(/warning: mad_robustize: 6 of 6 group\(s\)/);
+  }, 60_000);
+
+  it('combat and harmony over the experiments; their options; bad input is one message without a stack trace', async () => {
+    const emb = await fewControls();
+    const out = join(root, 'few-controls.harmony.parquet');
+    const h = benProcess('profiles', emb, '--aggregate', 'none', '--normalize', 'harmony', '--batch', 'Experiment', '--correction-option', 'nPcs=4', '--correction-option', 'seed=3', '--out', out, '--json');
+    expect(h.status, h.stderr).toBe(0);
+    const step = JSON.parse(h.stdout).steps[0];
+    expect(step).toMatchObject({ method: 'harmony', fitOn: 'all', components: 4, batch: ['Metadata_Experiment'], batches: 2, params: { nPcs: 4, seed: 3, theta: 2 } });
+    const { table } = await loadProfiles(out, { dropConstant: false, dropNaN: false });
+    expect(table.featureNames).toEqual(['harmony_0000', 'harmony_0001', 'harmony_0002', 'harmony_0003']);
+    const c = await ben('profiles', emb, '--aggregate', 'none', '--normalize', 'combat', '--batch', 'Experiment,Plate', '--out', join(root, 'few-controls.combat.parquet'), '--json');
+    expect(c.status, c.stderr).toBe(0);
+    expect(c.json().steps[0]).toMatchObject({ method: 'combat', batch: ['Metadata_Experiment', 'Metadata_Plate'], batches: 6 });
+    const bad = [
+      [['--normalize', 'harmony', '--batch', 'Week'], /Metadata column "Week" not found/],
+      [['--normalize', 'harmony', '--batch', 'Experiment', '--correction-option', 'nPcs=200'], /harmony: nPcs 200 is more principal components than 96 profiles give/],
+      [['--normalize', 'combat', '--batch', 'Experiment,Plate,Well,Site'], /combat: batch "EXP-0\/1\/B02\/1" has 1 profile\(s\)/],
+      [['--normalize', 'combat', '--batch', 'Experiment', '--normalize-on', 'controls', '--control', 'WellType=negative_control'], /combat is fitted on all rows, not on controls/],
+      [['--normalize', 'combat'], /--normalize combat corrects between batches: name the batch column\(s\) with --batch/],
+      [['--normalize', 'harmony', '--batch', 'Experiment', '--correction-option', 'tehta=1'], /Invalid option\(s\) for the harmony correction.*Known options: nPcs, theta/],
+    ] as const;
+    for (const [args, msg] of bad) {
+      const r = await ben('profiles', emb, '--aggregate', 'none', ...args, '--out', join(root, 'bad.parquet'));
+      expect(r.status, args.join(' ')).not.toBe(0);
+      expect(r.stderr).toMatch(msg);
+    }
+    // In a child process: the exit code of a user error and one message, no stack trace.
+    const r = benProcess('profiles', emb, '--aggregate', 'none', '--normalize', 'combat', '--batch', 'Experiment,Plate,Well,Site', '--out', join(root, 'bad.parquet'));
+    expect(r.status).toBe(2);
+    expect(r.stderr.trim().split('\n')).toHaveLength(1);
+    expect(r.stderr).not.toMatch(/\n\s+at /);
+    // ben evaluate --normalize harmony corrects between --batch (here the plates when none is named).
+    const e = await ben('evaluate', emb, '--plate', 'Experiment,Plate', '--label', 'Label', '--normalize', 'harmony', '--metrics', 'batch-predictability', '--json');
+    expect(e.status, e.stderr).toBe(0);
+    expect(e.json().preprocessing.correction).toMatchObject({ method: 'harmony', batch: ['Metadata_Experiment_Plate'], batches: 6 });
+  }, 120_000);
 });

@@ -85,7 +85,7 @@ describe('correctProfiles: pycytominer normalize semantics', () => {
     }
   });
 
-  it('a feature constant on the controls: standardize leaves it unscaled (scikit-learn), mad_robustize divides by epsilon', () => {
+  it('a feature constant on the controls is centred only by both (never divided by epsilon), and said so', () => {
     const c = { ...t, features: Float32Array.from(t.features) };
     for (let i = 0; i < c.n; i++) if (c.meta.Metadata_Type[i] === 'ctl') c.features[i * 4 + 2] = 7;
     const trt = rowsWhere(c, (i) => c.meta.Metadata_Type[i] === 'trt')[0];
@@ -94,7 +94,24 @@ describe('correctProfiles: pycytominer normalize semantics', () => {
     expect(s.table.features[trt * 4 + 2]).toBeCloseTo(c.features[trt * 4 + 2] - 7, 4);
     const m = correctProfiles(c, { method: 'mad_robustize', groupBy: ['Experiment', 'Plate'], controls, epsilon: 1e-3 });
     expect(m.step.zeroScale).toBe(4);
-    expect(m.table.features[trt * 4 + 2]).toBeCloseTo((c.features[trt * 4 + 2] - 7) / 1e-3, 0);
+    expect(m.table.features[trt * 4 + 2]).toBeCloseTo(c.features[trt * 4 + 2] - 7, 4);
+    expect(m.step.warnings?.join('\n')).toMatch(/4 \(group, feature\) pair\(s\) have a zero scale.*centred only/);
+    // The default epsilon 1e-18 used to write values of order 1e17 here.
+    const d = correctProfiles(c, { method: 'mad_robustize', groupBy: ['Experiment', 'Plate'], controls });
+    expect(Math.max(...Array.from(d.table.features, Math.abs))).toBeLessThan(100);
+    // A scale just above epsilon is still a scale.
+    const e = correctProfiles(c, { method: 'mad_robustize', groupBy: ['Experiment', 'Plate'], controls, epsilon: 1e-30 });
+    expect(e.step.zeroScale).toBe(4);
+  });
+
+  it('warns when a group is fitted on fewer rows than features, not otherwise', () => {
+    const few = correctProfiles(t, { method: 'mad_robustize', groupBy: ['Experiment', 'Plate'], controls });
+    expect(few.step.warnings ?? []).toEqual([]);
+    const sub = { ...t, meta: { ...t.meta, Metadata_Type: t.meta.Metadata_Type.map((v, i) => (i % 40 < 3 ? 'ctl' : 'trt')) } };
+    const r = correctProfiles(sub, { method: 'mad_robustize', groupBy: ['Experiment', 'Plate'], controls });
+    expect(r.step.warnings?.[0]).toMatch(/mad_robustize: 4 of 4 group\(s\) fit a centre and scale per feature on fewer rows \(3\) than the 4 features.*--normalize-on all/);
+    const s = correctProfiles(sub, { method: 'standardize', groupBy: ['Experiment', 'Plate'], controls, fitOn: 'all' });
+    expect(s.step.warnings ?? []).toEqual([]);
   });
 
   it('fails with a clear message when a plate has too few controls or none exist', () => {

@@ -46,4 +46,15 @@ describe('recipe profiles stage', () => {
     expect(custom.map!.map).toBe(preset.map!.map);
     expect(preset.map!.map).toBeGreaterThan(0.5);
   });
+
+  it('harmony and sphering from the recipe: their options, the plate key as the default batch, sphering pooled by default', async () => {
+    const dir = mkdtempSync(join(tmpdir(), 'ben-recipe-profiles-'));
+    await writeProfilesParquet(join(dir, 'embeddings.parquet'), quickstartLike());
+    const h = await runProfilesStage(dir, RecipeSchema.parse({ name: 'p', profiles: { normalize: 'harmony', options: { nPcs: 4, theta: 1 } } }));
+    expect(h.steps[1]).toMatchObject({ method: 'harmony', fitOn: 'all', batch: ['Metadata_Experiment_Plate'], batches: 6, components: 4, params: { nPcs: 4, theta: 1 } });
+    const sp = await runProfilesStage(dir, RecipeSchema.parse({ name: 'p', profiles: { normalize: 'sphering' } }));
+    expect(sp.steps[1]).toMatchObject({ method: 'sphering', fitOn: 'controls', groupBy: [], groups: 1, fitRows: 12 });
+    expect(() => RecipeSchema.parse({ name: 'p', profiles: { normalize: 'harmonyy' } })).toThrow(/harmony/);
+  });
 });
+

@@ -1,7 +1,8 @@
 import type { CommandModule } from 'yargs';
 import { evaluateProfiles, type Normalization } from '../../evaluation/evaluate.ts';
 import { loadProfiles } from '../../tables/load.ts';
-import { CORRECTION_METHODS } from '../../profiles/correct.ts';
+import { CORRECTION_METHODS, describeCorrections } from '../../profiles/correct.ts';
+import { parseCorrectionOptions } from '../../profiles/correction.ts';
 import { formatMarkdown, summarizeEvaluation, writeEvaluation } from '../../evaluation/report.ts';
 import { metrics, parseMetricOptions, type EvalColumns } from '../../evaluation/metric.ts';
 import { flagOf, metricFlags, metricOptionsOf } from '../metric-flags.ts';
@@ -30,7 +31,8 @@ interface EvaluateArgs {
   split?: string;
   metrics?: string;
   normalize: string;
-  'normalize-on': string;
+  'normalize-on'?: string;
+  'correction-option'?: string[];
   seed: number;
   'drop-constant': boolean;
   'drop-nan': boolean;
@@ -67,8 +69,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
       .option('dose', { type: 'string', describe: 'Numeric dose column (dose-response)' })
       .option('split', { type: 'string', describe: 'Train/test split column for the linear probe (values train/test)' })
       .option('metrics', { type: 'string', describe: `Comma-separated metrics (default: all whose columns are named). Known: ${metrics.names().join(', ')}` })
-      .option('normalize', { type: 'string', default: 'none', describe: `Post-hoc correction first (the one of ben profiles): none | ${CORRECTION_METHODS.join(' | ')} (per plate; TVN aligns per --batch)` })
-      .option('normalize-on', { type: 'string', default: 'controls', describe: 'Rows the correction is fitted on: controls | all' })
+      .option('normalize', { type: 'string', default: 'none', describe: `Post-hoc correction first (the one of ben profiles): none | ${describeCorrections()}. Per-plate ones per --plate (TVN aligns per --batch); combat and harmony between --batch (default --plate)` })
+      .option('normalize-on', { type: 'string', describe: 'Rows the correction is fitted on: controls | all (default: controls for the per-plate corrections, all for combat and harmony)' })
+      .option('correction-option', { type: 'string', array: true, nargs: 1, describe: "The correction's own option NAME=VALUE (repeatable; e.g. theta=2, nPcs=30, covariates=moa; docs/corrections.md)" })
       .option('seed', { type: 'number', default: 0, describe: 'Seed of every random choice (mAP nulls, probe splits, permutations)' })
       .option('drop-constant', { type: 'boolean', default: true, describe: 'Drop constant feature columns' })
       .option('drop-nan', { type: 'boolean', default: true, describe: 'Drop feature columns with missing values' })
@@ -114,7 +117,9 @@ export const evaluateCommand: CommandModule<{ backend?: string }, EvaluateArgs> 
         columns,
         metrics: chosen,
         normalize,
-        normalizeOn: choice(argv['normalize-on'], ['controls', 'all'] as const, 'normalize-on'),
+        normalizeOn: argv['normalize-on'] === undefined ? undefined : choice(argv['normalize-on'], ['controls', 'all'] as const, 'normalize-on'),
+        correctionOptions: parseCorrectionOptions(argv['correction-option']),
+        onWarning: (line) => console.error(`warning: ${line}`),
         batchFromPlate: argv['batch-from-plate'],
         options,
         optionSource: flagOf,
